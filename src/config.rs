@@ -1,0 +1,163 @@
+//! Every setting, once: a command-line flag with an environment variable, a default and a doc
+//! comment (which is also the `--help` text).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::db::SqliteTimeFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "authbridge",
+    version,
+    about = "The Auth.js / NextAuth database adapter contract over HTTP, on the exact tables Prisma manages.",
+    long_about = None,
+    after_help = "With no DATABASE_URL, authbridge keeps its data in ./authbridge.db (SQLite), created on first run."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Create or update the tables in the database (never on a Prisma-managed database).
+    Migrate,
+    /// Compare the live schema with the Prisma schema; exit 1 with a readable diff.
+    CheckSchema,
+}
+
+/// What to do with keys of `user` and `account` objects that have no column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum UnknownFields {
+    /// Drop them, name them in the `AuthBridge-Ignored-Fields` header and log their names.
+    #[default]
+    Drop,
+    /// Answer 400 invalid_argument.
+    Reject,
+}
+
+/// SQLite date storage: detect it from the rows, or force one format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SqliteDatetimeFormat {
+    /// Use the format found in existing rows; ISO-8601 text for an empty database.
+    #[default]
+    Auto,
+    /// ISO-8601 text `2026-01-02T03:04:05.678+00:00` (Prisma 7 adapters' default).
+    Iso8601,
+    /// Integer unix milliseconds (Prisma 6 native engine, adapters' `unixepoch-ms`).
+    UnixepochMs,
+}
+
+impl SqliteDatetimeFormat {
+    pub fn forced(self) -> Option<SqliteTimeFormat> {
+        match self {
+            Self::Auto => None,
+            Self::Iso8601 => Some(SqliteTimeFormat::Iso8601),
+            Self::UnixepochMs => Some(SqliteTimeFormat::UnixEpochMs),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL, as Prisma users write it: postgresql://user@host/db?schema=auth,
+    /// file:./dev.db or sqlite:///abs/path.db. Unset: ./authbridge.db (SQLite).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+
+    /// Address to listen on. Without API keys only a loopback address is allowed.
+    #[arg(long, env = "AUTHBRIDGE_BIND", default_value = "127.0.0.1:7777", global = true)]
+    pub bind: SocketAddr,
+
+    /// API keys accepted in `Authorization: Bearer <key>`; several (comma-separated) for rotation.
+    #[arg(long = "api-key", env = "AUTHBRIDGE_API_KEYS", value_delimiter = ',', hide_env_values = true, global = true)]
+    pub api_keys: Vec<String>,
+
+    /// File with one API key per line (blank lines and lines starting with # are skipped).
+    #[arg(long, env = "AUTHBRIDGE_API_KEY_FILE", global = true)]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Session lifetime in seconds when a request gives no maxAge (Auth.js default: 30 days).
+    #[arg(long, env = "AUTHBRIDGE_SESSION_MAX_AGE", default_value_t = 2_592_000, global = true)]
+    pub session_max_age: u64,
+
+    /// Seconds between expiry slides when a request gives no updateAge (Auth.js default: 24 h).
+    #[arg(long, env = "AUTHBRIDGE_SESSION_UPDATE_AGE", default_value_t = 86_400, global = true)]
+    pub session_update_age: u64,
+
+    /// Keys of `user` / `account` objects that have no column: drop (and report) or reject.
+    #[arg(long, env = "AUTHBRIDGE_UNKNOWN_FIELDS", value_enum, default_value_t, global = true)]
+    pub unknown_fields: UnknownFields,
+
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    #[arg(long, env = "AUTHBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024, global = true)]
+    pub body_limit: usize,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "AUTHBRIDGE_POOL_SIZE", default_value_t = 16, global = true)]
+    pub pool_size: usize,
+
+    /// Milliseconds a request waits for a free connection before it is answered 503.
+    #[arg(long, env = "AUTHBRIDGE_POOL_TIMEOUT_MS", default_value_t = 2_000, global = true)]
+    pub pool_timeout_ms: u64,
+
+    /// Milliseconds a request may take in all before it is answered 408.
+    #[arg(long, env = "AUTHBRIDGE_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    pub request_timeout_ms: u64,
+
+    /// How SQLite stores dates (see Prisma's `timestampFormat`); auto detects it from the rows.
+    #[arg(long, env = "AUTHBRIDGE_SQLITE_DATETIME_FORMAT", value_enum, default_value_t, global = true)]
+    pub sqlite_datetime_format: SqliteDatetimeFormat,
+
+    /// Milliseconds SQLite waits for a competing writer before giving up.
+    #[arg(long, env = "AUTHBRIDGE_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    pub sqlite_busy_timeout_ms: u64,
+
+    /// Log format; the level comes from RUST_LOG (default info).
+    #[arg(long, env = "AUTHBRIDGE_LOG_FORMAT", value_enum, default_value_t, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    pub fn pool_options(&self) -> crate::db::PoolOptions {
+        crate::db::PoolOptions {
+            max_size: self.pool_size.max(1),
+            wait_timeout: Duration::from_millis(self.pool_timeout_ms),
+            sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
+        }
+    }
+
+    /// All API keys: from flags/env and from the key file.
+    pub fn load_api_keys(&self) -> Result<Vec<String>, String> {
+        let mut keys: Vec<String> =
+            self.api_keys.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect();
+        if let Some(path) = &self.api_key_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --api-key-file {}: {e}", path.display()))?;
+            keys.extend(
+                text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned),
+            );
+            if keys.is_empty() {
+                return Err(format!("--api-key-file {} holds no key", path.display()));
+            }
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,192 @@
+//! Creating the schema (only where we own it) and getting a database ready to serve.
+//!
+//! Prisma owns production schemas. authbridge creates the tables only when the database has none
+//! of them and Prisma has never migrated it, or when told to (`authbridge migrate`). A database
+//! with `_prisma_migrations` is never migrated: it is verified, and start-up stops with a
+//! readable diff when something authbridge needs is missing.
+
+use diesel::sql_types::{BigInt, Text};
+use diesel::{QueryableByName, sql_query};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::url::Target;
+use super::{Db, Pool, SqliteConn, SqliteTimeFormat, StartError, check, with_conn};
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// The tables of the Auth.js schema.
+pub const TABLES: [&str; 5] = ["users", "sessions", "accounts", "verification_tokens", "authenticators"];
+const PRISMA_MIGRATIONS_TABLE: &str = "_prisma_migrations";
+const DIESEL_MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
+
+/// What start-up may do to the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrate {
+    /// Create the tables only in a database that has none of them (`serve`).
+    IfEmpty,
+    /// Apply pending migrations unless Prisma manages the database (`authbridge migrate`).
+    Always,
+}
+
+/// What [`prepare`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub applied_migrations: usize,
+    pub prisma_managed: bool,
+    pub sqlite_format: Option<SqliteTimeFormat>,
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// Lists the tables of the schema that unqualified names resolve to.
+pub async fn existing_tables(db: &Db) -> Result<Vec<String>, StartError> {
+    let rows: Vec<Name> = with_conn!(db, conn => match db.pool() {
+        Pool::Postgres(_) => sql_query(
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema()",
+        ),
+        Pool::Sqlite(_) => sql_query("SELECT name FROM sqlite_master WHERE type = 'table'"),
+    }
+    .load(conn)
+    .await)
+    .map_err(StartError::from)?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+/// Migrates (as `policy` allows), verifies the schema and settles the SQLite time format.
+/// `configured_format` is `None` for auto-detection.
+pub async fn prepare(
+    db: &mut Db,
+    policy: Migrate,
+    configured_format: Option<SqliteTimeFormat>,
+) -> Result<Prepared, StartError> {
+    let tables = existing_tables(db).await?;
+    let has = |name: &str| tables.iter().any(|t| t == name);
+    let prisma_managed = has(PRISMA_MIGRATIONS_TABLE);
+    let none_of_ours = TABLES.iter().all(|t| !has(t));
+    let we_own_it = has(DIESEL_MIGRATIONS_TABLE) && !prisma_managed;
+
+    let should_migrate = match policy {
+        Migrate::IfEmpty => (none_of_ours && !prisma_managed) || we_own_it,
+        Migrate::Always => {
+            if prisma_managed {
+                return Err(StartError::Schema(
+                    "this database is managed by Prisma (_prisma_migrations exists): run `prisma migrate deploy`, \
+                     authbridge never migrates it"
+                        .into(),
+                ));
+            }
+            true
+        }
+    };
+    let applied_migrations = if should_migrate { run_migrations(db).await? } else { 0 };
+
+    let report = check::check(db).await?;
+    if !report.is_ok() {
+        let hint = if prisma_managed && none_of_ours {
+            "\nPrisma manages this database but the Auth.js tables are missing: add the Auth.js models to the Prisma schema and migrate."
+        } else {
+            ""
+        };
+        return Err(StartError::Schema(format!(
+            "the database schema does not match what authbridge needs:\n{report}{hint}"
+        )));
+    }
+
+    let sqlite_format = match db.pool() {
+        Pool::Sqlite(_) => {
+            let format = settle_sqlite_format(db, configured_format).await?;
+            db.set_sqlite_format(format);
+            Some(format)
+        }
+        Pool::Postgres(_) => None,
+    };
+    Ok(Prepared { applied_migrations, prisma_managed, sqlite_format })
+}
+
+async fn run_migrations(db: &Db) -> Result<usize, StartError> {
+    let result = match db.target().clone() {
+        Target::Postgres { url, schema } => {
+            let mut conn = AsyncPgConnection::establish(&url).await.map_err(|e| StartError::Connect(e.to_string()))?;
+            if let Some(schema) = schema {
+                // Prisma creates the schema named by `?schema=`; so do we.
+                let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+                conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
+                    .await
+                    .map_err(|e| StartError::Query(e.to_string()))?;
+            }
+            tokio::task::spawn_blocking(move || {
+                let mut wrapped: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
+                wrapped.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()).map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Target::Sqlite { .. } => {
+            let Pool::Sqlite(pool) = db.pool() else { unreachable!("target and pool agree") };
+            let mut conn = Db::sqlite_conn(pool).await?;
+            let conn: &mut SqliteConn = &mut conn;
+            return conn
+                .spawn_blocking(|c| {
+                    c.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map(|v| v.len())
+                        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
+                })
+                .await
+                .map_err(|e| StartError::Query(format!("migration failed: {e}")));
+        }
+    };
+    result
+        .map_err(|e| StartError::Query(format!("migration task failed: {e}")))?
+        .map_err(|e| StartError::Query(format!("migration failed: {e}")))
+}
+
+#[derive(QueryableByName)]
+struct TypeCount {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+}
+
+/// SQLite holds Prisma dates as text or as integer milliseconds, and comparisons only work when
+/// one format is used throughout: use the one the existing rows use.
+async fn settle_sqlite_format(db: &Db, configured: Option<SqliteTimeFormat>) -> Result<SqliteTimeFormat, StartError> {
+    let counts: Vec<TypeCount> = with_conn!(db, conn => sql_query(
+        "SELECT typeof(expires) AS kind, COUNT(*) AS rows FROM sessions GROUP BY 1 \
+         UNION ALL SELECT typeof(expires), COUNT(*) FROM verification_tokens GROUP BY 1 \
+         UNION ALL SELECT typeof(\"emailVerified\"), COUNT(*) FROM users WHERE \"emailVerified\" IS NOT NULL GROUP BY 1",
+    )
+    .load(conn)
+    .await)
+    .map_err(StartError::from)?;
+    let seen = |kind: &str| counts.iter().any(|c| c.kind == kind && c.rows > 0);
+    let detected = match (seen("text"), seen("integer") || seen("real")) {
+        (true, true) => {
+            return Err(StartError::Schema(
+                "this SQLite database holds dates both as text and as integer milliseconds; SQLite cannot compare \
+                 the two, so expiry checks would be wrong. Convert the rows to one format first."
+                    .into(),
+            ));
+        }
+        (true, false) => Some(SqliteTimeFormat::Iso8601),
+        (false, true) => Some(SqliteTimeFormat::UnixEpochMs),
+        (false, false) => None,
+    };
+    match (configured, detected) {
+        (Some(want), Some(found)) if want != found => Err(StartError::Schema(format!(
+            "--sqlite-datetime-format is {} but the existing rows use {}; writing {} would break expiry comparisons",
+            want.name(),
+            found.name(),
+            want.name()
+        ))),
+        (Some(want), _) => Ok(want),
+        (None, Some(found)) => Ok(found),
+        (None, None) => Ok(SqliteTimeFormat::default()),
+    }
+}

@@ -1,0 +1,228 @@
+//! The database: one enum of pools, the backend chosen from the URL scheme, and one dispatch
+//! macro that runs the same diesel DSL on whichever backend is configured.
+
+pub mod check;
+pub mod migrate;
+pub mod schema;
+pub mod time;
+pub mod url;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::SqliteConnection;
+use diesel::connection::SimpleConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::FutureExt;
+
+pub use self::time::{DbTime, SqliteTimeFormat};
+use self::url::Target;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// One bounded pool per process, for whichever backend `DATABASE_URL` names.
+#[derive(Clone)]
+pub enum Pool {
+    Postgres(DeadPool<AsyncPgConnection>),
+    Sqlite(DeadPool<SqliteConn>),
+}
+
+/// The database handle shared by every request.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    target: Target,
+    sqlite_format: SqliteTimeFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database pool: {0}")]
+    Pool(#[from] PoolError),
+    #[error(transparent)]
+    Query(#[from] DieselError),
+}
+
+impl Error {
+    /// True when the database could not be reached or the pool had no connection to give in
+    /// time: the request may succeed if retried.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Pool(_) => true,
+            Self::Query(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            Self::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                // SQLite answers "database is locked" once busy_timeout has passed.
+                info.message().contains("database is locked") || info.message().contains("connection closed")
+            }
+            _ => false,
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, Error>;
+
+/// Pool settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    /// How long a request waits for a connection before it is answered 503.
+    pub wait_timeout: Duration,
+    /// How long SQLite waits for a competing writer before giving up.
+    pub sqlite_busy_timeout: Duration,
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend is configured.
+/// The body is written once and type-checked against each backend.
+macro_rules! with_conn {
+    ($db:expr, $conn:ident => $body:expr) => {
+        async {
+            match $db.pool() {
+                $crate::db::Pool::Postgres(pool) => {
+                    let mut pooled = pool.get().await?;
+                    let $conn = &mut *pooled;
+                    Ok::<_, $crate::db::Error>($body?)
+                }
+                $crate::db::Pool::Sqlite(pool) => {
+                    let mut pooled = pool.get().await?;
+                    let $conn = &mut *pooled;
+                    Ok::<_, $crate::db::Error>($body?)
+                }
+            }
+        }
+        .await
+    };
+}
+pub(crate) use with_conn;
+
+impl Db {
+    /// Builds the pool for `target`. No connection is opened yet.
+    pub fn new(target: Target, options: &PoolOptions, sqlite_format: SqliteTimeFormat) -> Result<Self, StartError> {
+        let pool = match &target {
+            Target::Postgres { url, .. } => {
+                let mut config = ManagerConfig::default();
+                // `Verified` would add a `SELECT 1` round trip to every checkout; a broken
+                // connection is detected by the query that uses it and then discarded.
+                config.recycling_method = RecyclingMethod::Fast;
+                let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
+                Pool::Postgres(build_pool(manager, options)?)
+            }
+            Target::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| StartError::Io(parent.to_owned(), e))?;
+                }
+                let busy_ms = options.sqlite_busy_timeout.as_millis();
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |path| {
+                    let path = path.to_owned();
+                    async move {
+                        let mut conn = SqliteConn::establish(&path).await?;
+                        conn.spawn_blocking(move |c| {
+                            // Cascades depend on foreign_keys, which SQLite turns off per connection.
+                            c.batch_execute(&format!(
+                                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL;"
+                            ))
+                        })
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+                Pool::Sqlite(build_pool(manager, options)?)
+            }
+        };
+        Ok(Self { pool, target, sqlite_format })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.pool {
+            Pool::Postgres(_) => "postgresql",
+            Pool::Sqlite(_) => "sqlite",
+        }
+    }
+
+    pub fn sqlite_format(&self) -> SqliteTimeFormat {
+        self.sqlite_format
+    }
+
+    pub(crate) fn set_sqlite_format(&mut self, format: SqliteTimeFormat) {
+        self.sqlite_format = format;
+    }
+
+    /// A time in the form this database stores it.
+    pub fn time(&self, at: DateTime<Utc>) -> DbTime {
+        DbTime::new(at, self.sqlite_format)
+    }
+
+    /// The current time, truncated to milliseconds.
+    pub fn now(&self) -> DbTime {
+        self.time(Utc::now())
+    }
+
+    /// Current pool figures: (size, available, waiting).
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let status = match &self.pool {
+            Pool::Postgres(p) => p.status(),
+            Pool::Sqlite(p) => p.status(),
+        };
+        (status.size, status.available, status.waiting)
+    }
+
+    /// A pooled SQLite connection, for code that must run several statements on one.
+    pub(crate) async fn sqlite_conn(pool: &DeadPool<SqliteConn>) -> DbResult<Object<SqliteConn>> {
+        Ok(pool.get().await?)
+    }
+}
+
+fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, options: &PoolOptions) -> Result<DeadPool<C>, StartError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    DeadPool::builder(manager)
+        .max_size(options.max_size)
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.wait_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StartError::Pool(e.to_string()))
+}
+
+/// Why the database could not be made ready. Never carries a URL or password.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create directory {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("cannot build the connection pool: {0}")]
+    Pool(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database error during start-up: {0}")]
+    Query(String),
+    #[error("{0}")]
+    Schema(String),
+}
+
+impl From<Error> for StartError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Pool(p) => StartError::Connect(p.to_string()),
+            Error::Query(q) => StartError::Query(q.to_string()),
+        }
+    }
+}

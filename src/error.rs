@@ -1,0 +1,212 @@
+//! The one error type of the HTTP layer, rendered once as RFC 9457 `application/problem+json`.
+//!
+//! Handlers return [`ApiError`]; its `IntoResponse` only sets the status and stores the error in
+//! the response extensions. [`render_problems`] (a middleware) then writes the body with the
+//! request id, and also turns the framework's own error responses (unknown route, wrong method,
+//! body too large, timeout) into the same shape.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::db;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    InvalidArgument { detail: String, field: Option<String> },
+    #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
+    Unauthenticated,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this route does not support the request's HTTP method")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("the request body is larger than the configured limit")]
+    PayloadTooLarge,
+    #[error("the request body must be JSON: send `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("the request took longer than the configured timeout")]
+    Timeout,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error; the server log has the details")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::InvalidArgument { detail: detail.into(), field: Some(field.into()) }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "invalid_argument",
+            Self::Unauthenticated => "unauthenticated",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::AlreadyExists(_) => "already_exists",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::FailedPrecondition(_) => "failed_precondition",
+            Self::Timeout => "request_timeout",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AlreadyExists(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::FailedPrecondition(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "Invalid argument",
+            Self::Unauthenticated => "Unauthenticated",
+            Self::NotFound(_) => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::AlreadyExists(_) => "Already exists",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::FailedPrecondition(_) => "Failed precondition",
+            Self::Timeout => "Request timeout",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    /// For error responses produced outside our handlers (router, body limit, timeout layers).
+    fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::NotFound("no route matches this path".into()),
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::REQUEST_TIMEOUT => Self::Timeout,
+            StatusCode::UNAUTHORIZED => Self::Unauthenticated,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable("the service is overloaded; retry shortly".into()),
+            s if s.is_client_error() => {
+                Self::InvalidArgument { detail: "the request is malformed".into(), field: None }
+            }
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthenticated => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            }
+            _ => {}
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<db::Error> for ApiError {
+    fn from(err: db::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as E};
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::Unavailable("the database is unavailable or every connection is busy; retry shortly".into());
+        }
+        match &err {
+            db::Error::Query(E::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+                // The constraint name says which key clashed; PostgreSQL's message `details` would
+                // quote the value (an email, a token), so it is never used.
+                let what = info.constraint_name().map(str::to_owned).or_else(|| sqlite_constraint(info.message()));
+                Self::AlreadyExists(match what {
+                    Some(key) => format!("a row with the same unique key already exists ({key})"),
+                    None => "a row with the same unique key already exists".into(),
+                })
+            }
+            db::Error::Query(E::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+                Self::FailedPrecondition("a referenced row does not exist (no user has this userId)".into())
+            }
+            _ => {
+                tracing::error!(error = %err, "database error");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// SQLite says `UNIQUE constraint failed: users.email`: table and column names, no values.
+fn sqlite_constraint(message: &str) -> Option<String> {
+    message.strip_prefix("UNIQUE constraint failed: ").map(str::to_owned)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+/// Renders every error response as a problem document carrying the request id.
+pub async fn render_problems(request: Request, next: Next) -> Response {
+    let request_id =
+        request.headers().get(crate::router::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    let error = response.extensions_mut().remove::<ApiError>().unwrap_or_else(|| ApiError::from_status(status));
+    let field = match &error {
+        ApiError::InvalidArgument { field, .. } => field.as_deref(),
+        _ => None,
+    };
+    let problem = Problem {
+        type_: format!("https://authbridge.dev/problems/{}", error.code()),
+        title: error.title(),
+        status: status.as_u16(),
+        detail: error.to_string(),
+        code: error.code(),
+        field,
+        request_id: request_id.as_deref(),
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+    headers.remove(header::CONTENT_LENGTH);
+    *response.body_mut() = Body::from(body);
+    response
+}

@@ -1,0 +1,203 @@
+//! Turning request bodies into typed arguments, with a 400 that names the offending field.
+
+use std::fmt;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::config::UnknownFields;
+use crate::error::ApiError;
+
+/// Unique and primary-key columns are B-tree indexed; PostgreSQL refuses index entries over
+/// ~2.7 kB, so longer keys are rejected up front instead of failing in the database.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A string that must not be empty, must not hold NUL (PostgreSQL TEXT cannot store it) and is
+/// short enough to be an index key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key(pub String);
+
+/// A required string that is not indexed (a public key, an account type): non-empty, no NUL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonEmpty(pub String);
+
+/// Any string without NUL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+fn no_nul<E: serde::de::Error>(s: &str) -> Result<(), E> {
+    if s.contains('\0') { Err(E::custom("must not contain NUL characters")) } else { Ok(()) }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let NonEmpty(s) = NonEmpty::deserialize(d)?;
+        if s.len() > MAX_KEY_BYTES {
+            return Err(D::Error::custom(format_args!("must be at most {MAX_KEY_BYTES} bytes long")));
+        }
+        Ok(Key(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Err(D::Error::custom("must not be empty"));
+        }
+        no_nul(&s)?;
+        Ok(NonEmpty(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        no_nul(&s)?;
+        Ok(Text(s))
+    }
+}
+
+/// Distinguishes an absent key (`None`) from `null` (`Some(None)`), for PATCH semantics.
+pub fn patch<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `application/json`, optionally with parameters such as `charset=utf-8`.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+/// Parses a JSON request body into `T`.
+pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    require_json(headers)?;
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidArgument { detail: format!("malformed JSON: {e}"), field: None })?;
+    reject_arrays(&json, "")?;
+    serde_path_to_error::deserialize(json).map_err(|e| invalid_at("", e))
+}
+
+/// No argument of the API is an array, but serde would read `["id"]` into a struct by
+/// position: arguments go by name only.
+fn reject_arrays(value: &Value, path: &str) -> Result<(), ApiError> {
+    match value {
+        Value::Array(_) => Err(match path {
+            "" => ApiError::InvalidArgument { detail: "the request body must be a JSON object".into(), field: None },
+            _ => ApiError::invalid(path, format!("invalid `{path}`: expected an object or a scalar, found an array")),
+        }),
+        Value::Object(map) => map.iter().try_for_each(|(key, value)| {
+            let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            reject_arrays(value, &path)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Splits an entity object (`user`, `account`) into the keys `T` knows and the rest, which are
+/// dropped and reported as `object.key` (or rejected, by configuration). Keys in `silent` are
+/// dropped unread, whatever they hold, and not reported.
+pub fn entity<T: DeserializeOwned>(
+    object: &str,
+    fields: Map<String, Value>,
+    policy: UnknownFields,
+    silent: &[&str],
+) -> Result<(T, Vec<String>), ApiError> {
+    let known = serde_aux::serde_introspection::serde_introspect::<T>();
+    let mut kept = Map::new();
+    let mut ignored = Vec::new();
+    for (key, value) in fields {
+        if silent.contains(&key.as_str()) {
+            continue;
+        }
+        if known.contains(&key.as_str()) {
+            kept.insert(key, value);
+        } else {
+            ignored.push(format!("{object}.{key}"));
+        }
+    }
+    if policy == UnknownFields::Reject
+        && let Some(first) = ignored.first()
+    {
+        return Err(ApiError::invalid(first.clone(), format!("`{first}` is not a known field")));
+    }
+    let value = serde_path_to_error::deserialize(Value::Object(kept)).map_err(|e| invalid_at(object, e))?;
+    Ok((value, ignored))
+}
+
+/// A 400 naming the field: serde reports missing and unknown fields at the enclosing object,
+/// so the field name is taken from the message and appended to the path.
+fn invalid_at<E: fmt::Display>(prefix: &str, err: serde_path_to_error::Error<E>) -> ApiError {
+    let message = redact_strings(&err.inner().to_string());
+    let mut path: Vec<String> = Vec::new();
+    if !prefix.is_empty() {
+        path.push(prefix.to_owned());
+    }
+    let inner = err.path().to_string();
+    // "." is the root; "?" is where serde_json stopped inside malformed JSON.
+    if inner != "." && inner != "?" {
+        path.push(inner);
+    }
+    // serde reports a missing field at the enclosing object; an unknown one is already in the path.
+    if let Some((name, _)) = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
+        path.push(name.to_owned());
+    }
+    let field = path.join(".");
+    if field.is_empty() {
+        ApiError::InvalidArgument { detail: format!("invalid request body: {message}"), field: None }
+    } else {
+        ApiError::InvalidArgument { detail: format!("invalid `{field}`: {message}"), field: Some(field) }
+    }
+}
+
+/// serde quotes the offending value (`invalid type: string "tok_...", expected u64`); a value
+/// may be a token or an email, so it never reaches a response or a log.
+fn redact_strings(message: &str) -> String {
+    const MARKER: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(MARKER) {
+        out.push_str(&rest[..start]);
+        out.push_str("a string");
+        let mut escaped = false;
+        let body = &rest[start + MARKER.len()..];
+        let end = body
+            .char_indices()
+            .find(|&(_, c)| {
+                let close = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                close
+            })
+            .map_or(body.len(), |(i, _)| i + 1);
+        rest = &body[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_strings;
+
+    #[test]
+    fn quoted_values_are_redacted() {
+        assert_eq!(
+            redact_strings(r#"invalid type: string "tok \"x\" 1", expected u64 at line 1"#),
+            "invalid type: a string, expected u64 at line 1"
+        );
+        assert_eq!(redact_strings("missing field `id`"), "missing field `id`");
+    }
+}

@@ -1,0 +1,3 @@
+pub mod adapter;
+pub mod input;
+pub mod ops;

@@ -1,0 +1,26 @@
+//! Health checks for load balancers and orchestrators.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::db::check;
+use crate::error::ApiError;
+
+/// 200 while the process runs; never touches the database.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// 200 when the database answers and its schema has what authbridge needs, else 503.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match check::check(&state.db).await {
+        Ok(report) if report.is_ok() => Ok(Json(json!({ "status": "ready", "backend": state.db.backend_name() }))),
+        Ok(report) => Err(ApiError::Unavailable(format!("the database schema does not match:\n{report}"))),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            Err(ApiError::Unavailable("the database does not answer".into()))
+        }
+    }
+}

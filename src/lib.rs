@@ -1,0 +1,74 @@
+//! authbridge: the Auth.js / NextAuth database adapter contract over HTTP, on the exact tables
+//! Prisma manages.
+//!
+//! [`app`] builds the whole HTTP service from an [`AppState`]; `main.rs` only parses the command
+//! line and calls [`startup::run`]. Tests drive [`app`] in-process.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod handlers;
+pub mod models;
+pub mod router;
+pub mod startup;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+
+use crate::config::UnknownFields;
+use crate::db::Db;
+
+/// Runtime settings the handlers need (the rest of the configuration is consumed at start-up).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Accepted bearer keys; empty means no authentication (loopback only).
+    pub api_keys: Vec<String>,
+    pub session_max_age: u64,
+    pub session_update_age: u64,
+    pub unknown_fields: UnknownFields,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            session_max_age: 2_592_000,
+            session_update_age: 86_400,
+            unknown_fields: UnknownFields::Drop,
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct AppInner {
+    pub db: Db,
+    pub settings: Settings,
+}
+
+/// Shared by every request: the pool and the settings. Holds no session state.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+impl AppState {
+    pub fn new(db: Db, settings: Settings) -> Self {
+        Self(Arc::new(AppInner { db, settings }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// The complete HTTP service.
+pub fn app(state: AppState) -> Router {
+    router::router(state)
+}

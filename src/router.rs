@@ -1,0 +1,80 @@
+//! Every route, and the middleware around them.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use subtle::ConstantTimeEq;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::AppState;
+use crate::error::{ApiError, render_problems};
+use crate::handlers::{adapter, ops};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Routes that answer without an API key.
+const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit;
+    let timeout = state.settings.request_timeout;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/v1/adapter/{method}", post(adapter::call))
+        .fallback(|| async { ApiError::NotFound("no route matches this path".into()) })
+        // Listed innermost first: the last layer sees the request first.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(state.clone(), require_api_key))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(from_fn(render_problems))
+        .layer(from_fn(log_request))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// `Authorization: Bearer <key>`, compared in constant time against every configured key.
+async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let keys = &state.settings.api_keys;
+    if keys.is_empty() || PUBLIC_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim().as_bytes());
+    let Some(presented) = presented else { return ApiError::Unauthenticated.into_response() };
+    // Every key is compared, so the time taken does not say which one (if any) matched.
+    let matched = keys.iter().fold(subtle::Choice::from(0u8), |acc, key| acc | key.as_bytes().ct_eq(presented));
+    if bool::from(matched) { next.run(request).await } else { ApiError::Unauthenticated.into_response() }
+}
+
+/// One line per request: method, route template (never the raw path), status, latency, id.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "-".to_owned(), |p| p.as_str().to_owned());
+    let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let response = next.run(request).await;
+    let latency: Duration = started.elapsed();
+    tracing::info!(
+        target: "authbridge::request",
+        %method,
+        route,
+        status = response.status().as_u16(),
+        latency_us = latency.as_micros() as u64,
+        request_id,
+        "request"
+    );
+    response
+}

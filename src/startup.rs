@@ -1,0 +1,178 @@
+//! From a parsed command line to a running service (or a finished command).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing_subscriber::Layer as _;
+
+use crate::config::{Cli, Command, Config, LogFormat};
+use crate::db::migrate::{self, Migrate};
+use crate::db::{Db, check, url};
+use crate::{AppState, Settings, app};
+
+/// Exit code for configuration errors, reported before anything starts.
+const EXIT_CONFIG: u8 = 2;
+
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = try_init_tracing(format, filter, std::io::stderr);
+}
+
+/// Installs the global subscriber. Whatever the level, events that could carry secrets are
+/// dropped: tokio-postgres logs every statement's parameters (tokens, emails) at debug level.
+pub fn try_init_tracing<W>(
+    format: LogFormat,
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> Result<(), tracing_subscriber::util::TryInitError>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let never_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
+    });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+    };
+    tracing_subscriber::registry().with(filter).with(never_secrets).with(fmt).try_init()
+}
+
+fn config_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("authbridge: {message}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = cli.config;
+    let (target, dropped) = match url::parse(config.database_url.as_deref()) {
+        Ok(parsed) => parsed,
+        Err(e) => return config_error(e),
+    };
+    if !dropped.is_empty() {
+        tracing::info!(parameters = %dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
+    }
+    let db = match Db::new(target, &config.pool_options(), Default::default()) {
+        Ok(db) => db,
+        Err(e) => return config_error(e),
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config, db).await,
+        Command::Migrate => prepare(db, Migrate::Always, &config).await.map_or_else(|code| code, |_| ExitCode::SUCCESS),
+        Command::CheckSchema => check_schema(db).await,
+    }
+}
+
+async fn prepare(mut db: Db, policy: Migrate, config: &Config) -> Result<Db, ExitCode> {
+    match migrate::prepare(&mut db, policy, config.sqlite_datetime_format.forced()).await {
+        Ok(prepared) => {
+            tracing::info!(
+                backend = db.backend_name(),
+                applied_migrations = prepared.applied_migrations,
+                prisma_managed = prepared.prisma_managed,
+                sqlite_datetime_format = prepared.sqlite_format.map(|f| f.name()),
+                "database ready"
+            );
+            Ok(db)
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("authbridge: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn check_schema(db: Db) -> ExitCode {
+    match check::check(&db).await {
+        Ok(report) if report.is_ok() => {
+            eprintln!("authbridge: the schema has everything authbridge needs");
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            eprintln!("authbridge: the schema does not match:\n{report}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("authbridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config, db: Db) -> ExitCode {
+    let api_keys = match config.load_api_keys() {
+        Ok(keys) => keys,
+        Err(e) => return config_error(e),
+    };
+    if api_keys.is_empty() && !config.bind.ip().is_loopback() {
+        return config_error(format!(
+            "refusing to listen on {} without an API key: set AUTHBRIDGE_API_KEYS (or --api-key-file), or bind to 127.0.0.1",
+            config.bind
+        ));
+    }
+    if config.session_update_age > config.session_max_age {
+        return config_error("--session-update-age must not be greater than --session-max-age");
+    }
+    let db = match prepare(db, Migrate::IfEmpty, &config).await {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    if api_keys.is_empty() {
+        tracing::warn!(
+            "NO API KEY CONFIGURED: every local process can read and write sessions. Set AUTHBRIDGE_API_KEYS in production."
+        );
+    }
+    let settings = Settings {
+        api_keys,
+        session_max_age: config.session_max_age,
+        session_update_age: config.session_update_age,
+        unknown_fields: config.unknown_fields,
+        body_limit: config.body_limit,
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+    };
+    let listener = match TcpListener::bind(config.bind).await {
+        Ok(listener) => listener,
+        Err(e) => return config_error(format!("cannot listen on {}: {e}", config.bind)),
+    };
+    tracing::info!(address = %config.bind, backend = db.backend_name(), "authbridge listening");
+    let service = app(AppState::new(db, settings));
+    match axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("shut down cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish the requests in flight, then exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

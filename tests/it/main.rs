@@ -1,0 +1,10 @@
+//! The one integration-test binary. Every test runs against SQLite always and against
+//! PostgreSQL when TEST_POSTGRES_URL is set (required when CI=true); each test gets its own
+//! database.
+
+mod support;
+
+mod bad_input;
+mod catalog;
+mod concurrency;
+mod contract;

@@ -1,0 +1,212 @@
+//! `TestApp`: the real router in-process on a fresh database of the chosen backend.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use authbridge::db::migrate::{self, Migrate};
+use authbridge::db::url;
+use authbridge::db::{Db, PoolOptions};
+use authbridge::{AppState, Settings, app};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend for each named `async fn(Backend)`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use backend_tests;
+
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The admin URL of the PostgreSQL server used for tests, or `None` to skip PostgreSQL (only
+/// outside CI: with CI=true a missing URL fails the test).
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if ci() => panic!("CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL tests must run"),
+        _ => {
+            eprintln!("skipping PostgreSQL: TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// A scratch database that is removed when dropped.
+pub enum Scratch {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Scratch {
+    /// Creates an empty database; returns it with the URL that reaches it.
+    pub async fn create(backend: Backend) -> Option<(Self, String)> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("file:{}", dir.path().join("test.db").display());
+                Some((Scratch::Sqlite(dir), url))
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url()?;
+                let name = unique_name();
+                pg_admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
+                let url = with_database(&admin_url, &name);
+                Some((Scratch::Postgres { admin_url, name }, url))
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Scratch::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; a fresh thread with its own runtime may block.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(pg_admin(&admin_url, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")));
+            })
+            .join();
+        }
+    }
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!("ab_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), rand_suffix())
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{nanos:x}")
+}
+
+/// The admin URL with its database name replaced.
+pub fn with_database(admin_url: &str, name: &str) -> String {
+    let mut parsed = ::url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+/// Runs one statement on the admin connection.
+pub async fn pg_admin(admin_url: &str, sql: &str) {
+    let (client, connection) =
+        tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await.expect("connect to TEST_POSTGRES_URL");
+    let task = tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    drop(client);
+    let _ = task.await;
+}
+
+pub fn pool_options() -> PoolOptions {
+    PoolOptions {
+        max_size: 8,
+        wait_timeout: std::time::Duration::from_secs(10),
+        sqlite_busy_timeout: std::time::Duration::from_secs(10),
+    }
+}
+
+/// A migrated database of the backend, ready to serve.
+pub async fn ready_db(url: &str) -> Db {
+    let (target, _) = url::parse(Some(url)).expect("test URL parses");
+    let mut db = Db::new(target, &pool_options(), Default::default()).expect("pool");
+    migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect("prepare database");
+    db
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub db: Db,
+    pub backend: Backend,
+    _scratch: Scratch,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().expect("header is text"))
+    }
+}
+
+impl TestApp {
+    /// `None` when the backend is not configured here (never under CI).
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::with_settings(backend, Settings::default()).await
+    }
+
+    pub async fn with_settings(backend: Backend, settings: Settings) -> Option<Self> {
+        let (scratch, url) = Scratch::create(backend).await?;
+        let db = ready_db(&url).await;
+        let router = app(AppState::new(db.clone(), settings));
+        Some(Self { router, db, backend, _scratch: scratch })
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(request).await.expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        TestResponse { status, headers, text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body") }
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(body).expect("JSON")))
+            .expect("request");
+        self.send(request).await
+    }
+
+    /// Calls an adapter method and returns the response.
+    pub async fn call(&self, method: &str, body: Value) -> TestResponse {
+        self.post(&format!("/v1/adapter/{method}"), &body).await
+    }
+
+    /// Calls an adapter method that must succeed and returns its JSON.
+    pub async fn ok(&self, method: &str, body: Value) -> Value {
+        let response = self.call(method, body).await;
+        assert_eq!(response.status, StatusCode::OK, "{method}: {}", response.text);
+        response.json()
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn user(&self, email: &str) -> String {
+        let user = self.ok("createUser", serde_json::json!({ "user": { "email": email } })).await;
+        user["id"].as_str().expect("id").to_owned()
+    }
+}
