@@ -173,7 +173,10 @@ impl ToSql<Timestamp, Sqlite> for DbTime {
             SqliteTimeFormat::Iso8601 => {
                 out.set_value(self.at.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string());
             }
-            SqliteTimeFormat::UnixEpochMs => out.set_value(self.at.timestamp_millis()),
+            // diesel binds a `Timestamp` only as text. Prisma's `DATETIME` columns have NUMERIC
+            // affinity, so SQLite stores integer-looking text as an INTEGER, and compares such a
+            // column with a bound value numerically: the rows hold exactly what Prisma writes.
+            SqliteTimeFormat::UnixEpochMs => out.set_value(self.at.timestamp_millis().to_string()),
         }
         Ok(IsNull::No)
     }

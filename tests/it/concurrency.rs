@@ -56,7 +56,7 @@ async fn install_update_counter(app: &TestApp) {
                BEGIN INSERT INTO session_writes DEFAULT VALUES; RETURN NEW; END $$ LANGUAGE plpgsql;
              CREATE TRIGGER session_writes AFTER UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION count_session_write();"
         }
-        Backend::Sqlite => {
+        Backend::Sqlite | Backend::SqliteUnixMs => {
             "CREATE TABLE session_writes (at TEXT);
              CREATE TRIGGER session_writes AFTER UPDATE ON sessions BEGIN INSERT INTO session_writes VALUES (datetime('now')); END;"
         }

@@ -206,10 +206,7 @@ async fn run_fixture(backend: Backend, name: &str) {
     let text = std::fs::read_to_string(fixtures_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
     if let Some(only) = fixture.get("backends").and_then(Value::as_array) {
-        let wanted = match backend {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgresql",
-        };
+        let wanted = if backend.is_sqlite() { "sqlite" } else { "postgresql" };
         if !only.iter().any(|b| b == wanted) {
             return;
         }
@@ -269,6 +266,10 @@ macro_rules! fixture_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     super::run_fixture(crate::support::Backend::Sqlite, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_unixepoch_ms() {
+                    super::run_fixture(crate::support::Backend::SqliteUnixMs, stringify!($name)).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {

@@ -8,3 +8,4 @@ mod bad_input;
 mod catalog;
 mod concurrency;
 mod contract;
+mod startup;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use authbridge::db::migrate::{self, Migrate};
 use authbridge::db::url;
-use authbridge::db::{Db, PoolOptions};
+use authbridge::db::{Db, PoolOptions, SqliteTimeFormat};
 use authbridge::{AppState, Settings, app};
 use axum::Router;
 use axum::body::Body;
@@ -16,7 +16,15 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    /// SQLite holding dates as integer unix milliseconds (Prisma 6's native engine).
+    SqliteUnixMs,
     Postgres,
+}
+
+impl Backend {
+    pub fn is_sqlite(self) -> bool {
+        matches!(self, Backend::Sqlite | Backend::SqliteUnixMs)
+    }
 }
 
 /// Generates one test per backend for each named `async fn(Backend)`.
@@ -65,7 +73,7 @@ impl Scratch {
     /// Creates an empty database; returns it with the URL that reaches it.
     pub async fn create(backend: Backend) -> Option<(Self, String)> {
         match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::SqliteUnixMs => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("file:{}", dir.path().join("test.db").display());
                 Some((Scratch::Sqlite(dir), url))
@@ -133,9 +141,13 @@ pub fn pool_options() -> PoolOptions {
 
 /// A migrated database of the backend, ready to serve.
 pub async fn ready_db(url: &str) -> Db {
+    ready_db_with(url, None).await
+}
+
+pub async fn ready_db_with(url: &str, sqlite_format: Option<SqliteTimeFormat>) -> Db {
     let (target, _) = url::parse(Some(url)).expect("test URL parses");
     let mut db = Db::new(target, &pool_options(), Default::default()).expect("pool");
-    migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect("prepare database");
+    migrate::prepare(&mut db, Migrate::IfEmpty, sqlite_format).await.expect("prepare database");
     db
 }
 
@@ -170,9 +182,15 @@ impl TestApp {
 
     pub async fn with_settings(backend: Backend, settings: Settings) -> Option<Self> {
         let (scratch, url) = Scratch::create(backend).await?;
-        let db = ready_db(&url).await;
+        let format = (backend == Backend::SqliteUnixMs).then_some(SqliteTimeFormat::UnixEpochMs);
+        let db = ready_db_with(&url, format).await;
+        Some(Self::over(db, settings, backend, scratch))
+    }
+
+    /// An app over a database the test prepared itself.
+    pub fn over(db: Db, settings: Settings, backend: Backend, scratch: Scratch) -> Self {
         let router = app(AppState::new(db.clone(), settings));
-        Some(Self { router, db, backend, _scratch: scratch })
+        Self { router, db, backend, _scratch: scratch }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
@@ -209,4 +227,32 @@ impl TestApp {
         let user = self.ok("createUser", serde_json::json!({ "user": { "email": email } })).await;
         user["id"].as_str().expect("id").to_owned()
     }
+}
+
+/// Runs raw SQL (several statements) on the test database.
+pub async fn execute(db: &Db, sql: &str) {
+    use diesel_async::SimpleAsyncConnection;
+    let result = match db.pool() {
+        authbridge::db::Pool::Postgres(pool) => pool.get().await.expect("connection").batch_execute(sql).await,
+        authbridge::db::Pool::Sqlite(pool) => pool.get().await.expect("connection").batch_execute(sql).await,
+    };
+    result.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
+/// The first column of every row, as text (the query must alias it `value`).
+pub async fn texts(db: &Db, sql: &str) -> Vec<String> {
+    use diesel_async::RunQueryDsl;
+    let query = diesel::sql_query(sql);
+    let rows: Vec<TextRow> = match db.pool() {
+        authbridge::db::Pool::Postgres(pool) => query.load(&mut *pool.get().await.expect("connection")).await,
+        authbridge::db::Pool::Sqlite(pool) => query.load(&mut *pool.get().await.expect("connection")).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter().map(|r| r.value).collect()
 }

@@ -1,0 +1,265 @@
+//! Getting a database ready: schema ownership, verification, SQLite date formats, URLs as Prisma
+//! users write them, and what happens when the database is busy or gone.
+
+use std::time::{Duration, Instant};
+
+use authbridge::Settings;
+use authbridge::db::migrate::{self, Migrate};
+use authbridge::db::url;
+use authbridge::db::{Db, PoolOptions, SqliteTimeFormat};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+
+use crate::support::{Backend, Scratch, TestApp, backend_tests, execute, pool_options, ready_db, texts};
+
+backend_tests!(
+    prisma_managed_database_is_verified_never_migrated,
+    schema_problems_stop_start_up_with_a_readable_diff,
+    pool_exhaustion_answers_503_quickly,
+    readyz_checks_the_database,
+);
+
+fn new_db(url: &str, options: &PoolOptions) -> Db {
+    let (target, _) = url::parse(Some(url)).expect("URL parses");
+    Db::new(target, options, Default::default()).expect("pool")
+}
+
+/// What `prisma migrate deploy` leaves: the Auth.js tables and `_prisma_migrations`.
+async fn prisma_deployed(backend: Backend) -> Option<(Scratch, String, Db)> {
+    let (scratch, url) = Scratch::create(backend).await?;
+    let db = new_db(&url, &pool_options());
+    let ddl = match backend {
+        Backend::Postgres => include_str!("../../migrations/postgres/00000000000000_init/up.sql"),
+        Backend::Sqlite | Backend::SqliteUnixMs => include_str!("../../migrations/sqlite/00000000000000_init/up.sql"),
+    };
+    execute(&db, ddl).await;
+    execute(&db, r#"CREATE TABLE "_prisma_migrations" ("id" VARCHAR(36) PRIMARY KEY NOT NULL, "migration_name" VARCHAR(255) NOT NULL)"#).await;
+    Some((scratch, url, db))
+}
+
+async fn tables(db: &Db, backend: Backend) -> Vec<String> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT table_name::text AS value FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+        }
+        Backend::Sqlite | Backend::SqliteUnixMs => {
+            "SELECT name AS value FROM sqlite_master WHERE type = 'table' ORDER BY 1"
+        }
+    };
+    texts(db, sql).await
+}
+
+async fn prisma_managed_database_is_verified_never_migrated(backend: Backend) {
+    let Some((_scratch, _url, mut db)) = prisma_deployed(backend).await else { return };
+    let prepared = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect("a Prisma schema is accepted");
+    assert!(prepared.prisma_managed);
+    assert_eq!(prepared.applied_migrations, 0);
+    assert!(!tables(&db, backend).await.iter().any(|t| t == "__diesel_schema_migrations"), "nothing was migrated");
+
+    let err = migrate::prepare(&mut db, Migrate::Always, None).await.expect_err("`authbridge migrate` refuses");
+    assert!(err.to_string().contains("managed by Prisma"), "{err}");
+
+    // A team's own nullable or defaulted columns are fine.
+    execute(&db, r#"ALTER TABLE "users" ADD COLUMN "role" TEXT; ALTER TABLE "users" ADD COLUMN "plan" TEXT NOT NULL DEFAULT 'free'"#).await;
+    migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect("extra nullable/defaulted columns are accepted");
+}
+
+async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
+    let Some((_scratch, _url, mut db)) = prisma_deployed(backend).await else { return };
+    execute(&db, r#"ALTER TABLE "users" ADD COLUMN "tenant" TEXT NOT NULL"#).await;
+    execute(&db, r#"ALTER TABLE "accounts" DROP COLUMN "session_state""#).await;
+    execute(&db, r#"DROP TABLE "authenticators""#).await;
+    let err = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect_err("must refuse").to_string();
+    for expected in [
+        "missing table `authenticators`",
+        "missing column `accounts`.`session_state`",
+        "extra column `users`.`tenant` is NOT NULL without a default",
+    ] {
+        assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+    }
+    let app = TestApp::over(db, Settings::default(), backend, Scratch::create(Backend::Sqlite).await.unwrap().0);
+    let response = app.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE, "/readyz reports the broken schema");
+    assert!(response.json()["detail"].as_str().unwrap().contains("missing table `authenticators`"));
+
+    let Some((_scratch, _url, mut empty)) = prisma_deployed(backend).await else { return };
+    for table in ["authenticators", "verification_tokens", "accounts", "sessions", "users"] {
+        execute(&empty, &format!(r#"DROP TABLE "{table}""#)).await;
+    }
+    let err = migrate::prepare(&mut empty, Migrate::IfEmpty, None).await.expect_err("Prisma DB without the tables");
+    assert!(err.to_string().contains("Prisma manages this database"), "{err}");
+}
+
+async fn pool_exhaustion_answers_503_quickly(backend: Backend) {
+    let Some((scratch, url)) = Scratch::create(backend).await else { return };
+    drop(ready_db(&url).await);
+    let options = PoolOptions { max_size: 1, wait_timeout: Duration::from_millis(300), ..pool_options() };
+    let mut db = new_db(&url, &options);
+    migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
+    let app = TestApp::over(db.clone(), Settings::default(), backend, scratch);
+    let held = match db.pool() {
+        authbridge::db::Pool::Postgres(pool) => (Some(pool.get().await.unwrap()), None),
+        authbridge::db::Pool::Sqlite(pool) => (None, Some(pool.get().await.unwrap())),
+    };
+    let started = Instant::now();
+    let response = app.call("getUser", json!({ "id": "x" })).await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE, "{}", response.text);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_eq!(response.json()["code"], "unavailable");
+    assert!(started.elapsed() < Duration::from_secs(3), "answered within the pool wait timeout");
+    drop(held);
+    assert_eq!(app.call("getUser", json!({ "id": "x" })).await.status, StatusCode::OK, "serves again");
+}
+
+async fn readyz_checks_the_database(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let ready = app.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.json()["status"], "ready");
+    let health = app.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(health.json(), json!({ "status": "ok" }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_503_not_a_hang() {
+    let options = PoolOptions { wait_timeout: Duration::from_millis(500), ..pool_options() };
+    let db = new_db("postgresql://postgres@127.0.0.1:9/nowhere", &options);
+    let scratch = Scratch::create(Backend::Sqlite).await.unwrap().0;
+    let app = TestApp::over(db, Settings::default(), Backend::Postgres, scratch);
+    let started = Instant::now();
+    let ready = app.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    let call = app.call("getSessionAndUser", json!({ "sessionToken": "t" })).await;
+    assert_eq!(call.status, StatusCode::SERVICE_UNAVAILABLE, "{}", call.text);
+    assert_eq!(call.header("retry-after"), Some("1"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let health = app.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(health.status, StatusCode::OK, "liveness does not depend on the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_dates_are_stored_as_prisma_7_stores_them() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let user = app.ok("createUser", json!({ "user": { "emailVerified": "2026-01-02T04:04:05.678+01:00" } })).await;
+    app.ok(
+        "createSession",
+        json!({ "session": { "sessionToken": "t", "userId": user["id"], "expires": "2030-01-01T00:00:00.1Z" } }),
+    )
+    .await;
+    let stored =
+        texts(&app.db, r#"SELECT typeof("emailVerified") || ' ' || "emailVerified" AS value FROM users"#).await;
+    assert_eq!(stored, ["text 2026-01-02T03:04:05.678+00:00"]);
+    let stored = texts(&app.db, "SELECT typeof(expires) || ' ' || expires AS value FROM sessions").await;
+    assert_eq!(stored, ["text 2030-01-01T00:00:00.100+00:00"]);
+}
+
+/// Prisma 6's native engine (and the adapters' `unixepoch-ms`) store integer milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_integer_millisecond_rows_are_detected_read_and_written_alike() {
+    let (scratch, url) = Scratch::create(Backend::Sqlite).await.unwrap();
+    let seed = ready_db(&url).await;
+    let in_a_year = chrono::Utc::now().timestamp_millis() + 365 * 86_400_000;
+    execute(
+        &seed,
+        &format!(
+            r#"INSERT INTO users (id, email, "emailVerified") VALUES ('u1', 'a@example.com', 1767323045678);
+               INSERT INTO sessions (id, "sessionToken", "userId", expires) VALUES ('s1', 'live', 'u1', {in_a_year});
+               INSERT INTO sessions (id, "sessionToken", "userId", expires) VALUES ('s2', 'old', 'u1', 1000);"#
+        ),
+    )
+    .await;
+    drop(seed);
+
+    let mut db = new_db(&url, &pool_options());
+    let prepared = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
+    assert_eq!(prepared.sqlite_format, Some(SqliteTimeFormat::UnixEpochMs));
+    let app = TestApp::over(db, Settings::default(), Backend::Sqlite, scratch);
+
+    let found = app.ok("getSessionAndUser", json!({ "sessionToken": "live", "slide": false })).await;
+    assert_eq!(found["user"]["emailVerified"], "2026-01-02T03:04:05.678Z");
+    let expected =
+        chrono::DateTime::from_timestamp_millis(in_a_year).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    assert_eq!(found["session"]["expires"], expected);
+    assert_eq!(
+        app.ok("getSessionAndUser", json!({ "sessionToken": "old" })).await,
+        json!(null),
+        "expired integer rows compare correctly"
+    );
+
+    app.ok(
+        "createSession",
+        json!({ "session": { "sessionToken": "new", "userId": "u1", "expires": "2030-01-01T00:00:00.123Z" } }),
+    )
+    .await;
+    app.ok("getSessionAndUser", json!({ "sessionToken": "live", "maxAge": 86400 * 400, "updateAge": 0 })).await;
+    let stored =
+        texts(&app.db, r#"SELECT "sessionToken" || ' ' || typeof(expires) AS value FROM sessions ORDER BY 1"#).await;
+    assert_eq!(stored, ["live integer", "new integer", "old integer"], "every write keeps the database's format");
+    assert_eq!(
+        texts(&app.db, "SELECT CAST(expires AS TEXT) AS value FROM sessions WHERE id <> 's1' AND id <> 's2'").await,
+        ["1893456000123"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_mixed_or_contradicting_date_formats_are_refused() {
+    let (_scratch, url) = Scratch::create(Backend::Sqlite).await.unwrap();
+    let seed = ready_db(&url).await;
+    execute(
+        &seed,
+        "INSERT INTO users (id) VALUES ('u1'); INSERT INTO sessions VALUES ('s1', 't1', 'u1', 1893456000123);",
+    )
+    .await;
+
+    let mut forced = new_db(&url, &pool_options());
+    let err = migrate::prepare(&mut forced, Migrate::IfEmpty, Some(SqliteTimeFormat::Iso8601)).await.unwrap_err();
+    assert!(err.to_string().contains("existing rows use unixepoch-ms"), "{err}");
+
+    execute(&seed, "INSERT INTO sessions VALUES ('s2', 't2', 'u1', '2030-01-01T00:00:00.000+00:00');").await;
+    let mut mixed = new_db(&url, &pool_options());
+    let err = migrate::prepare(&mut mixed, Migrate::IfEmpty, None).await.unwrap_err();
+    assert!(err.to_string().contains("both as text and as integer"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_urls_with_prisma_parameters_connect() {
+    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
+    let prisma_url = format!(
+        "{url}?schema=public&connection_limit=3&pool_timeout=5&pgbouncer=true&sslmode=disable&socket_timeout=10&connect_timeout=5"
+    );
+    let db = ready_db(&prisma_url).await;
+    let scratch = Scratch::create(Backend::Sqlite).await.unwrap().0;
+    let app = TestApp::over(db, Settings::default(), Backend::Postgres, scratch);
+    let user = app.ok("createUser", json!({ "user": { "email": "a@example.com" } })).await;
+    assert_eq!(app.ok("getUser", json!({ "id": user["id"] })).await, user);
+}
+
+/// Configuration errors: one line on stderr and exit code 2, before anything starts.
+#[test]
+fn bad_configuration_exits_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"));
+        command.current_dir(dir.path()).args(args).env_remove("DATABASE_URL").env_remove("AUTHBRIDGE_API_KEYS");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
+        (&["--bind", "0.0.0.0:7799"], &[], "without an API key"),
+        (&[], &[("DATABASE_URL", "mongodb://u:hunter2@db/x")], "scheme \"mongodb\" is not supported"),
+        (&["--api-key-file", "/nonexistent/keys"], &[], "cannot read --api-key-file"),
+        (&["--session-update-age", "10", "--session-max-age", "5"], &[], "must not be greater"),
+    ];
+    for (args, env, message) in cases {
+        let output = run(args, env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "the password never appears: {stderr}");
+    }
+    assert!(!dir.path().join("authbridge.db").exists(), "nothing was created");
+}
