@@ -8,4 +8,5 @@ mod bad_input;
 mod catalog;
 mod concurrency;
 mod contract;
+mod hot_path;
 mod startup;

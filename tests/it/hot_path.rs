@@ -1,0 +1,73 @@
+//! The session read on every page view: statements per call, counted by diesel's own
+//! instrumentation on the only connection of the pool.
+
+use std::sync::{Arc, Mutex};
+
+use authbridge::Settings;
+use authbridge::db::migrate::{self, Migrate};
+use authbridge::db::{Db, Pool, PoolOptions, url};
+use diesel::connection::InstrumentationEvent;
+use diesel_async::AsyncConnection;
+use serde_json::json;
+
+use crate::support::{Backend, Scratch, TestApp, backend_tests, pool_options, ready_db};
+
+backend_tests!(get_session_and_user_runs_the_fewest_statements);
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// An app whose pool has one connection, which records every statement it starts.
+async fn instrumented(backend: Backend) -> Option<(TestApp, Log)> {
+    let (scratch, url) = Scratch::create(backend).await?;
+    drop(ready_db(&url).await);
+    let (target, _) = url::parse(Some(&url)).unwrap();
+    let mut db = Db::new(target, &PoolOptions { max_size: 1, ..pool_options() }, Default::default()).unwrap();
+    migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
+    let log: Log = Arc::default();
+    let recorder = {
+        let log = log.clone();
+        move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                log.lock().unwrap().push(query.to_string());
+            }
+        }
+    };
+    match db.pool() {
+        Pool::Postgres(pool) => pool.get().await.unwrap().set_instrumentation(recorder),
+        Pool::Sqlite(pool) => pool.get().await.unwrap().set_instrumentation(recorder),
+    }
+    Some((TestApp::over(db, Settings::default(), backend, scratch), log))
+}
+
+async fn statements(log: &Log, app: &TestApp, body: serde_json::Value) -> Vec<String> {
+    log.lock().unwrap().clear();
+    let response = app.ok("getSessionAndUser", body).await;
+    assert!(!response.is_null());
+    log.lock().unwrap().clone()
+}
+
+async fn get_session_and_user_runs_the_fewest_statements(backend: Backend) {
+    let Some((app, log)) = instrumented(backend).await else { return };
+    let user = app.user("a@example.com").await;
+    let expires = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    app.ok("createSession", json!({ "session": { "sessionToken": "tok", "userId": user, "expires": expires } })).await;
+
+    let due = statements(&log, &app, json!({ "sessionToken": "tok", "maxAge": 2_592_000, "updateAge": 86_400 })).await;
+    let not_due =
+        statements(&log, &app, json!({ "sessionToken": "tok", "maxAge": 2_592_000, "updateAge": 86_400 })).await;
+    let read_only = statements(&log, &app, json!({ "sessionToken": "tok", "slide": false })).await;
+    match backend {
+        Backend::Postgres => {
+            assert_eq!(due.len(), 1, "PostgreSQL: one statement reads, slides and joins: {due:?}");
+            assert!(due[0].starts_with("WITH slid AS (UPDATE sessions"), "{due:?}");
+            assert_eq!(not_due.len(), 1, "{not_due:?}");
+            assert_eq!(read_only.len(), 1, "{read_only:?}");
+        }
+        _ => {
+            assert_eq!(due.len(), 2, "SQLite: a read, then the conditional write: {due:?}");
+            assert!(due[1].starts_with("UPDATE"), "{due:?}");
+            assert_eq!(not_due.len(), 1, "SQLite never writes when no slide is due: {not_due:?}");
+            assert_eq!(read_only.len(), 1, "{read_only:?}");
+        }
+    }
+}
