@@ -9,6 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::db::SqliteTimeFormat;
 
+/// Auth.js's defaults: sessions last 30 days and slide at most once a day.
+pub const DEFAULT_SESSION_MAX_AGE: u64 = 30 * 24 * 60 * 60;
+pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "authbridge",
@@ -95,11 +101,11 @@ pub struct Config {
     pub api_key_file: Option<PathBuf>,
 
     /// Session lifetime in seconds when a request gives no maxAge (Auth.js default: 30 days).
-    #[arg(long, env = "AUTHBRIDGE_SESSION_MAX_AGE", default_value_t = 2_592_000, global = true)]
+    #[arg(long, env = "AUTHBRIDGE_SESSION_MAX_AGE", default_value_t = DEFAULT_SESSION_MAX_AGE, global = true)]
     pub session_max_age: u64,
 
     /// Seconds between expiry slides when a request gives no updateAge (Auth.js default: 24 h).
-    #[arg(long, env = "AUTHBRIDGE_SESSION_UPDATE_AGE", default_value_t = 86_400, global = true)]
+    #[arg(long, env = "AUTHBRIDGE_SESSION_UPDATE_AGE", default_value_t = DEFAULT_SESSION_UPDATE_AGE, global = true)]
     pub session_update_age: u64,
 
     /// Keys of `user` / `account` objects that have no column: drop (and report) or reject.
@@ -107,7 +113,7 @@ pub struct Config {
     pub unknown_fields: UnknownFields,
 
     /// Largest accepted request body, in bytes; larger bodies get 413.
-    #[arg(long, env = "AUTHBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024, global = true)]
+    #[arg(long, env = "AUTHBRIDGE_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT, global = true)]
     pub body_limit: usize,
 
     /// Database connections in the pool.
@@ -119,7 +125,7 @@ pub struct Config {
     pub pool_timeout_ms: u64,
 
     /// Milliseconds a request may take in all before it is answered 408.
-    #[arg(long, env = "AUTHBRIDGE_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    #[arg(long, env = "AUTHBRIDGE_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS, global = true)]
     pub request_timeout_ms: u64,
 
     /// How SQLite stores dates (see Prisma's `timestampFormat`); auto detects it from the rows.

@@ -37,11 +37,11 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             api_keys: Vec::new(),
-            session_max_age: 2_592_000,
-            session_update_age: 86_400,
+            session_max_age: config::DEFAULT_SESSION_MAX_AGE,
+            session_update_age: config::DEFAULT_SESSION_UPDATE_AGE,
             unknown_fields: UnknownFields::Drop,
-            body_limit: 64 * 1024,
-            request_timeout: Duration::from_secs(10),
+            body_limit: config::DEFAULT_BODY_LIMIT,
+            request_timeout: Duration::from_millis(config::DEFAULT_REQUEST_TIMEOUT_MS),
         }
     }
 }

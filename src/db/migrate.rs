@@ -129,7 +129,7 @@ async fn run_migrations(db: &Db) -> Result<usize, StartError> {
         }
         Target::Sqlite { .. } => {
             let Pool::Sqlite(pool) = db.pool() else { unreachable!("target and pool agree") };
-            let mut conn = Db::sqlite_conn(pool).await?;
+            let mut conn = pool.get().await.map_err(|e| StartError::Connect(e.to_string()))?;
             let conn: &mut SqliteConn = &mut conn;
             return conn
                 .spawn_blocking(|c| {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool, PoolError};
+use diesel_async::pooled_connection::deadpool::{Pool as DeadPool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -181,11 +181,6 @@ impl Db {
             Pool::Sqlite(p) => p.status(),
         };
         (status.size, status.available, status.waiting)
-    }
-
-    /// A pooled SQLite connection, for code that must run several statements on one.
-    pub(crate) async fn sqlite_conn(pool: &DeadPool<SqliteConn>) -> DbResult<Object<SqliteConn>> {
-        Ok(pool.get().await?)
     }
 }
 
