@@ -18,6 +18,7 @@ fn fixtures_dir() -> PathBuf {
 }
 
 struct Run {
+    api_key: Option<String>,
     vars: Map<String, Value>,
     now: DateTime<Utc>,
     file: String,
@@ -168,6 +169,9 @@ fn settings_for(fixture: &Value) -> Settings {
         if let Some(v) = config.get("sessionUpdateAge").and_then(Value::as_u64) {
             settings.session_update_age = v;
         }
+        if let Some(keys) = config.get("apiKeys").and_then(Value::as_array) {
+            settings.api_keys = keys.iter().map(|k| k.as_str().expect("apiKeys are strings").to_owned()).collect();
+        }
     }
     settings
 }
@@ -193,9 +197,16 @@ async fn send_step(app: &TestApp, run: &Run, step: &Value) -> TestResponse {
     if let Some(ct) = content_type.filter(|_| !body.is_empty() || method == "POST") {
         request = request.header("content-type", ct);
     }
-    if let Some(headers) = http.and_then(|h| h.get("headers")).and_then(Value::as_object) {
-        for (name, value) in headers {
-            request = request.header(name.as_str(), value.as_str().expect("header value"));
+    let headers = http.and_then(|h| h.get("headers")).and_then(Value::as_object);
+    // With keys configured, every request carries the first one unless the step says otherwise
+    // (`"authorization": null` sends none).
+    let sets_authorization = headers.is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("authorization")));
+    if let Some(key) = run.api_key.as_deref().filter(|_| !sets_authorization) {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    for (name, value) in headers.into_iter().flatten() {
+        if let Some(value) = value.as_str() {
+            request = request.header(name.as_str(), value);
         }
     }
     app.send(request.body(Body::from(body)).expect("request")).await
@@ -211,8 +222,10 @@ async fn run_fixture(backend: Backend, name: &str) {
             return;
         }
     }
-    let Some(app) = TestApp::with_settings(backend, settings_for(&fixture)).await else { return };
-    let mut run = Run { vars: Map::new(), now: Utc::now(), file: file.clone() };
+    let settings = settings_for(&fixture);
+    let api_key = settings.api_keys.first().cloned();
+    let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+    let mut run = Run { api_key, vars: Map::new(), now: Utc::now(), file: file.clone() };
     let steps = fixture["steps"].as_array().unwrap_or_else(|| panic!("{file}: no steps"));
     for (index, step) in steps.iter().enumerate() {
         let label = format!(
@@ -295,7 +308,7 @@ fn every_fixture_file_is_listed() {
 
 #[test]
 fn matchers_work() {
-    let run = Run { vars: Map::new(), now: Utc::now(), file: "self-test".into() };
+    let run = Run { api_key: None, vars: Map::new(), now: Utc::now(), file: "self-test".into() };
     let mut errors = Vec::new();
     run.matches(&serde_json::json!({"id": "{{cuid}}"}), &serde_json::json!({"id": "nope"}), "$", &mut errors);
     run.matches(&serde_json::json!({"a": 1}), &serde_json::json!({"a": 1, "b": 2}), "$", &mut errors);
