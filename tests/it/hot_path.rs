@@ -4,13 +4,12 @@
 use std::sync::{Arc, Mutex};
 
 use authbridge::Settings;
-use authbridge::db::migrate::{self, Migrate};
-use authbridge::db::{Db, Pool, PoolOptions, url};
+use authbridge::db::{Pool, PoolOptions};
 use diesel::connection::InstrumentationEvent;
 use diesel_async::AsyncConnection;
 use serde_json::json;
 
-use crate::support::{Backend, Scratch, TestApp, backend_tests, pool_options, ready_db};
+use crate::support::{Backend, Scratch, TestApp, backend_tests, pool_options, ready_db_with};
 
 backend_tests!(get_session_and_user_runs_the_fewest_statements);
 
@@ -19,10 +18,7 @@ type Log = Arc<Mutex<Vec<String>>>;
 /// An app whose pool has one connection, which records every statement it starts.
 async fn instrumented(backend: Backend) -> Option<(TestApp, Log)> {
     let (scratch, url) = Scratch::create(backend).await?;
-    drop(ready_db(&url).await);
-    let (target, _) = url::parse(Some(&url)).unwrap();
-    let mut db = Db::new(target, &PoolOptions { max_size: 1, ..pool_options() }, Default::default()).unwrap();
-    migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
+    let db = ready_db_with(&url, &PoolOptions { max_size: 1, ..pool_options() }, None).await;
     let log: Log = Arc::default();
     let recorder = {
         let log = log.clone();

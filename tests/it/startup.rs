@@ -5,13 +5,14 @@ use std::time::{Duration, Instant};
 
 use authbridge::Settings;
 use authbridge::db::migrate::{self, Migrate};
-use authbridge::db::url;
 use authbridge::db::{Db, PoolOptions, SqliteTimeFormat};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-use crate::support::{Backend, Scratch, TestApp, backend_tests, execute, pool_options, ready_db, texts};
+use crate::support::{
+    Backend, Scratch, TestApp, backend_tests, execute, new_db, pool_options, ready_db, ready_db_with, texts,
+};
 
 backend_tests!(
     prisma_managed_database_is_verified_never_migrated,
@@ -19,11 +20,6 @@ backend_tests!(
     pool_exhaustion_answers_503_quickly,
     readyz_checks_the_database,
 );
-
-fn new_db(url: &str, options: &PoolOptions) -> Db {
-    let (target, _) = url::parse(Some(url)).expect("URL parses");
-    Db::new(target, options, Default::default()).expect("pool")
-}
 
 /// What `prisma migrate deploy` leaves: the Auth.js tables and `_prisma_migrations`.
 async fn prisma_deployed(backend: Backend) -> Option<(Scratch, String, Db)> {
@@ -93,10 +89,8 @@ async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
 
 async fn pool_exhaustion_answers_503_quickly(backend: Backend) {
     let Some((scratch, url)) = Scratch::create(backend).await else { return };
-    drop(ready_db(&url).await);
     let options = PoolOptions { max_size: 1, wait_timeout: Duration::from_millis(300), ..pool_options() };
-    let mut db = new_db(&url, &options);
-    migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
+    let db = ready_db_with(&url, &options, None).await;
     let app = TestApp::over(db.clone(), Settings::default(), backend, scratch);
     let held = match db.pool() {
         authbridge::db::Pool::Postgres(pool) => (Some(pool.get().await.unwrap()), None),

@@ -139,14 +139,19 @@ pub fn pool_options() -> PoolOptions {
     }
 }
 
-/// A migrated database of the backend, ready to serve.
-pub async fn ready_db(url: &str) -> Db {
-    ready_db_with(url, None).await
+/// A pool for `url`; no connection is opened and nothing is migrated yet.
+pub fn new_db(url: &str, options: &PoolOptions) -> Db {
+    let (target, _) = url::parse(Some(url)).expect("test URL parses");
+    Db::new(target, options, Default::default()).expect("pool")
 }
 
-pub async fn ready_db_with(url: &str, sqlite_format: Option<SqliteTimeFormat>) -> Db {
-    let (target, _) = url::parse(Some(url)).expect("test URL parses");
-    let mut db = Db::new(target, &pool_options(), Default::default()).expect("pool");
+/// A migrated database of the backend, ready to serve.
+pub async fn ready_db(url: &str) -> Db {
+    ready_db_with(url, &pool_options(), None).await
+}
+
+pub async fn ready_db_with(url: &str, options: &PoolOptions, sqlite_format: Option<SqliteTimeFormat>) -> Db {
+    let mut db = new_db(url, options);
     migrate::prepare(&mut db, Migrate::IfEmpty, sqlite_format).await.expect("prepare database");
     db
 }
@@ -183,7 +188,7 @@ impl TestApp {
     pub async fn with_settings(backend: Backend, settings: Settings) -> Option<Self> {
         let (scratch, url) = Scratch::create(backend).await?;
         let format = (backend == Backend::SqliteUnixMs).then_some(SqliteTimeFormat::UnixEpochMs);
-        let db = ready_db_with(&url, format).await;
+        let db = ready_db_with(&url, &pool_options(), format).await;
         Some(Self::over(db, settings, backend, scratch))
     }
 
