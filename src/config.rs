@@ -14,6 +14,7 @@ pub const DEFAULT_SESSION_MAX_AGE: u64 = 30 * 24 * 60 * 60;
 pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_POOL_SIZE: usize = 16;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -116,9 +117,9 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT, global = true)]
     pub body_limit: usize,
 
-    /// Database connections in the pool.
-    #[arg(long, env = "AUTHBRIDGE_POOL_SIZE", default_value_t = 16, global = true)]
-    pub pool_size: usize,
+    /// Database connections in the pool [default: the DATABASE_URL's connection_limit, else 16].
+    #[arg(long, env = "AUTHBRIDGE_POOL_SIZE", global = true)]
+    pub pool_size: Option<usize>,
 
     /// Milliseconds a request waits for a free connection before it is answered 503.
     #[arg(long, env = "AUTHBRIDGE_POOL_TIMEOUT_MS", default_value_t = 2_000, global = true)]
@@ -142,9 +143,10 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn pool_options(&self) -> crate::db::PoolOptions {
+    /// `connection_limit` is Prisma's URL parameter; an explicit pool size wins over it.
+    pub fn pool_options(&self, connection_limit: Option<usize>) -> crate::db::PoolOptions {
         crate::db::PoolOptions {
-            max_size: self.pool_size.max(1),
+            max_size: self.pool_size.or(connection_limit).unwrap_or(DEFAULT_POOL_SIZE).max(1),
             wait_timeout: Duration::from_millis(self.pool_timeout_ms),
             sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
         }

@@ -50,14 +50,27 @@ fn config_error(message: impl std::fmt::Display) -> ExitCode {
 
 pub async fn run(cli: Cli) -> ExitCode {
     let config = cli.config;
-    let (target, dropped) = match url::parse(config.database_url.as_deref()) {
+    let parsed = match url::parse_url(config.database_url.as_deref()) {
         Ok(parsed) => parsed,
         Err(e) => return config_error(e),
     };
-    if !dropped.is_empty() {
-        tracing::info!(parameters = %dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
+    if let url::Target::Sqlite { path } = &parsed.target
+        && let Err(e) = url::check_sqlite_path(path, std::path::Path::new("."))
+    {
+        return config_error(e);
     }
-    let db = match Db::new(target, &config.pool_options(), Default::default()) {
+    if !parsed.dropped.is_empty() {
+        tracing::info!(parameters = %parsed.dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
+    }
+    if parsed.pgbouncer {
+        tracing::warn!(
+            "DATABASE_URL has pgbouncer=true: authbridge uses named prepared statements, which need PgBouncer 1.21+ \
+             with max_prepared_statements > 0 in transaction mode (or session mode)"
+        );
+    }
+    let options = config.pool_options(parsed.connection_limit);
+    tracing::info!(pool_size = options.max_size, "connection pool");
+    let db = match Db::new(parsed.target, &options, Default::default()) {
         Ok(db) => db,
         Err(e) => return config_error(e),
     };
