@@ -27,9 +27,11 @@ if [ -n "${TEST_POSTGRES_URL:-}" ] && command -v psql >/dev/null; then
   done
 fi
 
-echo "--- npm ci (Prisma Client 7 set, Prisma 6.19 CLI)"
-(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-(cd "$here/prisma6" && npm ci --no-audit --no-fund --loglevel=error)
+echo "--- npm ci (Prisma Client 7 set, Prisma 6.19 CLI), side by side: each compiles its better-sqlite3"
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error) & client=$!
+(cd "$here/prisma6" && npm ci --no-audit --no-fund --loglevel=error) & cli=$!
+wait "$client"
+wait "$cli"
 
 echo "--- cargo test: schema equivalence with the Prisma CLI"
 (cd "$root" && AUTHBRIDGE_PRISMA_TESTS=required cargo test --locked --test it catalog::)
