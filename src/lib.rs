@@ -8,7 +8,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod handlers;
+pub mod metrics;
 pub mod models;
+pub mod openapi;
 pub mod router;
 pub mod startup;
 

@@ -9,7 +9,7 @@ use super::users::User;
 use crate::db::schema::{sessions, users};
 use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = sessions, check_for_backend(Pg, diesel::sqlite::Sqlite))]
 #[serde(rename_all = "camelCase")]
 pub struct Session {

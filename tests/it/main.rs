@@ -6,7 +6,9 @@ mod support;
 
 mod bad_input;
 mod catalog;
+mod cli;
 mod concurrency;
 mod contract;
 mod hot_path;
+mod ops;
 mod startup;
