@@ -29,7 +29,7 @@ pub const POOL_OPEN: &str = "authbridge_db_pool_connections";
 pub const POOL_IN_USE: &str = "authbridge_db_pool_connections_in_use";
 pub const POOL_WAITING: &str = "authbridge_db_pool_waiting_requests";
 /// Incremented by the purge code with label `table` = `sessions` | `verification_tokens`.
-pub const PURGED_ROWS: &str = "authbridge_purged_rows_total";
+pub const PURGED_ROWS: &str = crate::purge::PURGED_ROWS_METRIC;
 pub const BUILD_INFO: &str = "authbridge_build_info";
 
 /// The tables that the purge deletes from; each gets a `authbridge_purged_rows_total` series.

@@ -11,4 +11,5 @@ mod concurrency;
 mod contract;
 mod hot_path;
 mod ops;
+mod sessions;
 mod startup;
