@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::info::{InfoBuilder, LicenseBuilder};
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, Parameter};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{
@@ -25,7 +25,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required, Schema};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::db::DbTime;
 use crate::db::time::WireTime;
@@ -33,11 +33,13 @@ use crate::error::{PROBLEM_CONTENT_TYPE, Problem};
 use crate::handlers::adapter::{self as a, METHODS};
 use crate::handlers::input::{Key, MAX_KEY_BYTES, NonEmpty, Text};
 use crate::handlers::ops::{Health, Readiness};
+use crate::handlers::sessions::{self as s, Deleted};
 use crate::models::accounts::Account;
 use crate::models::authenticators::Authenticator;
-use crate::models::sessions::Session;
+use crate::models::sessions::{Session, SessionInfo, SessionStats, UserSessionStats};
 use crate::models::users::User;
 use crate::models::verification_tokens::VerificationToken;
+use crate::purge::Purged;
 
 const JSON: &str = "application/json";
 const BEARER: &str = "bearerAuth";
@@ -93,6 +95,10 @@ pub fn document() -> OpenApi {
         .security(Some([SecurityRequirement::new::<_, [&str; 0], &str>(BEARER, [])]))
         .tags(Some([
             tag("adapter", "The Auth.js adapter contract: one path per method of the Adapter interface."),
+            tag(
+                "sessions",
+                "Session management beyond the adapter: rotation, devices, sign-out everywhere, stats, purge.",
+            ),
             tag("operations", "Health checks, metrics and this document."),
         ]))
         .build()
@@ -351,7 +357,123 @@ fn operations(schemas: &mut Schemas) -> Vec<Op> {
     for method in METHODS {
         ops.push(adapter_op(method, schemas));
     }
+    ops.extend(session_ops(schemas));
     ops
+}
+
+/// Problems of the management routes that take no body.
+const BODILESS_PROBLEMS: [u16; 6] = [400, 401, 405, 408, 500, 503];
+
+/// The session-management routes of API.md.
+fn session_ops(schemas: &mut Schemas) -> Vec<Op> {
+    let user_id = || path_parameter("userId", "A user's id; an unknown one gives empty answers, not 404.");
+    let op = |method: HttpMethod, path: &str, id: &str, summary: &'static str, description: &'static str| Op {
+        method,
+        path: path.to_owned(),
+        id: id.to_owned(),
+        tag: "sessions",
+        summary: Cow::Borrowed(summary),
+        description,
+        body: None,
+        answer: (JSON, ObjectBuilder::new().into()),
+        problems: BODILESS_PROBLEMS.to_vec(),
+        parameters: Vec::new(),
+        public: false,
+        reports_ignored_fields: false,
+    };
+    vec![
+        Op {
+            body: Some(schemas.add::<s::RotateArg>()),
+            answer: (JSON, nullable(schemas.add::<Session>())),
+            problems: JSON_CALL_PROBLEMS.to_vec(),
+            ..op(
+                HttpMethod::Post,
+                "/v1/sessions/rotate",
+                "rotateSession",
+                "Rotate a session token",
+                "A new token (32 random bytes, hex) for the same session id, expiring at now + maxAge; the old \
+                 token stops working at once. null when the session is missing or expired.",
+            )
+        },
+        Op {
+            answer: (JSON, array_of(schemas.add::<SessionInfo>())),
+            parameters: [vec![user_id()], s::ListQuery::into_params(|| Some(ParameterIn::Query))].concat(),
+            ..op(
+                HttpMethod::Get,
+                "/v1/users/{userId}/sessions",
+                "listUserSessions",
+                "A user's sessions",
+                "The user's sessions (never their tokens), newest expiry first.",
+            )
+        },
+        Op {
+            answer: (JSON, schemas.add::<Deleted>()),
+            parameters: [vec![user_id()], s::SignOutQuery::into_params(|| Some(ParameterIn::Query))].concat(),
+            ..op(
+                HttpMethod::Delete,
+                "/v1/users/{userId}/sessions",
+                "deleteUserSessions",
+                "Sign out everywhere",
+                "Deletes every session of the user, except the one named by `except`; counts every row removed.",
+            )
+        },
+        Op {
+            answer: (JSON, nullable(schemas.add::<SessionInfo>())),
+            parameters: vec![path_parameter("sessionId", "The session's id (not its token).")],
+            ..op(
+                HttpMethod::Delete,
+                "/v1/sessions/{sessionId}",
+                "deleteSessionById",
+                "Sign out one device",
+                "Deletes the session with this id; answers it, or null when there is none.",
+            )
+        },
+        Op {
+            answer: (JSON, schemas.add::<UserSessionStats>()),
+            parameters: vec![user_id()],
+            ..op(
+                HttpMethod::Get,
+                "/v1/users/{userId}/session-stats",
+                "userSessionStats",
+                "A user's session counts",
+                "Total, active and expired sessions of the user, and the latest expiry (expired ones included).",
+            )
+        },
+        Op {
+            answer: (JSON, schemas.add::<SessionStats>()),
+            problems: vec![401, 405, 408, 500, 503],
+            ..op(
+                HttpMethod::Get,
+                "/v1/stats/sessions",
+                "sessionStats",
+                "Service-wide session counts",
+                "Active and expired sessions, users with an active session, sessions expiring within 24 hours.",
+            )
+        },
+        Op {
+            body: Some(schemas.add::<s::PurgeArg>()),
+            answer: (JSON, schemas.add::<Purged>()),
+            problems: JSON_CALL_PROBLEMS.to_vec(),
+            ..op(
+                HttpMethod::Post,
+                "/v1/maintenance/purge-expired",
+                "purgeExpired",
+                "Purge expired rows",
+                "Deletes expired sessions and verification tokens in batches until none is left; answers the \
+                 totals.",
+            )
+        },
+    ]
+}
+
+fn path_parameter(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(Ref::from_schema_name(Key::name())))
+        .build()
 }
 
 /// One adapter method as its own path.

@@ -249,7 +249,7 @@ const EXPECTED: [(&str, &str, u16); 5] = [
     ("log-session", "/v1/adapter/createSession", 200),
     ("log-lookup", "/v1/adapter/getSessionAndUser", 200),
     ("log-bad", "/v1/adapter/getUserByEmail", 400),
-    ("log-401", "unmatched", 401),
+    ("log-401", "/v1/users/{userId}/sessions", 401),
 ];
 
 #[test]

@@ -258,11 +258,43 @@ async fn openapi_describes_bodies_answers_and_problems_as_api_md() {
     }
     let authenticator = &doc["components"]["schemas"]["Authenticator"]["properties"];
     assert!(authenticator["credentialID"].is_object() && authenticator["credentialBackedUp"].is_object());
+    // Session management (API.md): null where a session may be missing; path and query parameters.
+    let answer = |path: &str, method: &str| {
+        doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"].clone()
+    };
+    assert!(accepts_null(&doc, &answer("/v1/sessions/rotate", "post")));
+    assert!(accepts_null(&doc, &answer("/v1/sessions/{sessionId}", "delete")));
+    assert!(!accepts_null(&doc, &answer("/v1/users/{userId}/sessions", "delete")));
+    let parameters: Vec<(String, String)> = doc["paths"]["/v1/users/{userId}/sessions"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["in"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [("userId", "path"), ("active", "query"), ("limit", "query")];
+    assert_eq!(parameters, expected.map(|(n, i)| (n.to_owned(), i.to_owned())));
+    let purge = resolve(
+        &doc,
+        &doc["paths"]["/v1/maintenance/purge-expired"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    );
+    assert_eq!(purge["additionalProperties"], json!(false));
+
     // The documented bounds are the enforced ones.
     let max_age = doc["components"]["schemas"]["SessionLookupArg"]["properties"]["maxAge"]["maximum"].as_u64().unwrap();
     let lookup = |max_age: u64| json!({ "sessionToken": "no-such-token", "maxAge": max_age, "updateAge": 0 });
     assert_eq!(call(&app, "getSessionAndUser", lookup(max_age)).await.status, StatusCode::OK);
     assert_eq!(call(&app, "getSessionAndUser", lookup(max_age + 1)).await.status, StatusCode::BAD_REQUEST);
+    let limit = &doc["paths"]["/v1/users/{userId}/sessions"]["get"]["parameters"][2]["schema"];
+    let (lowest, highest) = (limit["minimum"].as_u64().unwrap(), limit["maximum"].as_u64().unwrap());
+    for (value, status) in [
+        (lowest - 1, StatusCode::BAD_REQUEST),
+        (lowest, StatusCode::OK),
+        (highest, StatusCode::OK),
+        (highest + 1, StatusCode::BAD_REQUEST),
+    ] {
+        let response = get(&app, &format!("/v1/users/u/sessions?limit={value}"), Some(KEY)).await;
+        assert_eq!(response.status, status, "limit={value}: {}", response.text);
+    }
     let user = &doc["components"]["schemas"]["User"];
     assert!(accepts_null(&doc, &user["properties"]["emailVerified"]), "User.emailVerified is nullable");
     assert_eq!(resolve(&doc, &user["properties"]["id"])["type"], "string");
@@ -422,4 +454,30 @@ async fn hold_connections(db: &authbridge::db::Db, n: usize) -> Held {
     }
 }
 
-backend_tests!(metrics_count_requests_by_route_template, metrics_show_live_pool_figures);
+/// The purge's counter reaches /metrics, labelled by table.
+async fn metrics_count_purged_rows(backend: Backend) {
+    let Some(app) = TestApp::with_settings(backend, keyed()).await else { return };
+    let purged = |text: &str, table: &str| sample(text, "authbridge_purged_rows_total", &[("table", table)]).unwrap();
+    let before = scrape(&app).await;
+    let user = call(&app, "createUser", json!({ "user": {} })).await.json()["id"].clone();
+    for token in ["purge-a", "purge-b"] {
+        let session =
+            json!({ "session": { "sessionToken": token, "userId": user, "expires": "2001-01-01T00:00:00Z" } });
+        assert_eq!(call(&app, "createSession", session).await.status, StatusCode::OK);
+    }
+    let token = json!({ "verificationToken": { "identifier": "i", "token": "t", "expires": "2001-01-01T00:00:00Z" } });
+    assert_eq!(call(&app, "createVerificationToken", token).await.status, StatusCode::OK);
+    let request = Request::post("/v1/maintenance/purge-expired")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(Body::from("{}"))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.json(), json!({ "sessionsDeleted": 2, "verificationTokensDeleted": 1 }));
+    let after = scrape(&app).await;
+    // Other tests purge too, in this same process: at least ours are counted.
+    assert!(purged(&after, "sessions") >= purged(&before, "sessions") + 2.0, "{after}");
+    assert!(purged(&after, "verification_tokens") >= purged(&before, "verification_tokens") + 1.0, "{after}");
+}
+
+backend_tests!(metrics_count_requests_by_route_template, metrics_show_live_pool_figures, metrics_count_purged_rows);
