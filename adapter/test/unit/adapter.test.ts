@@ -156,8 +156,8 @@ test("null answers stay null (unlinkAccount: undefined, as Auth.js types it); da
   const user = { id: "u", name: null, email: "e@example.com", emailVerified: "2030-01-01T00:00:00.000Z", image: null };
   const b = adapterWith(recorder(() => json({ session, user })).fetch);
   const got = await b.getSessionAndUser("t");
-  assert.ok(got?.session.expires instanceof Date);
-  assert.ok(got.user.emailVerified instanceof Date);
+  assert.ok(got?.session.expires instanceof Date, "session.expires is a Date");
+  assert.ok(got.user.emailVerified instanceof Date, "user.emailVerified is a Date");
   assert.equal(got.session.expires.valueOf(), Date.parse(session.expires));
   assert.equal(got.user.emailVerified.toISOString(), user.emailVerified);
 });
@@ -181,8 +181,8 @@ test("a problem answer throws an AuthBridgeError with code, status, field and re
   assert.equal(error.retryAfter, 2);
   assert.equal(error.method, "getSessionAndUser");
   assert.match(error.message, /getSessionAndUser.*unavailable.*503.*the database did not answer.*req-503/);
-  assert.ok(!error.message.includes(SECRET_TOKEN) && !error.message.includes(SECRET_KEY));
-  assert.ok(!JSON.stringify(error).includes(SECRET_TOKEN));
+  assert.ok(!error.message.includes(SECRET_TOKEN) && !error.message.includes(SECRET_KEY), error.message);
+  assert.ok(!JSON.stringify(error).includes(SECRET_TOKEN), "no token in the serialized error");
 });
 
 test("a network failure throws (never null), with the request id the adapter sent", async () => {
@@ -196,9 +196,9 @@ test("a network failure throws (never null), with the request id the adapter sen
     const error = await rejection(call());
     assert.equal(error.code, "network_error");
     assert.equal(error.status, 0);
-    assert.ok(sentId);
+    assert.ok(sentId, "a request id was sent");
     assert.equal(error.requestId, sentId);
-    assert.ok(error.cause instanceof TypeError);
+    assert.ok(error.cause instanceof TypeError, "the cause is kept");
   }
 });
 
@@ -224,7 +224,7 @@ test("answers outside the contract throw invalid_response or unavailable, withou
   let error = await rejection(adapterWith(recorder(html(502)).fetch).getUser("u"));
   assert.equal(error.code, "unavailable");
   assert.equal(error.status, 502);
-  assert.ok(!error.message.includes("upstream"));
+  assert.ok(!error.message.includes("upstream"), error.message);
   error = await rejection(adapterWith(recorder(html(500)).fetch).getUser("u"));
   assert.equal(error.code, "invalid_response");
   error = await rejection(adapterWith(recorder(html(200)).fetch).getUser("u"));

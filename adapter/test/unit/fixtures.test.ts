@@ -417,5 +417,5 @@ test("replay totals", (t) => {
     `steps replayed exactly: ${totals.exact}, answer only: ${totals.responseOnly}, ` +
       `refused at construction: ${totals.construction}, skipped: ${totals.skipped}`,
   );
-  assert.ok(totals.exact > 200);
+  assert.ok(totals.exact > 200, `only ${totals.exact} steps replayed exactly`);
 });
