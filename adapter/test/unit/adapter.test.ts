@@ -296,3 +296,17 @@ test("the source imports nothing: no Node-only module can reach an Edge or Worke
     assert.doesNotMatch(text, /^\s*import\s[^(]|\brequire\(|\bimport\(|\bprocess\.|\bBuffer\b/m, file);
   }
 });
+
+test("the package name resolves through the exports map to the built module", async (t) => {
+  let module: Record<string, unknown>;
+  try {
+    module = (await import("authbridge-adapter")) as Record<string, unknown>;
+  } catch (error) {
+    if (!String(error).includes("dist")) throw error;
+    t.skip("dist/ is missing: run `npm run build` first");
+    return;
+  }
+  assert.deepEqual(Object.keys(module).sort(), ["AuthBridgeAdapter", "AuthBridgeError"]);
+  const adapter = (module.AuthBridgeAdapter as typeof AuthBridgeAdapter)({ url: URL_ });
+  assert.equal(Object.keys(adapter).length, 19);
+});
