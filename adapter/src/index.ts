@@ -21,7 +21,7 @@ export interface AuthBridgeAdapterOptions {
   /** A `fetch` to use instead of the global one (tests, tracing, custom agents). */
   fetch?: typeof globalThis.fetch;
   /** Extra headers sent with every request. `apiKey` wins over an `authorization` header given here. */
-  headers?: HeadersInit;
+  headers?: RequestInit["headers"];
   /** Abort a request that takes longer than this (milliseconds, default 10000; 0 = never). */
   timeoutMs?: number;
 }
