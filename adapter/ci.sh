@@ -27,6 +27,7 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
 fi
 
 npm ci --no-audit --no-fund
+npm run format:check
 npm run build
 npm run typecheck
 npm run test:unit

@@ -110,7 +110,11 @@ export interface AuthBridgeAdapterMethods {
   linkAccount(account: AdapterAccount): Promise<AdapterAccount>;
   /** The deleted account, or `undefined` when there was none (Auth.js types this method without `null`). */
   unlinkAccount(account: ProviderAccountId): Promise<AdapterAccount | undefined>;
-  createSession(session: { sessionToken?: string | null; userId: string; expires: Date | string }): Promise<AdapterSession>;
+  createSession(session: {
+    sessionToken?: string | null;
+    userId: string;
+    expires: Date | string;
+  }): Promise<AdapterSession>;
   getSessionAndUser(sessionToken: string): Promise<{ session: AdapterSession; user: AdapterUser } | null>;
   updateSession(session: {
     sessionToken: string;
@@ -234,7 +238,8 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
       if (id) headers.set("x-request-id", id);
     }
     let requestId = headers.get("x-request-id") ?? undefined;
-    const fail = (code: AuthBridgeErrorCode, status: number, extra: Partial<ConstructorParameters<typeof AuthBridgeError>[0]> = {}) =>
+    type Extra = Partial<ConstructorParameters<typeof AuthBridgeError>[0]>;
+    const fail = (code: AuthBridgeErrorCode, status: number, extra: Extra = {}) =>
       new AuthBridgeError({ method, code, status, requestId, ...extra });
 
     const controller = timeoutMs > 0 ? new AbortController() : undefined;
@@ -401,7 +406,10 @@ const user_: Reviver<AdapterUser> = (value, fail) => {
 
 const session_: Reviver<AdapterSession> = (value, fail) => {
   const session = object(value, fail, "a session");
-  return { ...session, expires: date(session.expires, fail, "a session with a valid expires") } as unknown as AdapterSession;
+  return {
+    ...session,
+    expires: date(session.expires, fail, "a session with a valid expires"),
+  } as unknown as AdapterSession;
 };
 
 const sessionAndUser_: Reviver<{ session: AdapterSession; user: AdapterUser }> = (value, fail) => {

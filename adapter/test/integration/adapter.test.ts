@@ -47,7 +47,13 @@ for (const { backend, skip } of backends()) {
       assert.equal(await adapter.getUserByAccount(oauth), null);
       assert.equal(await adapter.getUserByEmail(email), null);
       // Core sends the profile with an id of its own; the service generates a cuid instead.
-      const user = await adapter.createUser({ id: randomUUID(), name: "Ada", email, emailVerified: null, image: "https://img/a.png" });
+      const user = await adapter.createUser({
+        id: randomUUID(),
+        name: "Ada",
+        email,
+        emailVerified: null,
+        image: "https://img/a.png",
+      });
       assert.match(user.id, CUID);
       assert.equal(user.email, email);
       assert.equal(user.emailVerified, null);
@@ -159,7 +165,10 @@ for (const { backend, skip } of backends()) {
 
       // An expired token is still handed back once (core reports "expired").
       const stale = await adapter.createVerificationToken({ identifier, token: "stale", expires: inSeconds(-60) });
-      assertDate((await adapter.useVerificationToken({ identifier, token: "stale" }))?.expires, "expired token expires");
+      assertDate(
+        (await adapter.useVerificationToken({ identifier, token: "stale" }))?.expires,
+        "expired token expires",
+      );
       assert.ok(stale.expires.getTime() < Date.now(), "the token was expired");
 
       // Core then finds the user by email and marks the address verified.
@@ -207,7 +216,11 @@ for (const { backend, skip } of backends()) {
       assert.equal(dup.status, 409);
       assert.match(dup.requestId ?? "", /.+/);
       const orphan = await rejection(
-        adapter.createSession({ sessionToken: randomUUID(), userId: "cnosuchuser00000000000000", expires: inSeconds(60) }),
+        adapter.createSession({
+          sessionToken: randomUUID(),
+          userId: "cnosuchuser00000000000000",
+          expires: inSeconds(60),
+        }),
       );
       assert.equal(orphan.code, "failed_precondition");
       assert.equal(orphan.status, 422);
@@ -223,7 +236,11 @@ for (const { backend, skip } of backends()) {
       assert.equal(denied.status, 401);
       assert.ok(!denied.message.includes("not-the-key"), "the key is not in the message");
 
-      const traced = AuthBridgeAdapter({ url: service.url, apiKey: service.apiKey, headers: { "x-request-id": "trace-123" } });
+      const traced = AuthBridgeAdapter({
+        url: service.url,
+        apiKey: service.apiKey,
+        headers: { "x-request-id": "trace-123" },
+      });
       const echoed = await rejection(traced.getUser(""));
       assert.equal(echoed.requestId, "trace-123");
     });

@@ -77,7 +77,11 @@ for (const { backend, skip } of backends()) {
     test("a valid session cookie returns the user, and the cookie's expiry slides", async () => {
       const user = await adapter.createUser({ name: "Grace", email: `grace-${randomUUID()}@example.com`, image: null });
       const token = randomUUID();
-      const created = await adapter.createSession({ sessionToken: token, userId: user.id, expires: new Date(Date.now() + 10_000) });
+      const created = await adapter.createSession({
+        sessionToken: token,
+        userId: user.id,
+        expires: new Date(Date.now() + 10_000),
+      });
 
       calls.length = 0;
       const response = await Auth(sessionRequest(token), config);
@@ -94,8 +98,12 @@ for (const { backend, skip } of backends()) {
 
       // The service slid the row inside getSessionAndUser, so core had nothing left to write.
       assert.deepEqual(calls, ["getSessionAndUser"]);
-      const stored = await AuthBridgeAdapter({ url: service.url, apiKey: service.apiKey, maxAge: MAX_AGE, updateAge: MAX_AGE })
-        .getSessionAndUser(token);
+      const stored = await AuthBridgeAdapter({
+        url: service.url,
+        apiKey: service.apiKey,
+        maxAge: MAX_AGE,
+        updateAge: MAX_AGE,
+      }).getSessionAndUser(token);
       assert.ok(stored, "the session is still there");
       assert.ok(stored.session.expires.getTime() > created.expires.getTime(), "the stored expiry moved forward too");
       assert.equal(new Date(body.expires).getTime(), stored.session.expires.getTime(), "core reports the slid expiry");

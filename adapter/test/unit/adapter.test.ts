@@ -90,30 +90,45 @@ test("every method is one POST to /v1/adapter/{method}; tokens, emails and keys 
   await a.getUserByAccount({ provider: "github", providerAccountId: "42" });
   await a.updateUser({ id: "u1", name: "N" }).catch(() => undefined);
   await a.deleteUser("u1");
-  await a.linkAccount({ userId: "u1", type: "oauth", provider: "github", providerAccountId: "42", access_token: SECRET_TOKEN }).catch(() => undefined);
+  await a
+    .linkAccount({
+      userId: "u1",
+      type: "oauth",
+      provider: "github",
+      providerAccountId: "42",
+      access_token: SECRET_TOKEN,
+    })
+    .catch(() => undefined);
   await a.unlinkAccount({ provider: "github", providerAccountId: "42" });
   await a.createSession({ sessionToken: SECRET_TOKEN, userId: "u1", expires: date }).catch(() => undefined);
   await a.getSessionAndUser(SECRET_TOKEN);
   await a.updateSession({ sessionToken: SECRET_TOKEN, expires: date });
   await a.deleteSession(SECRET_TOKEN);
-  await a.createVerificationToken({ identifier: "secret@example.com", token: SECRET_TOKEN, expires: date }).catch(() => undefined);
+  await a
+    .createVerificationToken({ identifier: "secret@example.com", token: SECRET_TOKEN, expires: date })
+    .catch(() => undefined);
   await a.useVerificationToken({ identifier: "secret@example.com", token: SECRET_TOKEN });
   await a.getAccount("42", "github");
   await a.getAuthenticator("cred");
-  await a.createAuthenticator({
-    credentialID: "cred",
-    userId: "u1",
-    providerAccountId: "cred",
-    credentialPublicKey: "pk",
-    counter: 0,
-    credentialDeviceType: "singleDevice",
-    credentialBackedUp: false,
-    transports: null,
-  }).catch(() => undefined);
+  await a
+    .createAuthenticator({
+      credentialID: "cred",
+      userId: "u1",
+      providerAccountId: "cred",
+      credentialPublicKey: "pk",
+      counter: 0,
+      credentialDeviceType: "singleDevice",
+      credentialBackedUp: false,
+      transports: null,
+    })
+    .catch(() => undefined);
   await a.listAuthenticatorsByUserId("u1").catch(() => undefined);
   await a.updateAuthenticatorCounter("cred", 5).catch(() => undefined);
 
-  assert.deepEqual(sent.map((s) => s.url), METHODS.map((m) => `${URL_}/base/v1/adapter/${m}`));
+  assert.deepEqual(
+    sent.map((s) => s.url),
+    METHODS.map((m) => `${URL_}/base/v1/adapter/${m}`),
+  );
   for (const s of sent) {
     assert.equal(s.init.method, "POST");
     assert.ok(!s.url.includes("secret"), s.url);
@@ -123,7 +138,9 @@ test("every method is one POST to /v1/adapter/{method}; tokens, emails and keys 
     assert.match(headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
   }
   // Dates go out in the wire form; getSessionAndUser carries the Auth.js default ages.
-  assert.deepEqual(sent[0]!.body, { user: { id: "x", email: "secret@example.com", emailVerified: "2030-01-02T03:04:05.678Z" } });
+  assert.deepEqual(sent[0]!.body, {
+    user: { id: "x", email: "secret@example.com", emailVerified: "2030-01-02T03:04:05.678Z" },
+  });
   assert.deepEqual(sent[9]!.body, { sessionToken: SECRET_TOKEN, maxAge: 2_592_000, updateAge: 86_400 });
   assert.deepEqual(sent[18]!.body, { credentialID: "cred", counter: 5 });
   // Only the named arguments travel: core's objects may carry more than the route accepts.
@@ -192,7 +209,11 @@ test("a network failure throws (never null), with the request id the adapter sen
     throw new TypeError("fetch failed");
   };
   const a = adapterWith(fetch);
-  for (const call of [() => a.getSessionAndUser(SECRET_TOKEN), () => a.getUserByEmail("x@example.com"), () => a.getUserByAccount({ provider: "p", providerAccountId: "1" })]) {
+  for (const call of [
+    () => a.getSessionAndUser(SECRET_TOKEN),
+    () => a.getUserByEmail("x@example.com"),
+    () => a.getUserByAccount({ provider: "p", providerAccountId: "1" }),
+  ]) {
     const error = await rejection(call());
     assert.equal(error.code, "network_error");
     assert.equal(error.status, 0);
@@ -229,9 +250,13 @@ test("answers outside the contract throw invalid_response or unavailable, withou
   assert.equal(error.code, "invalid_response");
   error = await rejection(adapterWith(recorder(html(200)).fetch).getUser("u"));
   assert.equal(error.code, "invalid_response");
-  error = await rejection(adapterWith(recorder(() => json({ sessionToken: "t", userId: "u", expires: "soon" })).fetch).deleteSession("t"));
+  error = await rejection(
+    adapterWith(recorder(() => json({ sessionToken: "t", userId: "u", expires: "soon" })).fetch).deleteSession("t"),
+  );
   assert.equal(error.code, "invalid_response", "an unparsable date is not passed on as a string");
-  error = await rejection(adapterWith(recorder(() => json({ session: null, user: null })).fetch).getSessionAndUser("t"));
+  error = await rejection(
+    adapterWith(recorder(() => json({ session: null, user: null })).fetch).getSessionAndUser("t"),
+  );
   assert.equal(error.code, "invalid_response");
   error = await rejection(adapterWith(recorder(() => json({ notAList: true })).fetch).listAuthenticatorsByUserId("u"));
   assert.equal(error.code, "invalid_response");
@@ -239,7 +264,9 @@ test("answers outside the contract throw invalid_response or unavailable, withou
 
 test("options: extra headers are sent, a caller's X-Request-Id is kept, apiKey wins over an authorization header", async () => {
   const { sent, fetch } = recorder();
-  await adapterWith(fetch, { headers: { "x-request-id": "mine", authorization: "Bearer other", "x-tenant": "t1" } }).getUser("u");
+  await adapterWith(fetch, {
+    headers: { "x-request-id": "mine", authorization: "Bearer other", "x-tenant": "t1" },
+  }).getUser("u");
   const headers = new Headers(sent[0]!.init.headers);
   assert.equal(headers.get("x-request-id"), "mine");
   assert.equal(headers.get("x-tenant"), "t1");

@@ -46,7 +46,8 @@ interface Fixture {
 }
 
 /** What the adapter returns for each method, so the test knows which fields must be Dates. */
-type Shape = "user" | "session" | "sessionAndUser" | "verificationToken" | "account" | "authenticator" | "authenticators";
+type Shape =
+  "user" | "session" | "sessionAndUser" | "verificationToken" | "account" | "authenticator" | "authenticators";
 
 interface MethodSpec {
   /** Body keys the adapter can produce for this method. */
@@ -79,7 +80,11 @@ const METHODS: Record<string, MethodSpec> = {
     shape: "account",
   },
   createSession: { keys: ["session"], args: (b) => [b.session], shape: "session", dates: ["session", "expires"] },
-  getSessionAndUser: { keys: ["sessionToken", "maxAge", "updateAge"], args: (b) => [b.sessionToken], shape: "sessionAndUser" },
+  getSessionAndUser: {
+    keys: ["sessionToken", "maxAge", "updateAge"],
+    args: (b) => [b.sessionToken],
+    shape: "sessionAndUser",
+  },
   updateSession: { keys: ["session"], args: (b) => [b.session], shape: "session", dates: ["session", "expires"] },
   deleteSession: { keys: ["sessionToken"], args: (b) => [b.sessionToken], shape: "session" },
   createVerificationToken: {
@@ -93,7 +98,11 @@ const METHODS: Record<string, MethodSpec> = {
     args: (b) => [pick(b, ["identifier", "token"])],
     shape: "verificationToken",
   },
-  getAccount: { keys: ["providerAccountId", "provider"], args: (b) => [b.providerAccountId, b.provider], shape: "account" },
+  getAccount: {
+    keys: ["providerAccountId", "provider"],
+    args: (b) => [b.providerAccountId, b.provider],
+    shape: "account",
+  },
   getAuthenticator: { keys: ["credentialID"], args: (b) => [b.credentialID], shape: "authenticator" },
   createAuthenticator: { keys: ["authenticator"], args: (b) => [b.authenticator], shape: "authenticator" },
   listAuthenticatorsByUserId: { keys: ["userId"], args: (b) => [b.userId], shape: "authenticators" },
@@ -424,7 +433,10 @@ async function runFixture(file: string): Promise<Outcome> {
       assertDates(expected, result, "$", label);
       if (step.save) run.vars[step.save] = wire;
     } else {
-      assert.ok(thrown instanceof AuthBridgeError, `${label}: a ${status} must throw an AuthBridgeError, got ${String(result)}`);
+      assert.ok(
+        thrown instanceof AuthBridgeError,
+        `${label}: a ${status} must throw an AuthBridgeError, got ${String(result)}`,
+      );
       assert.equal(thrown.status, status, `${label}: status`);
       assert.equal(thrown.code, step.problem!.code, `${label}: code`);
       assert.equal(thrown.requestId, requestId, `${label}: request id`);
@@ -437,7 +449,9 @@ async function runFixture(file: string): Promise<Outcome> {
   return outcome;
 }
 
-const files = readdirSync(FIXTURES).filter((f) => f.endsWith(".json")).sort();
+const files = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith(".json"))
+  .sort();
 
 test("every fixture file is replayed", () => {
   assert.ok(files.length >= 10, `found ${files.length} fixture files in ${FIXTURES}`);
@@ -453,7 +467,8 @@ for (const file of files) {
     totals.skipped += outcome.skipped.length;
     totals.unspecified += outcome.unspecified.length;
     assert.ok(outcome.exact > 0, `${file}: no step could be replayed exactly`);
-    for (const label of outcome.responseOnly) t.diagnostic(`answer only (request not expressible through the adapter): ${label}`);
+    for (const label of outcome.responseOnly)
+      t.diagnostic(`answer only (request not expressible through the adapter): ${label}`);
     for (const label of outcome.construction) t.diagnostic(`refused at construction (adapter options): ${label}`);
     for (const label of outcome.skipped) t.diagnostic(`skipped (not an adapter call): ${label}`);
     for (const label of outcome.unspecified) t.diagnostic(`answer unchecked by the fixture (null replayed): ${label}`);
