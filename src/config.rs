@@ -25,7 +25,7 @@ pub const MAX_PURGE_BATCH_SIZE: u32 = 100_000;
     version,
     about = "The Auth.js / NextAuth database adapter contract over HTTP, on the exact tables Prisma manages.",
     long_about = None,
-    after_help = "With no DATABASE_URL, authbridge keeps its data in ./authbridge.db (SQLite), created on first run."
+    after_help = HELP_FOOTER
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,13 +34,39 @@ pub struct Cli {
     pub config: Config,
 }
 
+const HELP_FOOTER: &str = "\
+Every option can also be set with the environment variable shown next to it.
+With no DATABASE_URL, authbridge keeps its data in ./authbridge.db (SQLite), created on first run.
+
+Examples:
+  authbridge
+      Serve on 127.0.0.1:7777 with ./authbridge.db; no key needed on loopback.
+  DATABASE_URL='postgresql://app@db:5432/app?schema=public' AUTHBRIDGE_API_KEYS=\"$KEY\" \\
+  authbridge --bind 0.0.0.0:7777
+      Serve the tables Prisma manages; clients send `Authorization: Bearer $KEY`.
+  authbridge check-schema --database-url 'postgresql://app@db:5432/app'
+      Check that a Prisma-managed database has what authbridge needs.
+
+Exit codes: 0 done, 1 failed (database or schema), 2 bad configuration (nothing was started).
+Health: GET /healthz, GET /readyz. Metrics: GET /metrics. API description: GET /openapi.json.";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
+    ///
+    /// Creates the tables first when the database has none of them (never on a database that
+    /// Prisma migrates: that one is only verified). Stops cleanly on SIGTERM or Ctrl-C.
     Serve,
     /// Create or update the tables in the database (never on a Prisma-managed database).
+    ///
+    /// Applies the embedded migrations, the exact SQL Prisma generates, for the backend of
+    /// DATABASE_URL. Refuses to touch a database that has a `_prisma_migrations` table: run
+    /// `prisma migrate deploy` there instead.
     Migrate,
     /// Compare the live schema with the Prisma schema; exit 1 with a readable diff.
+    ///
+    /// Lists every table or column authbridge needs that is missing or has a type it cannot
+    /// read, and extra NOT NULL columns without a default that its inserts could not fill.
     CheckSchema,
     /// Delete expired sessions and verification tokens once, in batches, and print the counts.
     PurgeExpired,
