@@ -4,7 +4,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use authbridge::Settings;
@@ -39,6 +39,20 @@ async fn send(router: &axum::Router, method: &str, path: &str, body: Option<Valu
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// Waits until `counter` reaches `at_least` (a loaded machine may take a while to get going)
+/// and returns its value then.
+async fn wait_for(counter: &AtomicUsize, at_least: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = counter.load(Ordering::Relaxed);
+        if now >= at_least {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "only {now} of {at_least} requests answered in 20 s");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 async fn new_session(app: &TestApp, user_id: &str, expires: &str) -> Value {
     app.ok("createSession", json!({ "session": { "userId": user_id, "expires": expires } })).await
 }
@@ -55,10 +69,10 @@ async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
     for round in 0..3 {
         let session = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
         let old = token_of(&session);
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
         let readers: Vec<_> = (0..6)
             .map(|_| {
-                let (router, stop, old) = (app.router.clone(), stop.clone(), old.clone());
+                let (router, stop, done, old) = (app.router.clone(), stop.clone(), done.clone(), old.clone());
                 tokio::spawn(async move {
                     let mut reads = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
@@ -67,18 +81,20 @@ async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
                         let (status, found) = send(&router, "POST", "/v1/adapter/getSessionAndUser", Some(body)).await;
                         assert_eq!(status, 200, "getSessionAndUser: {found}");
                         reads.push((sent, !found.is_null()));
+                        done.fetch_add(1, Ordering::Relaxed);
                     }
                     reads
                 })
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        wait_for(&done, 20).await;
         let (status, rotated) =
             send(&app.router, "POST", "/v1/sessions/rotate", Some(json!({ "sessionToken": old }))).await;
         let answered = Instant::now();
         assert_eq!(status, 200, "rotate: {rotated}");
         assert_eq!(rotated["id"], session["id"], "rotation keeps the session id");
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // At most one read per reader was in flight when rotate answered: the rest were sent after.
+        wait_for(&done, done.load(Ordering::Relaxed) + 40).await;
         stop.store(true, Ordering::Relaxed);
         let reads: Vec<(Instant, bool)> = join_all(readers).await.into_iter().flat_map(|r| r.unwrap()).collect();
 
@@ -134,10 +150,10 @@ async fn of_concurrent_rotations_exactly_one_wins(backend: Backend) {
 async fn sign_out_everywhere_removes_every_session_created_before_it(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     let user = app.user("everywhere@example.com").await;
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     let creators: Vec<_> = (0..4)
         .map(|_| {
-            let (router, stop, user) = (app.router.clone(), stop.clone(), user.clone());
+            let (router, stop, done, user) = (app.router.clone(), stop.clone(), done.clone(), user.clone());
             tokio::spawn(async move {
                 let mut created = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
@@ -145,16 +161,17 @@ async fn sign_out_everywhere_removes_every_session_created_before_it(backend: Ba
                     let (status, session) = send(&router, "POST", "/v1/adapter/createSession", Some(body)).await;
                     assert_eq!(status, 200, "createSession: {session}");
                     created.push((Instant::now(), token_of(&session)));
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
                 created
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(40)).await;
+    wait_for(&done, 20).await;
     let sent = Instant::now();
     let (status, deleted) = send(&app.router, "DELETE", &format!("/v1/users/{user}/sessions"), None).await;
     assert_eq!(status, 200, "{deleted}");
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    wait_for(&done, done.load(Ordering::Relaxed) + 20).await;
     stop.store(true, Ordering::Relaxed);
     let created: Vec<(Instant, String)> = join_all(creators).await.into_iter().flat_map(|r| r.unwrap()).collect();
 
