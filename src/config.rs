@@ -14,6 +14,9 @@ pub const DEFAULT_SESSION_MAX_AGE: u64 = 30 * 24 * 60 * 60;
 pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_PURGE_BATCH_SIZE: u32 = 1_000;
+/// A purge batch larger than this would hold its locks for too long.
+pub const MAX_PURGE_BATCH_SIZE: u32 = 100_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +41,8 @@ pub enum Command {
     Migrate,
     /// Compare the live schema with the Prisma schema; exit 1 with a readable diff.
     CheckSchema,
+    /// Delete expired sessions and verification tokens once, in batches, and print the counts.
+    PurgeExpired,
 }
 
 /// What to do with keys of `user` and `account` objects that have no column.
@@ -136,6 +141,22 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5_000, global = true)]
     pub sqlite_busy_timeout_ms: u64,
 
+    /// How often the background task deletes expired sessions and verification tokens, e.g. 1h,
+    /// 15m, 90s or 3600 (seconds); 0 disables it. The first run is one minute after start-up (or
+    /// one interval, if shorter).
+    #[arg(long, env = "AUTHBRIDGE_PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration, global = true)]
+    pub purge_interval: Duration,
+
+    /// Rows deleted per statement when purging; each batch is its own short transaction.
+    #[arg(long, env = "AUTHBRIDGE_PURGE_BATCH_SIZE", default_value_t = DEFAULT_PURGE_BATCH_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_PURGE_BATCH_SIZE as i64), global = true)]
+    pub purge_batch_size: u32,
+
+    /// Sessions one user may hold; createSession deletes the user's sessions that expire first
+    /// beyond this, in the same transaction. 0 = no limit.
+    #[arg(long, env = "AUTHBRIDGE_MAX_SESSIONS_PER_USER", default_value_t = 0, global = true)]
+    pub max_sessions_per_user: u32,
+
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "AUTHBRIDGE_LOG_FORMAT", value_enum, default_value_t, global = true)]
     pub log_format: LogFormat,
@@ -166,4 +187,13 @@ impl Config {
         }
         Ok(keys)
     }
+}
+
+/// `90s`, `15m`, `1h 30m` (humantime) or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 1h, 15m, 90s or a number of seconds)"))
 }

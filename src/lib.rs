@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod handlers;
 pub mod models;
+pub mod purge;
 pub mod router;
 pub mod startup;
 
@@ -31,6 +32,9 @@ pub struct Settings {
     pub unknown_fields: UnknownFields,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// 0 = no limit.
+    pub max_sessions_per_user: u32,
+    pub purge_batch_size: u32,
 }
 
 impl Default for Settings {
@@ -42,6 +46,8 @@ impl Default for Settings {
             unknown_fields: UnknownFields::Drop,
             body_limit: config::DEFAULT_BODY_LIMIT,
             request_timeout: Duration::from_millis(config::DEFAULT_REQUEST_TIMEOUT_MS),
+            max_sessions_per_user: 0,
+            purge_batch_size: config::DEFAULT_PURGE_BATCH_SIZE,
         }
     }
 }

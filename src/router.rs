@@ -7,14 +7,14 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use subtle::ConstantTimeEq;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::error::{ApiError, render_problems};
-use crate::handlers::{adapter, ops};
+use crate::handlers::{adapter, ops, sessions};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -28,6 +28,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/v1/adapter/{method}", post(adapter::call))
+        .route("/v1/sessions/rotate", post(sessions::rotate))
+        .route("/v1/sessions/{sessionId}", delete(sessions::delete_one))
+        .route("/v1/users/{userId}/sessions", get(sessions::list_for_user).delete(sessions::delete_for_user))
+        .route("/v1/users/{userId}/session-stats", get(sessions::user_stats))
+        .route("/v1/stats/sessions", get(sessions::stats))
+        .route("/v1/maintenance/purge-expired", post(sessions::purge_expired))
         .fallback(|| async { ApiError::NotFound("no route matches this path".into()) })
         // Listed innermost first: the last layer sees the request first.
         .layer(DefaultBodyLimit::max(body_limit))

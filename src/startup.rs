@@ -1,5 +1,6 @@
 //! From a parsed command line to a running service (or a finished command).
 
+use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use tracing_subscriber::Layer as _;
 use crate::config::{Cli, Command, Config, LogFormat};
 use crate::db::migrate::{self, Migrate};
 use crate::db::{Db, check, url};
-use crate::{AppState, Settings, app};
+use crate::{AppState, Settings, app, purge};
 
 /// Exit code for configuration errors, reported before anything starts.
 const EXIT_CONFIG: u8 = 2;
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config, db).await,
         Command::Migrate => prepare(db, Migrate::Always, &config).await.map_or_else(|code| code, |_| ExitCode::SUCCESS),
         Command::CheckSchema => check_schema(db).await,
+        Command::PurgeExpired => purge_expired(db, &config).await,
     }
 }
 
@@ -105,6 +107,31 @@ async fn check_schema(db: Db) -> ExitCode {
     }
 }
 
+/// `authbridge purge-expired`: one purge run, its counts on stdout as JSON.
+async fn purge_expired(db: Db, config: &Config) -> ExitCode {
+    // Settles the SQLite date format, which the cutoff comparison depends on.
+    let db = match prepare(db, Migrate::IfEmpty, config).await {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let Some(batch_size) = NonZeroU32::new(config.purge_batch_size) else {
+        return config_error("--purge-batch-size must be at least 1");
+    };
+    match purge::run(&db, batch_size, "command").await {
+        Ok(purged) => {
+            #[allow(clippy::print_stdout, reason = "the command's output")]
+            {
+                println!("{}", serde_json::json!(purged));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("authbridge: purge failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn serve(config: Config, db: Db) -> ExitCode {
     let api_keys = match config.load_api_keys() {
         Ok(keys) => keys,
@@ -135,12 +162,22 @@ async fn serve(config: Config, db: Db) -> ExitCode {
         unknown_fields: config.unknown_fields,
         body_limit: config.body_limit,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
+        max_sessions_per_user: config.max_sessions_per_user,
+        purge_batch_size: config.purge_batch_size,
     };
     let listener = match TcpListener::bind(config.bind).await {
         Ok(listener) => listener,
         Err(e) => return config_error(format!("cannot listen on {}: {e}", config.bind)),
     };
-    tracing::info!(address = %config.bind, backend = db.backend_name(), "authbridge listening");
+    let batch_size = NonZeroU32::new(config.purge_batch_size).unwrap_or(NonZeroU32::MIN);
+    let _purging = purge::spawn_background(db.clone(), config.purge_interval, batch_size);
+    tracing::info!(
+        address = %config.bind,
+        backend = db.backend_name(),
+        purge_interval_s = config.purge_interval.as_secs(),
+        max_sessions_per_user = config.max_sessions_per_user,
+        "authbridge listening"
+    );
     let service = app(AppState::new(db, settings));
     match axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await {
         Ok(()) => {

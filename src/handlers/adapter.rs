@@ -1,5 +1,7 @@
 //! `POST /v1/adapter/{method}`: the Auth.js adapter contract, one function per method.
 
+use std::num::NonZeroU32;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -336,7 +338,8 @@ async fn create_session(args: Args<'_>) -> Result<Reply, ApiError> {
         user_id: session.user_id.0,
         expires: db.time(session.expires.0),
     };
-    Reply::json(&sessions::create(db, session).await?)
+    let keep_at_most = NonZeroU32::new(args.state.settings.max_sessions_per_user);
+    Reply::json(&sessions::create(db, session, keep_at_most).await?)
 }
 
 #[derive(Deserialize)]
@@ -360,13 +363,17 @@ struct SessionAndUser {
 /// Sessions cannot last longer than this (100 years); it keeps `now + maxAge` representable.
 const MAX_AGE_LIMIT: u64 = 100 * 365 * 24 * 60 * 60;
 
-async fn get_session_and_user(args: Args<'_>) -> Result<Reply, ApiError> {
-    let arg: SessionLookupArg = args.parse()?;
-    let settings = &args.state.settings;
-    let max_age = arg.max_age.unwrap_or(settings.session_max_age);
+pub(super) fn checked_max_age(max_age: u64) -> Result<u64, ApiError> {
     if max_age > MAX_AGE_LIMIT {
         return Err(ApiError::invalid("maxAge", format!("invalid `maxAge`: must be at most {MAX_AGE_LIMIT} seconds")));
     }
+    Ok(max_age)
+}
+
+async fn get_session_and_user(args: Args<'_>) -> Result<Reply, ApiError> {
+    let arg: SessionLookupArg = args.parse()?;
+    let settings = &args.state.settings;
+    let max_age = checked_max_age(arg.max_age.unwrap_or(settings.session_max_age))?;
     let update_age = match arg.update_age {
         Some(update_age) if update_age > max_age => {
             return Err(ApiError::invalid("updateAge", "invalid `updateAge`: must not be greater than maxAge"));

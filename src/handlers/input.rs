@@ -91,6 +91,52 @@ pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Res
     serde_path_to_error::deserialize(json).map_err(|e| invalid_at("", e))
 }
 
+/// Parses a query string into `T`, whose fields read strings (`Key`, [`QueryFlag`], ...).
+/// Unknown and repeated parameters are a 400 naming the parameter.
+pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
+    let mut params = Map::new();
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let name = name.into_owned();
+        if params.contains_key(&name) {
+            return Err(ApiError::invalid(name.clone(), format!("invalid `{name}`: given more than once")));
+        }
+        params.insert(name, Value::String(value.into_owned()));
+    }
+    serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| invalid_at("", e))
+}
+
+/// A path segment naming a row obeys the rules of a [`Key`] in a body.
+pub fn path_key(field: &str, value: String) -> Result<String, ApiError> {
+    Key::deserialize(Value::String(value))
+        .map(|Key(key)| key)
+        .map_err(|e| ApiError::invalid(field, format!("invalid `{field}`: {e}")))
+}
+
+/// `true` or `false` in a query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryFlag(pub bool);
+
+impl<'de> Deserialize<'de> for QueryFlag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "true" => Ok(Self(true)),
+            "false" => Ok(Self(false)),
+            _ => Err(D::Error::custom("expected `true` or `false`")),
+        }
+    }
+}
+
+/// A non-negative integer in a query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryNumber(pub u32);
+
+impl<'de> Deserialize<'de> for QueryNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map(Self).map_err(|_| D::Error::custom("expected a non-negative integer"))
+    }
+}
+
 /// No argument of the API is an array, but serde would read `["id"]` into a struct by
 /// position: arguments go by name only.
 fn reject_arrays(value: &Value, path: &str) -> Result<(), ApiError> {

@@ -1,3 +1,4 @@
 pub mod adapter;
 pub mod input;
 pub mod ops;
+pub mod sessions;

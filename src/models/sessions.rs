@@ -1,8 +1,11 @@
+use std::num::NonZeroU32;
+
+use diesel::dsl::{case_when, count, count_star, max, sum};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Text, Timestamp};
-use diesel_async::RunQueryDsl;
+use diesel::sql_types::{Integer, Text, Timestamp};
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use serde::Serialize;
 
 use super::users::User;
@@ -35,12 +38,170 @@ pub struct Slide {
     pub new_expires: DbTime,
 }
 
-pub async fn create(db: &Db, session: Session) -> DbResult<Session> {
-    with_conn!(db, conn => diesel::insert_into(sessions::table)
-        .values(&session)
-        .returning(Session::as_returning())
-        .get_result(conn)
+/// A session as the management routes show it: never the token.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = sessions, check_for_backend(Pg, diesel::sqlite::Sqlite))]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub id: String,
+    pub user_id: String,
+    pub expires: DbTime,
+}
+
+/// Inserts the session. With `keep_at_most`, the user's other sessions beyond that number go in
+/// the same transaction, those that expire first (reads slide the expiry, so these are the least
+/// recently used), and never the new one.
+pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
+    let Some(keep_at_most) = keep_at_most else {
+        return with_conn!(db, conn => diesel::insert_into(sessions::table)
+            .values(&session)
+            .returning(Session::as_returning())
+            .get_result(conn)
+            .await);
+    };
+    let others_kept = i64::from(keep_at_most.get() - 1);
+    with_conn!(db, conn => conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            // Row-locks the user first (a no-op write), so that concurrent sign-ins of one user take
+            // turns and cannot each keep N sessions. SQLite serializes writers anyway.
+            diesel::update(users::table.find(&session.user_id)).set(users::name.eq(users::name)).execute(conn).await?;
+            let created =
+                diesel::insert_into(sessions::table).values(&session).returning(Session::as_returning()).get_result(conn).await?;
+            let beyond_limit: Vec<String> = sessions::table
+                .filter(sessions::user_id.eq(&created.user_id))
+                .filter(sessions::id.ne(&created.id))
+                .order((sessions::expires.desc(), sessions::id.desc()))
+                .select(sessions::id)
+                .offset(others_kept)
+                .load(conn)
+                .await?;
+            if !beyond_limit.is_empty() {
+                diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond_limit))).execute(conn).await?;
+            }
+            Ok(created)
+        })
         .await)
+}
+
+/// Gives the live session behind `token` a new token and expiry in one statement; the old token
+/// stops matching the moment it commits. `None` when no live session has that token (which is
+/// also what the loser of two concurrent rotations gets).
+pub async fn rotate(
+    db: &Db,
+    token: &str,
+    new_token: &str,
+    now: DbTime,
+    new_expires: DbTime,
+) -> DbResult<Option<Session>> {
+    with_conn!(db, conn => diesel::update(
+        sessions::table.filter(sessions::session_token.eq(token)).filter(sessions::expires.gt(now)),
+    )
+    .set((sessions::session_token.eq(new_token), sessions::expires.eq(new_expires)))
+    .returning(Session::as_returning())
+    .get_result(conn)
+    .await
+    .optional())
+}
+
+/// A user's sessions, newest expiry first; only those alive at `alive_at` when it is given.
+pub async fn list_for_user(db: &Db, user_id: &str, alive_at: Option<DbTime>, limit: i64) -> DbResult<Vec<SessionInfo>> {
+    with_conn!(db, conn => {
+        let mut query = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .order((sessions::expires.desc(), sessions::id.desc()))
+            .select(SessionInfo::as_select())
+            .limit(limit)
+            .into_boxed();
+        if let Some(now) = alive_at {
+            query = query.filter(sessions::expires.gt(now));
+        }
+        query.load(conn).await
+    })
+}
+
+/// Signs a user out everywhere (but in session `except`); expired rows go too. Returns the count.
+pub async fn delete_for_user(db: &Db, user_id: &str, except: Option<&str>) -> DbResult<usize> {
+    with_conn!(db, conn => {
+        let mut query = diesel::delete(sessions::table).filter(sessions::user_id.eq(user_id)).into_boxed();
+        if let Some(except) = except {
+            query = query.filter(sessions::id.ne(except));
+        }
+        query.execute(conn).await
+    })
+}
+
+pub async fn delete_by_id(db: &Db, id: &str) -> DbResult<Option<SessionInfo>> {
+    with_conn!(db, conn => diesel::delete(sessions::table.find(id))
+        .returning(SessionInfo::as_returning())
+        .get_result(conn)
+        .await
+        .optional())
+}
+
+/// The CASE arms of the counting sums.
+fn one() -> diesel::expression::SqlLiteral<Integer> {
+    diesel::dsl::sql("1")
+}
+
+fn zero() -> diesel::expression::SqlLiteral<Integer> {
+    diesel::dsl::sql("0")
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSessionStats {
+    pub total_sessions: i64,
+    pub active_sessions: i64,
+    pub expired_sessions: i64,
+    pub latest_expires: Option<DbTime>,
+}
+
+/// One statement, so the counts add up even while sessions come and go.
+pub async fn user_stats(db: &Db, user_id: &str, now: DbTime) -> DbResult<UserSessionStats> {
+    let query = sessions::table.filter(sessions::user_id.eq(user_id)).select((
+        count_star(),
+        sum(case_when(sessions::expires.gt(now), one()).otherwise(zero())),
+        max(sessions::expires),
+    ));
+    let (total, active, latest): (i64, Option<i64>, Option<DbTime>) =
+        with_conn!(db, conn => query.get_result(conn).await)?;
+    let active = active.unwrap_or(0);
+    Ok(UserSessionStats {
+        total_sessions: total,
+        active_sessions: active,
+        expired_sessions: total - active,
+        latest_expires: latest,
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStats {
+    pub active_sessions: i64,
+    pub expired_sessions: i64,
+    pub users_with_active_sessions: i64,
+    pub expiring_within24h: i64,
+}
+
+/// Service-wide counts in one statement (a scan of `sessions`; meant for dashboards, not for
+/// every request).
+pub async fn stats(db: &Db, now: DbTime, day_later: DbTime) -> DbResult<SessionStats> {
+    let alive = sessions::expires.gt(now);
+    let query = sessions::table.select((
+        count_star(),
+        sum(case_when(alive, one()).otherwise(zero())),
+        count(case_when(alive, sessions::user_id)).aggregate_distinct(),
+        sum(case_when(alive.and(sessions::expires.le(day_later)), one()).otherwise(zero())),
+    ));
+    let (total, active, users, expiring): (i64, Option<i64>, i64, Option<i64>) =
+        with_conn!(db, conn => query.get_result(conn).await)?;
+    let active = active.unwrap_or(0);
+    Ok(SessionStats {
+        active_sessions: active,
+        expired_sessions: total - active,
+        users_with_active_sessions: users,
+        expiring_within24h: expiring.unwrap_or(0),
+    })
 }
 
 /// The hot path behind `getSessionAndUser`: never returns a session with `expires <= now`, and

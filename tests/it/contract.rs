@@ -40,6 +40,22 @@ impl Run {
         }
     }
 
+    /// Replaces every `{{...}}` inside a request path with the value's text.
+    fn interpolate(&self, path: &str) -> String {
+        let (mut out, mut rest) = (String::new(), path);
+        while let Some(start) = rest.find("{{") {
+            let end =
+                rest[start..].find("}}").map(|e| start + e).unwrap_or_else(|| panic!("{}: unclosed {{{{", self.file));
+            let inner = &rest[start + 2..end];
+            let value = self.resolve(inner).unwrap_or_else(|| panic!("{}: cannot resolve {{{{{inner}}}}}", self.file));
+            out.push_str(&rest[..start]);
+            out.push_str(value.as_str().map_or_else(|| value.to_string(), str::to_owned).as_str());
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
     fn resolve(&self, inner: &str) -> Option<Value> {
         if let Some(at) = relative_time(self.now, inner) {
             return Some(Value::String(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()));
@@ -169,6 +185,9 @@ fn settings_for(fixture: &Value) -> Settings {
         if let Some(v) = config.get("sessionUpdateAge").and_then(Value::as_u64) {
             settings.session_update_age = v;
         }
+        if let Some(v) = config.get("maxSessionsPerUser").and_then(Value::as_u64) {
+            settings.max_sessions_per_user = u32::try_from(v).expect("maxSessionsPerUser fits u32");
+        }
         if let Some(keys) = config.get("apiKeys").and_then(Value::as_array) {
             settings.api_keys = keys.iter().map(|k| k.as_str().expect("apiKeys are strings").to_owned()).collect();
         }
@@ -181,7 +200,10 @@ async fn send_step(app: &TestApp, run: &Run, step: &Value) -> TestResponse {
         Some(call) => ("POST".to_owned(), format!("/v1/adapter/{call}")),
         None => {
             let http = step.get("http").unwrap_or_else(|| panic!("{}: a step needs `call` or `http`", run.file));
-            (http["method"].as_str().unwrap_or("POST").to_owned(), http["path"].as_str().expect("http.path").to_owned())
+            (
+                http["method"].as_str().unwrap_or("POST").to_owned(),
+                run.interpolate(http["path"].as_str().expect("http.path")),
+            )
         }
     };
     let http = step.get("http");

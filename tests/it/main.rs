@@ -9,4 +9,5 @@ mod catalog;
 mod concurrency;
 mod contract;
 mod hot_path;
+mod sessions;
 mod startup;

@@ -74,17 +74,28 @@ impl Scratch {
     pub async fn create(backend: Backend) -> Option<(Self, String)> {
         match backend {
             Backend::Sqlite | Backend::SqliteUnixMs => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("file:{}", dir.path().join("test.db").display());
-                Some((Scratch::Sqlite(dir), url))
+                let scratch = Scratch::Sqlite(tempfile::tempdir().expect("temp dir"));
+                let url = scratch.url();
+                Some((scratch, url))
             }
             Backend::Postgres => {
                 let admin_url = postgres_admin_url()?;
                 let name = unique_name();
                 pg_admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
-                let url = with_database(&admin_url, &name);
-                Some((Scratch::Postgres { admin_url, name }, url))
+                let scratch = Scratch::Postgres { admin_url, name };
+                let url = scratch.url();
+                Some((scratch, url))
             }
+        }
+    }
+}
+
+impl Scratch {
+    /// The URL that reaches this database.
+    pub fn url(&self) -> String {
+        match self {
+            Scratch::Sqlite(dir) => format!("file:{}", dir.path().join("test.db").display()),
+            Scratch::Postgres { admin_url, name } => with_database(admin_url, name),
         }
     }
 }
@@ -213,6 +224,11 @@ impl TestApp {
             .body(Body::from(serde_json::to_vec(body).expect("JSON")))
             .expect("request");
         self.send(request).await
+    }
+
+    /// The URL of the test's database (for running the binary against it).
+    pub fn db_url(&self) -> String {
+        self._scratch.url()
     }
 
     /// Calls an adapter method and returns the response.

@@ -1,0 +1,2 @@
+DROP INDEX "sessions_expires_idx";
+DROP INDEX "sessions_userId_idx";

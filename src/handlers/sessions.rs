@@ -1,0 +1,158 @@
+//! Session management beyond the Auth.js contract: rotation, a user's devices, signing out
+//! everywhere, statistics and purging expired rows.
+//!
+//! Only rotation answers with a session token (the new one, which the caller must set as the
+//! cookie); every other route shows sessions as `SessionInfo` (id, userId, expires).
+
+use std::num::NonZeroU32;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+use super::adapter::{checked_max_age, new_session_token};
+use super::input::{Key, QueryFlag, QueryNumber, parse_body, parse_query, path_key};
+use crate::AppState;
+use crate::config::MAX_PURGE_BATCH_SIZE;
+use crate::error::ApiError;
+use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats};
+use crate::purge::{self, Purged};
+
+/// `GET /v1/users/{userId}/sessions` answers at most this many sessions (newest expiry first),
+/// unless `?limit=` asks for fewer.
+pub const MAX_LISTED_SESSIONS: u32 = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RotateArg {
+    session_token: Key,
+    #[serde(default)]
+    max_age: Option<u64>,
+}
+
+/// `POST /v1/sessions/rotate`: a new token and a fresh expiry for the same session id.
+pub async fn rotate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Option<Session>>, ApiError> {
+    let arg: RotateArg = parse_body(&headers, &body)?;
+    let max_age = checked_max_age(arg.max_age.unwrap_or(state.settings.session_max_age))?;
+    let db = &state.db;
+    let now = db.now();
+    let expires = now
+        .checked_add(TimeDelta::seconds(max_age as i64))
+        .ok_or_else(|| ApiError::invalid("maxAge", "invalid `maxAge`: too large"))?;
+    let rotated = sessions::rotate(db, &arg.session_token.0, &new_session_token(), now, expires).await?;
+    Ok(Json(rotated))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    active: Option<QueryFlag>,
+    #[serde(default)]
+    limit: Option<QueryNumber>,
+}
+
+/// `GET /v1/users/{userId}/sessions[?active=false][&limit=N]`: live sessions (all with
+/// `active=false`), newest expiry first.
+pub async fn list_for_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    let user_id = path_key("userId", user_id)?;
+    let query: ListQuery = parse_query(query.as_deref())?;
+    let limit = match query.limit {
+        None => MAX_LISTED_SESSIONS,
+        Some(QueryNumber(n)) if (1..=MAX_LISTED_SESSIONS).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("invalid `limit`: must be between 1 and {MAX_LISTED_SESSIONS}"),
+            ));
+        }
+    };
+    let active_only = query.active.is_none_or(|QueryFlag(active)| active);
+    let db = &state.db;
+    let alive_at = active_only.then(|| db.now());
+    Ok(Json(sessions::list_for_user(db, &user_id, alive_at, i64::from(limit)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignOutQuery {
+    #[serde(default)]
+    except: Option<Key>,
+}
+
+#[derive(Serialize)]
+pub struct Deleted {
+    deleted: usize,
+}
+
+/// `DELETE /v1/users/{userId}/sessions[?except={sessionId}]`: sign out everywhere (but here).
+pub async fn delete_for_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Deleted>, ApiError> {
+    let user_id = path_key("userId", user_id)?;
+    let query: SignOutQuery = parse_query(query.as_deref())?;
+    let except = query.except.map(|Key(id)| id);
+    let deleted = sessions::delete_for_user(&state.db, &user_id, except.as_deref()).await?;
+    Ok(Json(Deleted { deleted }))
+}
+
+/// `DELETE /v1/sessions/{sessionId}`: sign out one device; `null` when there is no such session.
+pub async fn delete_one(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Json<Option<SessionInfo>>, ApiError> {
+    let session_id = path_key("sessionId", session_id)?;
+    Ok(Json(sessions::delete_by_id(&state.db, &session_id).await?))
+}
+
+/// `GET /v1/users/{userId}/session-stats`.
+pub async fn user_stats(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserSessionStats>, ApiError> {
+    let user_id = path_key("userId", user_id)?;
+    let db = &state.db;
+    Ok(Json(sessions::user_stats(db, &user_id, db.now()).await?))
+}
+
+/// `GET /v1/stats/sessions`.
+pub async fn stats(State(state): State<AppState>) -> Result<Json<SessionStats>, ApiError> {
+    let db = &state.db;
+    let now = db.now();
+    let day_later = now.checked_add(TimeDelta::days(1)).ok_or(ApiError::Internal)?;
+    Ok(Json(sessions::stats(db, now, day_later).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PurgeArg {
+    #[serde(default)]
+    batch_size: Option<u32>,
+}
+
+/// `POST /v1/maintenance/purge-expired`: batches until nothing expired is left.
+pub async fn purge_expired(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Purged>, ApiError> {
+    let arg: PurgeArg = parse_body(&headers, &body)?;
+    let batch_size = arg.batch_size.unwrap_or(state.settings.purge_batch_size);
+    let batch_size = NonZeroU32::new(batch_size).filter(|n| n.get() <= MAX_PURGE_BATCH_SIZE).ok_or_else(|| {
+        ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
+    })?;
+    Ok(Json(purge::run(&state.db, batch_size, "request").await?))
+}

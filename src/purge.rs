@@ -1,0 +1,155 @@
+//! Deleting expired sessions and verification tokens: on request, from the command line and in
+//! the background every `--purge-interval`.
+//!
+//! Rows go in batches of `--purge-batch-size`, one short statement each, so that millions of
+//! expired rows never hold a long lock or a long transaction. The cutoff is fixed when a run
+//! starts, so a run ends even while sessions keep expiring. On PostgreSQL each batch skips rows
+//! another instance's purge has locked, so several instances can purge at once.
+
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use diesel::sql_types::{BigInt, Timestamp};
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use crate::db::{Db, DbResult, DbTime, Pool};
+
+/// The metric counting purged rows, labelled `table`.
+pub const PURGED_ROWS_METRIC: &str = "authbridge_purged_rows_total";
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Purged {
+    pub sessions_deleted: u64,
+    pub verification_tokens_deleted: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Sessions,
+    VerificationTokens,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sessions => "sessions",
+            Self::VerificationTokens => "verification_tokens",
+        }
+    }
+
+    /// Rows are picked by physical id: `verification_tokens` has a two-column key, and this
+    /// keeps one statement shape for both tables.
+    fn postgres_batch(self) -> &'static str {
+        match self {
+            Self::Sessions => {
+                "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
+                 SELECT ctid FROM sessions WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+            }
+            Self::VerificationTokens => {
+                "DELETE FROM verification_tokens WHERE ctid = ANY(ARRAY(\
+                 SELECT ctid FROM verification_tokens WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+            }
+        }
+    }
+
+    fn sqlite_batch(self) -> &'static str {
+        match self {
+            Self::Sessions => {
+                "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires <= ? LIMIT ?)"
+            }
+            Self::VerificationTokens => {
+                "DELETE FROM verification_tokens WHERE rowid IN \
+                 (SELECT rowid FROM verification_tokens WHERE expires <= ? LIMIT ?)"
+            }
+        }
+    }
+}
+
+/// Deletes at most `batch` expired rows of `table` in one statement (its own transaction).
+async fn delete_batch(db: &Db, table: Table, cutoff: DbTime, batch: i64) -> DbResult<usize> {
+    match db.pool() {
+        Pool::Postgres(pool) => {
+            let mut conn = pool.get().await?;
+            let query = diesel::sql_query(table.postgres_batch()).bind::<Timestamp, _>(cutoff).bind::<BigInt, _>(batch);
+            Ok(query.execute(&mut *conn).await?)
+        }
+        Pool::Sqlite(pool) => {
+            let mut conn = pool.get().await?;
+            let query = diesel::sql_query(table.sqlite_batch()).bind::<Timestamp, _>(cutoff).bind::<BigInt, _>(batch);
+            Ok(query.execute(&mut *conn).await?)
+        }
+    }
+}
+
+async fn purge_table(db: &Db, table: Table, cutoff: DbTime, batch_size: NonZeroU32) -> DbResult<u64> {
+    let batch = u64::from(batch_size.get());
+    let mut total = 0;
+    loop {
+        let deleted = delete_batch(db, table, cutoff, batch as i64).await? as u64;
+        total += deleted;
+        metrics::counter!(PURGED_ROWS_METRIC, "table" => table.name()).increment(deleted);
+        // A short batch means nothing expired is left (or another instance holds the rest).
+        if deleted < batch {
+            return Ok(total);
+        }
+    }
+}
+
+/// One purge run over both tables. `origin` (request, command, background) goes to the log.
+pub async fn run(db: &Db, batch_size: NonZeroU32, origin: &'static str) -> DbResult<Purged> {
+    let started = Instant::now();
+    let cutoff = db.now();
+    let sessions_deleted = purge_table(db, Table::Sessions, cutoff, batch_size).await;
+    let verification_tokens_deleted = match sessions_deleted {
+        Ok(_) => purge_table(db, Table::VerificationTokens, cutoff, batch_size).await,
+        Err(_) => Ok(0),
+    };
+    let purged = match (sessions_deleted, verification_tokens_deleted) {
+        (Ok(sessions_deleted), Ok(verification_tokens_deleted)) => {
+            Purged { sessions_deleted, verification_tokens_deleted }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            // Batches before the failure are committed; the next run carries on from there.
+            tracing::warn!(origin, error = %e, "purge of expired rows failed");
+            return Err(e);
+        }
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if purged == Purged::default() {
+        tracing::debug!(origin, elapsed_ms, "purge found nothing expired");
+    } else {
+        tracing::info!(
+            origin,
+            sessions_deleted = purged.sessions_deleted,
+            verification_tokens_deleted = purged.verification_tokens_deleted,
+            batch_size = batch_size.get(),
+            elapsed_ms,
+            "purged expired rows"
+        );
+    }
+    Ok(purged)
+}
+
+/// The first background run comes this soon after start-up (or after one interval, if shorter),
+/// so that frequent restarts do not postpone purging forever.
+const FIRST_RUN_AFTER: Duration = Duration::from_secs(60);
+
+/// Purges every `interval` until the process ends; `None` when `interval` is zero (disabled).
+pub fn spawn_background(db: Db, interval: Duration, batch_size: NonZeroU32) -> Option<JoinHandle<()>> {
+    if interval.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let first = tokio::time::Instant::now() + interval.min(FIRST_RUN_AFTER);
+        let mut ticks = tokio::time::interval_at(first, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            // Failures are logged in `run`; the next tick tries again.
+            let _ = run(&db, batch_size, "background").await;
+        }
+    }))
+}

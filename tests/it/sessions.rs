@@ -1,0 +1,258 @@
+//! Session management under concurrency, and the purge outside of requests (command line,
+//! background task). The routes' plain behaviour is in the fixtures (`session_management`,
+//! `session_limit`, `purge`).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use authbridge::Settings;
+use axum::body::Body;
+use axum::http::Request;
+use futures::future::join_all;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::support::{Backend, TestApp, backend_tests, execute, texts};
+
+backend_tests!(
+    reads_after_rotate_answered_never_see_the_old_token,
+    of_concurrent_rotations_exactly_one_wins,
+    sign_out_everywhere_removes_every_session_created_before_it,
+    concurrent_sign_ins_respect_the_session_limit,
+    purge_deletes_many_rows_in_batches,
+    purge_command_deletes_expired_rows,
+    background_task_purges_expired_rows,
+);
+
+/// Sends one request through the router and returns status and JSON body.
+async fn send(router: &axum::Router, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let response = router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn new_session(app: &TestApp, user_id: &str, expires: &str) -> Value {
+    app.ok("createSession", json!({ "session": { "userId": user_id, "expires": expires } })).await
+}
+
+fn token_of(session: &Value) -> String {
+    session["sessionToken"].as_str().expect("sessionToken").to_owned()
+}
+
+/// Readers keep reading the session (sliding on every read, so they also write) while it is
+/// rotated: a read sent after the rotation answered must never find the old token.
+async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let user = app.user("rotate-race@example.com").await;
+    for round in 0..3 {
+        let session = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
+        let old = token_of(&session);
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let (router, stop, old) = (app.router.clone(), stop.clone(), old.clone());
+                tokio::spawn(async move {
+                    let mut reads = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let sent = Instant::now();
+                        let body = json!({ "sessionToken": old, "maxAge": 3600, "updateAge": 0 });
+                        let (status, found) = send(&router, "POST", "/v1/adapter/getSessionAndUser", Some(body)).await;
+                        assert_eq!(status, 200, "getSessionAndUser: {found}");
+                        reads.push((sent, !found.is_null()));
+                    }
+                    reads
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let (status, rotated) =
+            send(&app.router, "POST", "/v1/sessions/rotate", Some(json!({ "sessionToken": old }))).await;
+        let answered = Instant::now();
+        assert_eq!(status, 200, "rotate: {rotated}");
+        assert_eq!(rotated["id"], session["id"], "rotation keeps the session id");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        stop.store(true, Ordering::Relaxed);
+        let reads: Vec<(Instant, bool)> = join_all(readers).await.into_iter().flat_map(|r| r.unwrap()).collect();
+
+        let before = reads.iter().filter(|(sent, found)| *sent < answered && *found).count();
+        let after: Vec<bool> = reads.iter().filter(|(sent, _)| *sent > answered).map(|(_, found)| *found).collect();
+        assert!(before > 0, "round {round}: no read found the session before the rotation; the race did not happen");
+        assert!(!after.is_empty(), "round {round}: no read was sent after the rotation answered");
+        assert_eq!(
+            after.iter().filter(|found| **found).count(),
+            0,
+            "round {round}: {} of {} reads sent after rotate answered still found the old token",
+            after.iter().filter(|found| **found).count(),
+            after.len()
+        );
+        let new = rotated["sessionToken"].as_str().unwrap();
+        assert_ne!(new, old);
+        let found = app.ok("getSessionAndUser", json!({ "sessionToken": new })).await;
+        assert_eq!(found["session"]["id"], session["id"], "the new token finds the same session");
+    }
+}
+
+async fn of_concurrent_rotations_exactly_one_wins(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let user = app.user("rotate-twice@example.com").await;
+    for round in 0..5 {
+        let session = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
+        let old = token_of(&session);
+        let rotations = (0..8).map(|_| {
+            let (router, old) = (app.router.clone(), old.clone());
+            tokio::spawn(async move {
+                send(&router, "POST", "/v1/sessions/rotate", Some(json!({ "sessionToken": old }))).await
+            })
+        });
+        let results: Vec<(u16, Value)> = join_all(rotations).await.into_iter().map(|r| r.unwrap()).collect();
+        assert!(results.iter().all(|(status, _)| *status == 200), "round {round}: {results:?}");
+        let winners: Vec<&Value> = results.iter().map(|(_, body)| body).filter(|body| !body.is_null()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one rotation succeeds: {results:?}");
+        let new = winners[0]["sessionToken"].as_str().unwrap();
+        let stored = texts(
+            &app.db,
+            &format!(
+                r#"SELECT "sessionToken" AS value FROM sessions WHERE id = '{}'"#,
+                session["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+        assert_eq!(stored, vec![new.to_owned()], "round {round}: the winner's token is the stored one");
+    }
+}
+
+/// Sign-ins keep creating sessions while the user signs out everywhere: every session whose
+/// creation had answered before the sign-out was sent must be gone afterwards.
+async fn sign_out_everywhere_removes_every_session_created_before_it(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let user = app.user("everywhere@example.com").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let creators: Vec<_> = (0..4)
+        .map(|_| {
+            let (router, stop, user) = (app.router.clone(), stop.clone(), user.clone());
+            tokio::spawn(async move {
+                let mut created = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let body = json!({ "session": { "userId": user, "expires": "2099-01-01T00:00:00.000Z" } });
+                    let (status, session) = send(&router, "POST", "/v1/adapter/createSession", Some(body)).await;
+                    assert_eq!(status, 200, "createSession: {session}");
+                    created.push((Instant::now(), token_of(&session)));
+                }
+                created
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let sent = Instant::now();
+    let (status, deleted) = send(&app.router, "DELETE", &format!("/v1/users/{user}/sessions"), None).await;
+    assert_eq!(status, 200, "{deleted}");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.store(true, Ordering::Relaxed);
+    let created: Vec<(Instant, String)> = join_all(creators).await.into_iter().flat_map(|r| r.unwrap()).collect();
+
+    let before: Vec<&String> = created.iter().filter(|(at, _)| *at < sent).map(|(_, token)| token).collect();
+    assert!(!before.is_empty(), "no session was created before the sign-out; the race did not happen");
+    assert!(deleted["deleted"].as_u64().unwrap() as usize >= before.len(), "{deleted} vs {} created", before.len());
+    for token in before {
+        let found = app.ok("getSessionAndUser", json!({ "sessionToken": token, "slide": false })).await;
+        assert!(found.is_null(), "a session created before the sign-out survived it");
+    }
+}
+
+async fn concurrent_sign_ins_respect_the_session_limit(backend: Backend) {
+    let settings = Settings { max_sessions_per_user: 3, ..Settings::default() };
+    let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+    let user = app.user("limit@example.com").await;
+    for round in 0..3 {
+        let creates = (0..12).map(|i| {
+            let (router, user) = (app.router.clone(), user.clone());
+            tokio::spawn(async move {
+                let expires = format!("2099-01-01T00:00:{i:02}.000Z");
+                let body = json!({ "session": { "userId": user, "expires": expires } });
+                send(&router, "POST", "/v1/adapter/createSession", Some(body)).await
+            })
+        });
+        let results: Vec<(u16, Value)> = join_all(creates).await.into_iter().map(|r| r.unwrap()).collect();
+        assert!(results.iter().all(|(status, _)| *status == 200), "round {round}: {results:?}");
+        let (_, listed) = send(&app.router, "GET", &format!("/v1/users/{user}/sessions?active=false"), None).await;
+        assert_eq!(listed.as_array().unwrap().len(), 3, "round {round}: {listed}");
+    }
+}
+
+async fn insert_expired(app: &TestApp, user_id: &str, sessions: usize, tokens: usize) {
+    // Server-formatted dates: the SQLite database has settled on one format.
+    let expired = app.db.time(chrono::Utc::now() - chrono::TimeDelta::hours(1));
+    let literal = match app.backend {
+        Backend::Postgres => format!("'{}'", expired.at().naive_utc()),
+        _ => format!("'{}'", expired.at().format("%Y-%m-%dT%H:%M:%S%.3f+00:00")),
+    };
+    let mut sql = String::new();
+    for i in 0..sessions {
+        sql.push_str(&format!(
+            r#"INSERT INTO sessions (id, "sessionToken", "userId", expires) VALUES ('expired-{i}', 'expired-token-{i}', '{user_id}', {literal});"#
+        ));
+    }
+    for i in 0..tokens {
+        sql.push_str(&format!(
+            "INSERT INTO verification_tokens (identifier, token, expires) VALUES ('purge@example.com', 'link-{i}', {literal});"
+        ));
+    }
+    execute(&app.db, &sql).await;
+}
+
+async fn purge_deletes_many_rows_in_batches(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let user = app.user("purge-many@example.com").await;
+    insert_expired(&app, &user, 2_500, 30).await;
+    let live = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
+    let purged = authbridge::purge::run(&app.db, NonZeroU32::new(1_000).unwrap(), "test").await.expect("purge");
+    assert_eq!((purged.sessions_deleted, purged.verification_tokens_deleted), (2_500, 30));
+    let left = texts(&app.db, "SELECT id AS value FROM sessions").await;
+    assert_eq!(left, vec![live["id"].as_str().unwrap().to_owned()]);
+}
+
+async fn purge_command_deletes_expired_rows(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let user = app.user("purge-command@example.com").await;
+    insert_expired(&app, &user, 3, 2).await;
+    let url = app.db_url();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"))
+        .args(["purge-expired", "--purge-batch-size", "2"])
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run authbridge purge-expired");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    let printed: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(printed, json!({ "sessionsDeleted": 3, "verificationTokensDeleted": 2 }));
+    assert!(texts(&app.db, "SELECT id AS value FROM sessions").await.is_empty());
+}
+
+async fn background_task_purges_expired_rows(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let user = app.user("purge-background@example.com").await;
+    insert_expired(&app, &user, 5, 1).await;
+    let task = authbridge::purge::spawn_background(app.db.clone(), Duration::from_millis(100), NonZeroU32::MIN)
+        .expect("a non-zero interval starts the task");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left =
+            texts(&app.db, "SELECT id AS value FROM sessions UNION ALL SELECT token FROM verification_tokens").await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the background purge left {} rows", left.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert!(authbridge::purge::spawn_background(app.db.clone(), Duration::ZERO, NonZeroU32::MIN).is_none());
+}
