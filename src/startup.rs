@@ -36,7 +36,10 @@ where
     let never_secrets = tracing_subscriber::filter::filter_fn(|meta| {
         !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
     });
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    // Colours only for a person at a terminal: files and log collectors get plain lines, and the
+    // escape codes cost formatting time on the line every request logs.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
