@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """Turns the measurements of bench/run.sh into the results table.
 
-    report.py pgbench-log PGBENCH_OUTPUT LOG...       one JSON line like session-read.lua's
+    report.py pgbench-log T0_US T1_US LOG...          one JSON line like session-read.lua's
     report.py table RESULTS.jsonl META_JSON [--write RESULTS.md]
 """
 
 import json
-import re
 import sys
 
 PEERS = [
@@ -28,22 +27,25 @@ def percentile(sorted_values, p):
     return sorted_values[index]
 
 
-def pgbench_log(output_file, log_files):
-    text = open(output_file).read()
-    processed = int(re.search(r"number of transactions actually processed: (\d+)", text).group(1))
-    tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text).group(1))
-    failed = re.search(r"number of failed transactions: (\d+)", text)
-    latencies = []
+def pgbench_log(t0_us, t1_us, log_files):
+    """The transactions of pgbench's -l logs that ended inside [t0_us, t1_us]."""
+    latencies, failed = [], 0
     for name in log_files:
         with open(name) as f:
-            # client_id transaction_no latency_us script_no epoch epoch_us
-            latencies.extend(int(line.split()[2]) for line in f if line.strip())
+            for line in f:
+                # client_id transaction_no latency_us|failed script_no epoch_s epoch_us
+                fields = line.split()
+                if len(fields) < 6 or not t0_us <= int(fields[4]) * 1_000_000 + int(fields[5]) <= t1_us:
+                    continue
+                if fields[2].isdigit():
+                    latencies.append(int(fields[2]))
+                else:
+                    failed += 1
     latencies.sort()
     return {
-        "requests": processed,
-        "duration_us": round(processed / tps * 1e6) if tps else 0,
-        "connect_errors": 0, "read_errors": 0, "write_errors": 0, "timeouts": 0,
-        "status_errors": int(failed.group(1)) if failed else 0,
+        "requests": len(latencies),
+        "duration_us": t1_us - t0_us,
+        "connect_errors": 0, "read_errors": 0, "write_errors": 0, "timeouts": 0, "status_errors": failed,
         "p50_us": percentile(latencies, 50), "p90_us": percentile(latencies, 90),
         "p99_us": percentile(latencies, 99), "p999_us": percentile(latencies, 99.9),
         "max_us": latencies[-1] if latencies else 0,
@@ -205,8 +207,10 @@ measured in that one run. Re-run it to replace this file.
   microsecond), because pgbench cannot read strings from a file.
 - The Node peers do what Auth.js core does around the adapter: getSessionAndUser, deleteSession when
   expired, updateSession when `expires - maxAge + updateAge <= now`.
-- CPU is utime+stime from `/proc/<pid>/stat` over the measured seconds, in cores; PostgreSQL's includes
-  every backend (exited ones through the postmaster's cutime). Total wall time of the run: {m['elapsed']} s.
+- CPU is utime+stime from `/proc/<pid>/stat` over the measured seconds, in cores and per request;
+  PostgreSQL's is that of the backends connected to the benchmark's database (pgbench's over a
+  window inside its run, while they are connected). Priority: {m['nice']}.
+  Total wall time of the run: {m['elapsed']} s.
 
 {tables}
 """
@@ -216,7 +220,7 @@ measured in that one run. Re-run it to replace this file.
 
 def main():
     if sys.argv[1] == "pgbench-log":
-        print(json.dumps(pgbench_log(sys.argv[2], sys.argv[3:])))
+        print(json.dumps(pgbench_log(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])))
     elif sys.argv[1] == "table":
         write_to = sys.argv[sys.argv.index("--write") + 1] if "--write" in sys.argv else None
         table(sys.argv[2], json.loads(sys.argv[3]), write_to)

@@ -9,7 +9,9 @@
 # Knobs (environment): BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNS ("1 8 32"), BENCH_USERS,
 # BENCH_SESSIONS, BENCH_POOL_SIZE (default: authbridge's --pool-size default, for every server),
 # BENCH_WRK_THREADS (default 1 for one connection, else 2), BENCH_PORT_BASE (7801),
-# BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_KEEP=1 keeps the scratch data and logs.
+# BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_KEEP=1 keeps the scratch data and logs,
+# BENCH_NICE=1 runs the servers, load generators and the benchmark's PostgreSQL backends at nice -20
+# (for a machine that other work shares; RESULTS.md says which).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -42,6 +44,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Scratch databases of earlier runs that were killed before their clean-up.
+for stale in $(bench_psql "$BENCH_PG/postgres" -c "SELECT datname FROM pg_database WHERE datname ~ '^ab_bench_[0-9]+$'"); do
+  kill -0 "${stale#ab_bench_}" 2>/dev/null || bench_pg_drop "$stale"
+done
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%s)
 
@@ -73,6 +80,11 @@ sqlite3 "$work/authbridge.db" \
 
 record() { echo "$1" >>"$results"; }
 
+# PostgreSQL CPU ticks between two snapshots of the same backends; null without backends (SQLite).
+db_ticks() {
+  if [ -n "$1" ]; then bench_cpu_delta "$1" "$2"; else echo null; fi
+}
+
 # measure_http SYSTEM PID URL: warm-up (answers checked) then one timed wrk run per connection count.
 measure_http() {
   local system=$1 pid=$2 base=$3 conns check wrk_json cpu0 db0 cpu1 db1 t0 t1
@@ -82,13 +94,15 @@ measure_http() {
       bench_log "$system: the warm-up got wrong answers: $check"
       exit 1
     fi
-    cpu0=$(bench_cpu_ticks "$pid") db0=$(bench_pg_cpu_ticks) t0=$(date +%s%N)
+    bench_renice_db "$db"
+    backends=$(bench_pg_backends "$db")
+    cpu0=$(bench_cpu_ticks "$pid") db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
     wrk_json=$(bench_wrk "$base" "$conns" "$seconds" "$work/tokens.txt" "${BENCH_WRK_THREADS:-}")
-    cpu1=$(bench_cpu_ticks "$pid") db1=$(bench_pg_cpu_ticks) t1=$(date +%s%N)
+    cpu1=$(bench_cpu_ticks "$pid") db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
     record "$(jq -c --arg system "$system" --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" \
-      --argjson cpu $((cpu1 - cpu0)) --argjson db $((db1 - db0)) --argjson wall $(((t1 - t0) / 1000)) \
+      --argjson cpu $((cpu1 - cpu0)) --argjson db "$(db_ticks "$db0" "$db1")" --argjson wall $(((t1 - t0) / 1000)) \
       --argjson hwm "$(bench_hwm_kib "$pid")" \
-      '. + {kind: "load", system: $system, conns: $conns, server_cpu_s: ($cpu / $clk), db_cpu_s: ($db / $clk),
+      '. + {kind: "load", system: $system, conns: $conns, server_cpu_s: ($cpu / $clk), db_cpu_s: (if $db == null then null else $db / $clk end),
             wall_us: $wall, peak_rss_kib: $hwm}' <<<"$wrk_json")"
     bench_log "$system c=$conns: $(jq -r '"\(.requests / .duration_us * 1e6 | floor) req/s, p99 \(.p99_us) µs"' <<<"$wrk_json")"
   done
@@ -101,7 +115,7 @@ start_server() { # SYSTEM PORT -> sets server_pid
     authbridge-sqlite) bench_start_authbridge "file:$work/authbridge.db" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
     pg-adapter | prisma-adapter)
       (cd "$BENCH_DIR" && DATABASE_URL="$url" PORT="$p" POOL_SIZE="$pool_size" TZ=UTC NODE_ENV=production \
-        exec node peers/dist/server.mjs "${system%-adapter}") >"$work/$system.log" 2>&1 &
+        exec $BENCH_NICE_CMD node peers/dist/server.mjs "${system%-adapter}") >"$work/$system.log" 2>&1 &
       BENCH_PID=$!
       ;;
   esac
@@ -130,16 +144,28 @@ $(sed -e "s/:token/$(bench_token_sql :i)/g" "$BENCH_DIR/session-read.sql")
 SQL
 for conns in $conns_list; do
   threads=$((conns < 2 ? 1 : 2))
-  pgb=("$BENCH_PGBENCH" -n -M prepared -c "$conns" -j "$threads" -f "$work/session-read.pgbench" "$url")
+  pgb=($BENCH_NICE_CMD "$BENCH_PGBENCH" -n -M prepared -c "$conns" -j "$threads" -f "$work/session-read.pgbench" "$url")
   "${pgb[@]}" -T "$warmup" >/dev/null 2>&1
   rm -f "$work"/pgbench_log.*
-  db0=$(bench_pg_cpu_ticks) t0=$(date +%s%N)
-  (cd "$work" && "${pgb[@]}" -T "$seconds" -l >"$work/pgbench.out" 2>&1) || { cat "$work/pgbench.out"; exit 1; }
-  db1=$(bench_pg_cpu_ticks) t1=$(date +%s%N)
-  record "$(python3 "$BENCH_DIR/report.py" pgbench-log "$work/pgbench.out" "$work"/pgbench_log.* |
-    jq -c --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" --argjson db $((db1 - db0)) \
-      --argjson wall $(((t1 - t0) / 1000)) \
-      '. + {kind: "load", system: "pgbench", conns: $conns, server_cpu_s: null, db_cpu_s: ($db / $clk), wall_us: $wall}')"
+  # Measured over a window inside the run, while every backend is still connected: a backend's
+  # CPU time can no longer be read once pgbench has disconnected it.
+  (cd "$work" && exec "${pgb[@]}" -T $((seconds + 6)) -l >"$work/pgbench.out" 2>&1) &
+  pgbench_pid=$!
+  sleep 1
+  bench_renice_db "$db"
+  backends=$(bench_pg_backends "$db")
+  db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
+  sleep "$seconds"
+  db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
+  wait "$pgbench_pid" || { cat "$work/pgbench.out"; exit 1; }
+  record "$(python3 "$BENCH_DIR/report.py" pgbench-log $((t0 / 1000)) $((t1 / 1000)) "$work"/pgbench_log.* |
+    jq -c --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" --argjson db "$(db_ticks "$db0" "$db1")" \
+      '. + {kind: "load", system: "pgbench", conns: $conns, server_cpu_s: null, db_cpu_s: (if $db == null then null else $db / $clk end),
+            wall_us: .duration_us}')"
+  if [ "$(tail -n 1 "$results" | jq .requests)" = 0 ]; then
+    bench_log "pgbench c=$conns: no transaction inside the measured window"
+    tail -n 5 "$work/pgbench.out" >&2
+  fi
   bench_log "pgbench c=$conns: $(tail -n 1 "$results" | jq -r '"\(.requests / .duration_us * 1e6 | floor) tps, p99 \(.p99_us) µs"')"
 done
 
@@ -185,6 +211,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 meta=$(jq -n --arg smoke "$smoke" --arg users "$users" --arg sessions "$sessions" --arg due "$due" \
   --arg seconds "$seconds" --arg warmup "$warmup" --arg pool "$pool_size" --arg load_before "$load_before" \
   --arg load_after "$load_after" --arg elapsed "$(($(date -u +%s) - started))" \
+  --arg nice "$([ "${BENCH_NICE:-0}" = 1 ] && echo 'nice -20 for the servers, wrk, pgbench and the database'"'"'s backends (BENCH_NICE=1)' || echo 'default (BENCH_NICE unset)')" \
   --arg wrk_threads "${BENCH_WRK_THREADS:-1 for one connection, else 2}" \
   --arg authbridge "$(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
   --arg rustc "$(rustc --version)" --arg postgres "$(bench_psql "$url" -c 'SHOW server_version')" \
