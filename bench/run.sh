@@ -80,9 +80,10 @@ sqlite3 "$work/authbridge.db" \
 
 record() { echo "$1" >>"$results"; }
 
-# PostgreSQL CPU ticks between two snapshots of the same backends; null without backends (SQLite).
+# PostgreSQL CPU ticks between two snapshots of the same backends; null without backends (SQLite)
+# or when one went away in between (its time would be lost: no number is better than a low one).
 db_ticks() {
-  if [ -n "$1" ]; then bench_cpu_delta "$1" "$2"; else echo null; fi
+  if [ -n "$1" ] && [ "$(wc -l <<<"$1")" = "$(wc -l <<<"$2")" ]; then bench_cpu_delta "$1" "$2"; else echo null; fi
 }
 
 # measure_http SYSTEM PID URL: warm-up (answers checked) then one timed wrk run per connection count.
@@ -151,9 +152,13 @@ for conns in $conns_list; do
   # CPU time can no longer be read once pgbench has disconnected it.
   (cd "$work" && exec "${pgb[@]}" -T $((seconds + 6)) -l >"$work/pgbench.out" 2>&1) &
   pgbench_pid=$!
-  sleep 1
+  # The window opens once every client is connected (and the warm-up's backends have gone).
+  for _ in $(seq 1 50); do
+    sleep 0.2
+    backends=$(bench_pg_backends "$db")
+    [ "$(wc -w <<<"$backends")" = "$conns" ] && break
+  done
   bench_renice_db "$db"
-  backends=$(bench_pg_backends "$db")
   db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
   sleep "$seconds"
   db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
