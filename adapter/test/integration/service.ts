@@ -1,0 +1,154 @@
+// Starts the real authbridge binary for the integration tests: on a temporary SQLite file, or on a
+// fresh PostgreSQL database created from TEST_POSTGRES_URL (required when CI=true).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export type Backend = "sqlite" | "postgresql";
+
+export interface Service {
+  backend: Backend;
+  url: string;
+  apiKey: string;
+  /** What the service printed, for failure messages. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+const ADAPTER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+export function binaryPath(): string {
+  const bin = process.env.AUTHBRIDGE_BIN ?? join(ADAPTER_DIR, "../target/release/authbridge");
+  if (!existsSync(bin)) {
+    throw new Error(`authbridge binary not found at ${bin}: run \`cargo build --release\` or set AUTHBRIDGE_BIN`);
+  }
+  return bin;
+}
+
+/** The backends to run on. PostgreSQL is skipped (with a reason) only outside CI. */
+export function backends(): { backend: Backend; skip: string | false }[] {
+  const pg = process.env.TEST_POSTGRES_URL;
+  if (!pg && process.env.CI === "true") {
+    throw new Error("CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL integration tests must run");
+  }
+  return [
+    { backend: "sqlite", skip: false },
+    { backend: "postgresql", skip: pg ? false : "TEST_POSTGRES_URL is not set" },
+  ];
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? ok(address.port) : fail(new Error("no port"))));
+    });
+  });
+}
+
+function psql(url: string, sql: string) {
+  const result = spawnSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql], { encoding: "utf8" });
+  if (result.error || result.status !== 0) {
+    throw new Error(`psql failed: ${result.error?.message ?? result.stderr}`);
+  }
+}
+
+/** Replaces the database name of a postgresql:// URL. */
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+export async function startService(backend: Backend, env: Record<string, string> = {}): Promise<Service> {
+  const bin = binaryPath();
+  const apiKey = randomBytes(24).toString("hex");
+  let databaseUrl: string;
+  let cleanup: () => void;
+  if (backend === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "ab_adapter_"));
+    databaseUrl = `file:${join(dir, "x.db")}`;
+    cleanup = () => rmSync(dir, { recursive: true, force: true });
+  } else {
+    const admin = process.env.TEST_POSTGRES_URL!;
+    const name = `ab_adapter_${randomBytes(6).toString("hex")}`;
+    psql(admin, `CREATE DATABASE "${name}"`);
+    databaseUrl = withDatabase(admin, name);
+    cleanup = () => psql(admin, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  }
+
+  let lastError: unknown;
+  // A port probed free can be taken before the service binds it; try another one then.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    let output = "";
+    const child: ChildProcess = spawn(bin, [], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        DATABASE_URL: databaseUrl,
+        AUTHBRIDGE_BIND: `127.0.0.1:${port}`,
+        AUTHBRIDGE_API_KEYS: apiKey,
+        RUST_LOG: "warn",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.on("data", (chunk) => (output += chunk));
+    child.stderr?.on("data", (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((ok) => child.once("exit", (code) => ok(code)));
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+    };
+    try {
+      await waitReady(url, exited);
+      let stopped = false;
+      return {
+        backend,
+        url,
+        apiKey,
+        logs: () => output,
+        stop: async () => {
+          if (stopped) return;
+          stopped = true;
+          await stop();
+          cleanup();
+        },
+      };
+    } catch (error) {
+      await stop();
+      lastError = new Error(`authbridge did not become ready on ${backend}: ${String(error)}\n${output}`);
+    }
+  }
+  cleanup();
+  throw lastError;
+}
+
+async function waitReady(url: string, exited: Promise<number | null>): Promise<void> {
+  let gone: number | null | undefined;
+  void exited.then((code) => (gone = code));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (gone !== undefined) throw new Error(`the process exited with ${gone}`);
+    try {
+      const response = await fetch(`${url}/readyz`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  throw new Error("no 200 from /readyz within 30 s");
+}
