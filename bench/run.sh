@@ -148,20 +148,26 @@ for conns in $conns_list; do
   pgb=($BENCH_NICE_CMD "$BENCH_PGBENCH" -n -M prepared -c "$conns" -j "$threads" -f "$work/session-read.pgbench" "$url")
   "${pgb[@]}" -T "$warmup" >/dev/null 2>&1
   rm -f "$work"/pgbench_log.*
+  for _ in $(seq 1 50); do [ -z "$(bench_pg_backends "$db")" ] && break; sleep 0.2; done
   # Measured over a window inside the run, while every backend is still connected: a backend's
   # CPU time can no longer be read once pgbench has disconnected it.
-  (cd "$work" && exec "${pgb[@]}" -T $((seconds + 6)) -l >"$work/pgbench.out" 2>&1) &
+  (cd "$work" && exec "${pgb[@]}" -T $((seconds + 8)) -l >"$work/pgbench.out" 2>&1) &
   pgbench_pid=$!
-  # The window opens once every client is connected (and the warm-up's backends have gone).
+  # The window opens once every client is connected.
   for _ in $(seq 1 50); do
     sleep 0.2
     backends=$(bench_pg_backends "$db")
-    [ "$(wc -w <<<"$backends")" = "$conns" ] && break
+    [ "$(wc -w <<<"$backends")" -ge "$conns" ] && break
   done
   bench_renice_db "$db"
   db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
   sleep "$seconds"
   db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
+  if ! grep -qs '^State:[[:space:]]*[RSD]' "/proc/$pgbench_pid/status"; then
+    bench_log "pgbench c=$conns ended before the measured window did:"
+    cat "$work/pgbench.out" >&2
+    exit 1
+  fi
   wait "$pgbench_pid" || { cat "$work/pgbench.out"; exit 1; }
   record "$(python3 "$BENCH_DIR/report.py" pgbench-log $((t0 / 1000)) $((t1 / 1000)) "$work"/pgbench_log.* |
     jq -c --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" --argjson db "$(db_ticks "$db0" "$db1")" \
