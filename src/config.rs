@@ -14,6 +14,7 @@ pub const DEFAULT_SESSION_MAX_AGE: u64 = 30 * 24 * 60 * 60;
 pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_POOL_SIZE: usize = 16;
 pub const DEFAULT_PURGE_BATCH_SIZE: u32 = 1_000;
 /// A purge batch larger than this would hold its locks for too long.
 pub const MAX_PURGE_BATCH_SIZE: u32 = 100_000;
@@ -24,7 +25,7 @@ pub const MAX_PURGE_BATCH_SIZE: u32 = 100_000;
     version,
     about = "The Auth.js / NextAuth database adapter contract over HTTP, on the exact tables Prisma manages.",
     long_about = None,
-    after_help = "With no DATABASE_URL, authbridge keeps its data in ./authbridge.db (SQLite), created on first run."
+    after_help = HELP_FOOTER
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,13 +34,39 @@ pub struct Cli {
     pub config: Config,
 }
 
+const HELP_FOOTER: &str = "\
+Every option can also be set with the environment variable shown next to it.
+With no DATABASE_URL, authbridge keeps its data in ./authbridge.db (SQLite), created on first run.
+
+Examples:
+  authbridge
+      Serve on 127.0.0.1:7777 with ./authbridge.db; no key needed on loopback.
+  DATABASE_URL='postgresql://app@db:5432/app?schema=public' AUTHBRIDGE_API_KEYS=\"$KEY\" \\
+  authbridge --bind 0.0.0.0:7777
+      Serve the tables Prisma manages; clients send `Authorization: Bearer $KEY`.
+  authbridge check-schema --database-url 'postgresql://app@db:5432/app'
+      Check that a Prisma-managed database has what authbridge needs.
+
+Exit codes: 0 done, 1 failed (database or schema), 2 bad configuration (nothing was started).
+Health: GET /healthz, GET /readyz. Metrics: GET /metrics. API description: GET /openapi.json.";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
+    ///
+    /// Creates the tables first when the database has none of them (never on a database that
+    /// Prisma migrates: that one is only verified). Stops cleanly on SIGTERM or Ctrl-C.
     Serve,
     /// Create or update the tables in the database (never on a Prisma-managed database).
+    ///
+    /// Applies the embedded migrations, the exact SQL Prisma generates, for the backend of
+    /// DATABASE_URL. Refuses to touch a database that has a `_prisma_migrations` table: run
+    /// `prisma migrate deploy` there instead.
     Migrate,
     /// Compare the live schema with the Prisma schema; exit 1 with a readable diff.
+    ///
+    /// Lists every table or column authbridge needs that is missing or has a type it cannot
+    /// read, and extra NOT NULL columns without a default that its inserts could not fill.
     CheckSchema,
     /// Delete expired sessions and verification tokens once, in batches, and print the counts.
     PurgeExpired,
@@ -121,9 +148,9 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT, global = true)]
     pub body_limit: usize,
 
-    /// Database connections in the pool.
-    #[arg(long, env = "AUTHBRIDGE_POOL_SIZE", default_value_t = 16, global = true)]
-    pub pool_size: usize,
+    /// Database connections in the pool [default: the DATABASE_URL's connection_limit, else 16].
+    #[arg(long, env = "AUTHBRIDGE_POOL_SIZE", global = true)]
+    pub pool_size: Option<usize>,
 
     /// Milliseconds a request waits for a free connection before it is answered 503.
     #[arg(long, env = "AUTHBRIDGE_POOL_TIMEOUT_MS", default_value_t = 2_000, global = true)]
@@ -163,9 +190,10 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn pool_options(&self) -> crate::db::PoolOptions {
+    /// `connection_limit` is Prisma's URL parameter; an explicit pool size wins over it.
+    pub fn pool_options(&self, connection_limit: Option<usize>) -> crate::db::PoolOptions {
         crate::db::PoolOptions {
-            max_size: self.pool_size.max(1),
+            max_size: self.pool_size.or(connection_limit).unwrap_or(DEFAULT_POOL_SIZE).max(1),
             wait_timeout: Duration::from_millis(self.pool_timeout_ms),
             sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
         }

@@ -166,17 +166,24 @@ fn sqlite_constraint(message: &str) -> Option<String> {
     message.strip_prefix("UNIQUE constraint failed: ").map(str::to_owned)
 }
 
-#[derive(Serialize)]
+/// An RFC 9457 problem: every non-2xx answer has this body, as `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Problem<'a> {
+pub(crate) struct Problem<'a> {
+    /// `https://authbridge.dev/problems/<code>` (an identifier, not a page).
     #[serde(rename = "type")]
     type_: String,
     title: &'a str,
     status: u16,
     detail: String,
+    /// `invalid_argument`, `unauthenticated`, `not_found`, `method_not_allowed`, `already_exists`,
+    /// `payload_too_large`, `unsupported_media_type`, `failed_precondition`, `request_timeout`,
+    /// `unavailable` or `internal`.
     code: &'a str,
+    /// With `invalid_argument`: the path of the offending field, e.g. `session.userId`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// Equals the `X-Request-Id` response header.
     request_id: Option<&'a str>,
 }
 

@@ -19,7 +19,7 @@ use crate::db::{Db, DbResult, DbTime, Pool};
 /// The metric counting purged rows, labelled `table`.
 pub const PURGED_ROWS_METRIC: &str = "authbridge_purged_rows_total";
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Purged {
     pub sessions_deleted: u64,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 use crate::error::{ApiError, render_problems};
 use crate::handlers::{adapter, ops, sessions};
+use crate::{metrics, openapi};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -22,11 +23,15 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 pub fn router(state: AppState) -> Router {
+    // Before the first request, so that none goes uncounted.
+    metrics::handle();
     let body_limit = state.settings.body_limit;
     let timeout = state.settings.request_timeout;
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::serve))
         .route("/v1/adapter/{method}", post(adapter::call))
         .route("/v1/sessions/rotate", post(sessions::rotate))
         .route("/v1/sessions/{sessionId}", delete(sessions::delete_one))
@@ -41,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(from_fn(render_problems))
         .layer(from_fn(log_request))
+        .layer(from_fn(metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
@@ -69,14 +75,14 @@ async fn require_api_key(State(state): State<AppState>, request: Request, next: 
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "-".to_owned(), |p| p.as_str().to_owned());
+    let route = metrics::route_label(&request);
     let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
     let response = next.run(request).await;
     let latency: Duration = started.elapsed();
     tracing::info!(
         target: "authbridge::request",
         %method,
-        route,
+        route = &*route,
         status = response.status().as_u16(),
         latency_us = latency.as_micros() as u64,
         request_id,

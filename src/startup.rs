@@ -16,13 +16,15 @@ use crate::{AppState, Settings, app, purge};
 const EXIT_CONFIG: u8 = 2;
 
 pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = try_init_tracing(format, filter, std::io::stderr);
+    // Colour codes only for a person at a terminal, never into files or log collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = subscriber(format, filter, std::io::stderr, ansi).try_init();
 }
 
-/// Installs the global subscriber. Whatever the level, events that could carry secrets are
-/// dropped: tokio-postgres logs every statement's parameters (tokens, emails) at debug level.
+/// Installs the global subscriber (without colour codes).
 pub fn try_init_tracing<W>(
     format: LogFormat,
     filter: tracing_subscriber::EnvFilter,
@@ -31,20 +33,31 @@ pub fn try_init_tracing<W>(
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    subscriber(format, filter, writer, false).try_init()
+}
+
+/// The subscriber behind the logs. Whatever the level, events that could carry secrets are
+/// dropped: tokio-postgres logs every statement's parameters (tokens, emails) at debug level.
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+    ansi: bool,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
     let never_secrets = tracing_subscriber::filter::filter_fn(|meta| {
         !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
     });
-    // Colours only for a person at a terminal: files and log collectors get plain lines, and the
-    // escape codes cost formatting time on the line every request logs.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
-    tracing_subscriber::registry().with(filter).with(never_secrets).with(fmt).try_init()
+    tracing_subscriber::registry().with(filter).with(never_secrets).with(fmt)
 }
 
 fn config_error(message: impl std::fmt::Display) -> ExitCode {
@@ -54,14 +67,27 @@ fn config_error(message: impl std::fmt::Display) -> ExitCode {
 
 pub async fn run(cli: Cli) -> ExitCode {
     let config = cli.config;
-    let (target, dropped) = match url::parse(config.database_url.as_deref()) {
+    let parsed = match url::parse_url(config.database_url.as_deref()) {
         Ok(parsed) => parsed,
         Err(e) => return config_error(e),
     };
-    if !dropped.is_empty() {
-        tracing::info!(parameters = %dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
+    if let url::Target::Sqlite { path } = &parsed.target
+        && let Err(e) = url::check_sqlite_path(path, std::path::Path::new("."))
+    {
+        return config_error(e);
     }
-    let db = match Db::new(target, &config.pool_options(), Default::default()) {
+    if !parsed.dropped.is_empty() {
+        tracing::info!(parameters = %parsed.dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
+    }
+    if parsed.pgbouncer {
+        tracing::warn!(
+            "DATABASE_URL has pgbouncer=true: authbridge uses named prepared statements, which need PgBouncer 1.21+ \
+             with max_prepared_statements > 0 in transaction mode (or session mode)"
+        );
+    }
+    let options = config.pool_options(parsed.connection_limit);
+    tracing::info!(pool_size = options.max_size, "connection pool");
+    let db = match Db::new(parsed.target, &options, Default::default()) {
         Ok(db) => db,
         Err(e) => return config_error(e),
     };
@@ -174,14 +200,17 @@ async fn serve(config: Config, db: Db) -> ExitCode {
     };
     let batch_size = NonZeroU32::new(config.purge_batch_size).unwrap_or(NonZeroU32::MIN);
     let _purging = purge::spawn_background(db.clone(), config.purge_interval, batch_size);
+    // The bound address, not the configured one: with port 0 this is how callers learn the port.
+    let address = listener.local_addr().unwrap_or(config.bind);
     tracing::info!(
-        address = %config.bind,
+        %address,
         backend = db.backend_name(),
         purge_interval_s = config.purge_interval.as_secs(),
         max_sessions_per_user = config.max_sessions_per_user,
         "authbridge listening"
     );
     let service = app(AppState::new(db, settings));
+    crate::metrics::spawn_upkeep();
     match axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("shut down cleanly");

@@ -174,13 +174,12 @@ impl Db {
         self.time(Utc::now())
     }
 
-    /// Current pool figures: (size, available, waiting).
-    pub fn pool_status(&self) -> (usize, usize, usize) {
-        let status = match &self.pool {
+    /// Current pool figures: `max_size`, `size` (open), `available` (idle), `waiting`.
+    pub fn pool_status(&self) -> deadpool::Status {
+        match &self.pool {
             Pool::Postgres(p) => p.status(),
             Pool::Sqlite(p) => p.status(),
-        };
-        (status.size, status.available, status.waiting)
+        }
     }
 }
 

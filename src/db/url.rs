@@ -1,6 +1,6 @@
 //! `DATABASE_URL` as Prisma users write it, turned into what our drivers accept.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where the data lives, chosen from the URL scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,14 +15,14 @@ pub enum Target {
 pub const DEFAULT_SQLITE_FILE: &str = "authbridge.db";
 
 /// Query parameters that tokio-postgres understands; everything else in a Prisma URL is a
-/// Prisma client setting (`connection_limit`, `pool_timeout`, `pgbouncer`, ...) and is dropped.
+/// Prisma client setting (`pool_timeout`, `socket_timeout`, `statement_cache_size`, ...) and is
+/// dropped. `sslmode` is handled on its own (only the modes that need no TLS pass).
 const PG_DRIVER_PARAMS: &[&str] = &[
     "user",
     "password",
     "dbname",
     "options",
     "application_name",
-    "sslmode",
     "host",
     "hostaddr",
     "port",
@@ -45,32 +45,89 @@ pub enum UrlError {
     InMemorySqlite,
     #[error("DATABASE_URL names no SQLite file")]
     EmptySqlitePath,
+    #[error(
+        "DATABASE_URL asks for sslmode={0}, but authbridge connects to PostgreSQL without TLS: use sslmode=disable \
+         on a trusted network, or a local TLS proxy (stunnel, pgbouncer, cloud SQL proxy)"
+    )]
+    TlsUnsupported(String),
+    #[error("DATABASE_URL parameter {0} must be {1}")]
+    InvalidParameter(&'static str, &'static str),
+    #[error(
+        "DATABASE_URL {given} is relative to the working directory, where no such file exists, but {twin} does: \
+         Prisma 6 and older resolved SQLite paths against the schema's folder. Point DATABASE_URL at the file \
+         Prisma uses (file:./{twin} from here, or an absolute path) so that both share one database"
+    )]
+    SqliteInSchemaFolder { given: String, twin: String },
+}
+
+/// `DATABASE_URL`, understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub target: Target,
+    /// Names (never values) of the Prisma-only parameters that were dropped, for the log.
+    pub dropped: Vec<String>,
+    /// Prisma's `connection_limit`: the pool size unless one is configured explicitly.
+    pub connection_limit: Option<usize>,
+    /// Prisma's `pgbouncer=true`: the database is reached through PgBouncer.
+    pub pgbouncer: bool,
 }
 
 /// Parses `DATABASE_URL`. Returns the target and the names (never the values) of the query
 /// parameters that were dropped, so that the caller can log them.
 pub fn parse(url: Option<&str>) -> Result<(Target, Vec<String>), UrlError> {
+    parse_url(url).map(|p| (p.target, p.dropped))
+}
+
+/// Parses `DATABASE_URL` as Prisma users write it, keeping the Prisma settings that matter here.
+pub fn parse_url(url: Option<&str>) -> Result<Parsed, UrlError> {
     let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
-        return Ok((Target::Sqlite { path: PathBuf::from(DEFAULT_SQLITE_FILE) }, Vec::new()));
+        let target = Target::Sqlite { path: PathBuf::from(DEFAULT_SQLITE_FILE) };
+        return Ok(Parsed { target, dropped: Vec::new(), connection_limit: None, pgbouncer: false });
     };
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).ok_or(UrlError::Invalid)?;
     match scheme.as_str() {
         "postgres" | "postgresql" => parse_postgres(url),
-        "file" | "sqlite" => parse_sqlite(url, &scheme).map(|t| (t, Vec::new())),
+        "file" | "sqlite" => parse_sqlite(url, &scheme),
         _ => Err(UrlError::UnsupportedScheme(scheme)),
     }
 }
 
-fn parse_postgres(url: &str) -> Result<(Target, Vec<String>), UrlError> {
+fn parse_connection_limit(value: &str) -> Result<usize, UrlError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(UrlError::InvalidParameter("connection_limit", "a positive integer"))
+}
+
+fn parse_postgres(url: &str) -> Result<Parsed, UrlError> {
     let mut parsed = url::Url::parse(url).map_err(|_| UrlError::Invalid)?;
     let mut schema = None;
     let mut options: Option<String> = None;
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
+    let mut connection_limit = None;
+    let mut pgbouncer = false;
     for (key, value) in parsed.query_pairs() {
         match key.as_ref() {
             "schema" => schema = Some(value.into_owned()).filter(|s| !s.is_empty()),
             "options" => options = Some(value.into_owned()),
+            "connection_limit" => connection_limit = Some(parse_connection_limit(&value)?),
+            "pgbouncer" => {
+                pgbouncer = match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(UrlError::InvalidParameter("pgbouncer", "true or false")),
+                }
+            }
+            // libpq's `allow` tries without TLS first, which is all we can do; tokio-postgres
+            // does not know the word, so it becomes `disable`.
+            "sslmode" => match value.as_ref() {
+                "disable" | "allow" => kept.push(("sslmode".into(), "disable".into())),
+                "prefer" => kept.push(("sslmode".into(), "prefer".into())),
+                "require" | "verify-ca" | "verify-full" => return Err(UrlError::TlsUnsupported(value.into_owned())),
+                _ => return Err(UrlError::InvalidParameter("sslmode", "disable, allow or prefer")),
+            },
             k if PG_DRIVER_PARAMS.contains(&k) => kept.push((key.into_owned(), value.into_owned())),
             _ => dropped.push(key.into_owned()),
         }
@@ -94,16 +151,24 @@ fn parse_postgres(url: &str) -> Result<(Target, Vec<String>), UrlError> {
     parsed.set_query(Some(&query.join("&")).filter(|q| !q.is_empty()).map(String::as_str));
     // tokio-postgres accepts both spellings; normalise so logs and errors look alike.
     let url = parsed.to_string();
-    Ok((Target::Postgres { url, schema }, dropped))
+    Ok(Parsed { target: Target::Postgres { url, schema }, dropped, connection_limit, pgbouncer })
 }
 
 fn encode_component(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn parse_sqlite(url: &str, scheme: &str) -> Result<Target, UrlError> {
+fn parse_sqlite(url: &str, scheme: &str) -> Result<Parsed, UrlError> {
     let rest = &url[scheme.len() + 1..];
-    let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut connection_limit = None;
+    let mut dropped = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "connection_limit" => connection_limit = Some(parse_connection_limit(&value)?),
+            _ => dropped.push(key.into_owned()),
+        }
+    }
     // `sqlite:///abs/path.db` and `file:///abs/path.db` are absolute; `sqlite://dev.db` and
     // `file:./dev.db` are relative to the working directory.
     let path = match rest.strip_prefix("//") {
@@ -118,7 +183,28 @@ fn parse_sqlite(url: &str, scheme: &str) -> Result<Target, UrlError> {
         return Err(UrlError::InMemorySqlite);
     }
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| UrlError::Invalid)?;
-    Ok(Target::Sqlite { path: PathBuf::from(decoded.as_ref()) })
+    let target = Target::Sqlite { path: PathBuf::from(decoded.as_ref()) };
+    Ok(Parsed { target, dropped, connection_limit, pgbouncer: false })
+}
+
+/// A relative SQLite path is relative to the working directory (as Prisma 7, the driver adapters
+/// and the Prisma CLI with a config file resolve it). Prisma 6's native engine resolved it against
+/// the schema's folder instead, so the same `.env` line may name `./prisma/dev.db` there. When
+/// our file does not exist but that one does, starting would create a second, empty database:
+/// refuse instead.
+/// `working_dir` is the directory relative paths are resolved against (the process's, `.`).
+pub fn check_sqlite_path(path: &Path, working_dir: &Path) -> Result<(), UrlError> {
+    if path.is_absolute() || working_dir.join(path).exists() {
+        return Ok(());
+    }
+    let twin = Path::new("prisma").join(path.strip_prefix(".").unwrap_or(path));
+    if working_dir.join(&twin).is_file() {
+        return Err(UrlError::SqliteInSchemaFolder {
+            given: format!("file:{}", path.display()),
+            twin: twin.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -143,14 +229,51 @@ mod tests {
     }
 
     #[test]
-    fn prisma_only_postgres_parameters_are_dropped_and_schema_sets_search_path() {
-        let (target, dropped) = parse(Some(
-            "postgresql://u:p%40ss@db:5432/app?schema=auth&connection_limit=5&sslmode=disable&pgbouncer=true",
+    fn prisma_postgres_parameters_are_used_or_dropped_and_schema_sets_search_path() {
+        let parsed = parse_url(Some(
+            "postgresql://u:p%40ss@db:5432/app?schema=auth&connection_limit=5&sslmode=disable&pgbouncer=true&pool_timeout=3",
         ))
         .unwrap();
-        let Target::Postgres { url, schema } = target else { panic!("not postgres") };
+        let Target::Postgres { url, schema } = parsed.target else { panic!("not postgres") };
         assert_eq!(schema.as_deref(), Some("auth"));
-        assert_eq!(dropped, ["connection_limit", "pgbouncer"]);
+        assert_eq!(parsed.dropped, ["pool_timeout"]);
+        assert_eq!(parsed.connection_limit, Some(5));
+        assert!(parsed.pgbouncer);
         assert_eq!(url, "postgresql://u:p%40ss@db:5432/app?sslmode=disable&options=%2Dc%20search%5Fpath%3D%22auth%22");
+    }
+
+    #[test]
+    fn sslmode_that_needs_tls_is_refused_and_bad_parameters_are_named() {
+        for mode in ["require", "verify-ca", "verify-full"] {
+            let err = parse_url(Some(&format!("postgresql://u:secret@db/app?sslmode={mode}"))).unwrap_err();
+            assert_eq!(err, UrlError::TlsUnsupported(mode.into()));
+            assert!(!err.to_string().contains("secret"));
+        }
+        let allow = parse_url(Some("postgresql://db/app?sslmode=allow")).unwrap();
+        assert!(matches!(allow.target, Target::Postgres { ref url, .. } if url.ends_with("?sslmode=disable")));
+        let prefer = parse_url(Some("postgresql://db/app?sslmode=prefer")).unwrap();
+        assert!(matches!(prefer.target, Target::Postgres { ref url, .. } if url.ends_with("?sslmode=prefer")));
+        for bad in ["connection_limit=0", "connection_limit=many", "pgbouncer=yes", "sslmode=sometimes"] {
+            let err = parse_url(Some(&format!("postgresql://db/app?{bad}"))).unwrap_err();
+            assert!(matches!(err, UrlError::InvalidParameter(..)), "{bad}: {err}");
+        }
+        let sqlite = parse_url(Some("file:./dev.db?connection_limit=1&socket_timeout=3")).unwrap();
+        assert_eq!((sqlite.connection_limit, sqlite.dropped), (Some(1), vec!["socket_timeout".to_owned()]));
+        assert!(parse_url(Some("postgresql://db/app")).unwrap().connection_limit.is_none());
+    }
+
+    #[test]
+    fn a_relative_sqlite_file_that_prisma_6_would_find_in_the_schema_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path();
+        assert_eq!(check_sqlite_path(Path::new("./dev.db"), cwd), Ok(()), "nothing anywhere: a new database");
+        std::fs::create_dir_all(cwd.join("prisma")).unwrap();
+        std::fs::write(cwd.join("prisma/dev.db"), b"").unwrap();
+        let err = check_sqlite_path(Path::new("./dev.db"), cwd).unwrap_err();
+        assert!(err.to_string().contains("file:./prisma/dev.db"), "{err}");
+        assert!(check_sqlite_path(Path::new("dev.db"), cwd).is_err());
+        assert_eq!(check_sqlite_path(&cwd.join("dev.db"), cwd), Ok(()), "absolute paths mean what they say");
+        std::fs::write(cwd.join("dev.db"), b"").unwrap();
+        assert_eq!(check_sqlite_path(Path::new("./dev.db"), cwd), Ok(()), "the file exists where we look");
     }
 }

@@ -11,6 +11,7 @@ use rand::RngExt as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::input::{Key, NonEmpty, Text, entity, parse_body, patch};
 use crate::AppState;
@@ -142,24 +143,29 @@ impl Args<'_> {
 
 /// The columns of `users` as they arrive in a `user` object. `id` is only read by `updateUser`;
 /// the `id` Auth.js core sends to `createUser` is expected and ignored (the server makes a cuid).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserFields {
+pub(crate) struct UserFields {
     #[serde(default)]
     id: Option<Key>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<Text>)]
     name: Option<Option<Text>>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<Key>)]
     email: Option<Option<Key>>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<WireTime>)]
     email_verified: Option<Option<WireTime>>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<Text>)]
     image: Option<Option<Text>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UserArg {
+pub(crate) struct UserArg {
+    #[schema(value_type = UserFields)]
     user: Map<String, Value>,
 }
 
@@ -178,9 +184,9 @@ async fn create_user(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::with_ignored(&users::create(db, new).await?, ignored)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct IdArg {
+pub(crate) struct IdArg {
     id: Key,
 }
 
@@ -189,9 +195,9 @@ async fn get_user(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::json(&users::find(&args.state.db, &id.0).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EmailArg {
+pub(crate) struct EmailArg {
     email: Key,
 }
 
@@ -200,9 +206,9 @@ async fn get_user_by_email(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::json(&users::find_by_email(&args.state.db, &email.0).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ProviderArg {
+pub(crate) struct ProviderArg {
     provider: Key,
     provider_account_id: Key,
 }
@@ -229,9 +235,9 @@ async fn update_user(args: Args<'_>) -> Result<Reply, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct UserIdArg {
+pub(crate) struct UserIdArg {
     user_id: Key,
 }
 
@@ -243,8 +249,8 @@ async fn delete_user(args: Args<'_>) -> Result<Reply, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Accounts
 
-#[derive(Deserialize)]
-struct AccountFields {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct AccountFields {
     #[serde(rename = "userId")]
     user_id: Key,
     #[serde(rename = "type")]
@@ -268,9 +274,10 @@ struct AccountFields {
     session_state: Option<Text>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AccountArg {
+pub(crate) struct AccountArg {
+    #[schema(value_type = AccountFields)]
     account: Map<String, Value>,
 }
 
@@ -308,18 +315,18 @@ async fn get_account(args: Args<'_>) -> Result<Reply, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NewSessionFields {
+pub(crate) struct NewSessionFields {
     #[serde(default)]
     session_token: Option<Key>,
     user_id: Key,
     expires: WireTime,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewSessionArg {
+pub(crate) struct NewSessionArg {
     session: NewSessionFields,
 }
 
@@ -342,20 +349,24 @@ async fn create_session(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::json(&sessions::create(db, session, keep_at_most).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionLookupArg {
+pub(crate) struct SessionLookupArg {
     session_token: Key,
+    /// Seconds a session lives after a slide (default: --session-max-age); at most 100 years.
     #[serde(default)]
+    #[schema(maximum = 3_153_600_000_u64)]
     max_age: Option<u64>,
+    /// Seconds between slides (default: --session-update-age); not greater than `maxAge`.
     #[serde(default)]
     update_age: Option<u64>,
+    /// `false` only reads, never slides.
     #[serde(default)]
     slide: Option<bool>,
 }
 
-#[derive(Serialize)]
-struct SessionAndUser {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SessionAndUser {
     session: Session,
     user: User,
 }
@@ -397,9 +408,9 @@ async fn get_session_and_user(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::json(&found.map(|(session, user)| SessionAndUser { session, user }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionUpdateFields {
+pub(crate) struct SessionUpdateFields {
     session_token: Key,
     #[serde(default)]
     expires: Option<WireTime>,
@@ -407,9 +418,9 @@ struct SessionUpdateFields {
     user_id: Option<Key>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SessionUpdateArg {
+pub(crate) struct SessionUpdateArg {
     session: SessionUpdateFields,
 }
 
@@ -421,9 +432,9 @@ async fn update_session(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::json(&sessions::update(db, &session.session_token.0, changes).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SessionTokenArg {
+pub(crate) struct SessionTokenArg {
     session_token: Key,
 }
 
@@ -435,17 +446,17 @@ async fn delete_session(args: Args<'_>) -> Result<Reply, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Verification tokens
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct VerificationTokenFields {
+pub(crate) struct VerificationTokenFields {
     identifier: Key,
     token: Key,
     expires: WireTime,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct VerificationTokenArg {
+pub(crate) struct VerificationTokenArg {
     verification_token: VerificationTokenFields,
 }
 
@@ -456,9 +467,9 @@ async fn create_verification_token(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::json(&verification_tokens::create(db, token).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UseVerificationTokenArg {
+pub(crate) struct UseVerificationTokenArg {
     identifier: Key,
     token: Key,
 }
@@ -471,9 +482,9 @@ async fn use_verification_token(args: Args<'_>) -> Result<Reply, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Authenticators (WebAuthn)
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AuthenticatorFields {
+pub(crate) struct AuthenticatorFields {
     #[serde(rename = "credentialID")]
     credential_id: Key,
     user_id: Key,
@@ -486,9 +497,9 @@ struct AuthenticatorFields {
     transports: Option<Text>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AuthenticatorArg {
+pub(crate) struct AuthenticatorArg {
     authenticator: AuthenticatorFields,
 }
 
@@ -507,9 +518,9 @@ async fn create_authenticator(args: Args<'_>) -> Result<Reply, ApiError> {
     Reply::json(&authenticators::create(&args.state.db, authenticator).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CredentialIdArg {
+pub(crate) struct CredentialIdArg {
     #[serde(rename = "credentialID")]
     credential_id: Key,
 }
@@ -524,9 +535,9 @@ async fn list_authenticators_by_user_id(args: Args<'_>) -> Result<Reply, ApiErro
     Reply::json(&authenticators::list_by_user(&args.state.db, &user_id.0).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CounterArg {
+pub(crate) struct CounterArg {
     #[serde(rename = "credentialID")]
     credential_id: Key,
     counter: i32,

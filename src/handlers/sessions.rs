@@ -25,11 +25,13 @@ use crate::purge::{self, Purged};
 /// unless `?limit=` asks for fewer.
 pub const MAX_LISTED_SESSIONS: u32 = 1_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateArg {
     session_token: Key,
+    /// Seconds the rotated session lives (default: --session-max-age); at most 100 years.
     #[serde(default)]
+    #[schema(maximum = 3_153_600_000_u64)]
     max_age: Option<u64>,
 }
 
@@ -50,12 +52,17 @@ pub async fn rotate(
     Ok(Json(rotated))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `true` (the default): live sessions only; `false`: expired ones too.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     active: Option<QueryFlag>,
+    /// Answer at most this many sessions (default and largest: 1000).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<QueryNumber>,
 }
 
@@ -84,15 +91,18 @@ pub async fn list_for_user(
     Ok(Json(sessions::list_for_user(db, &user_id, alive_at, i64::from(limit)).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SignOutQuery {
+    /// The id of a session to keep (the caller's own): "sign out everywhere else".
     #[serde(default)]
     except: Option<Key>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Deleted {
+    /// Sessions deleted.
     deleted: usize,
 }
 
@@ -136,10 +146,12 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<SessionStats>, 
     Ok(Json(sessions::stats(db, now, day_later).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PurgeArg {
+    /// Rows deleted per statement (default: --purge-batch-size).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100_000)]
     batch_size: Option<u32>,
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::db::schema::accounts;
 use crate::db::{Db, DbResult, with_conn};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = accounts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Account {
     pub id: String,

@@ -12,7 +12,7 @@ use super::users::User;
 use crate::db::schema::{sessions, users};
 use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = sessions, check_for_backend(Pg, diesel::sqlite::Sqlite))]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
@@ -39,7 +39,7 @@ pub struct Slide {
 }
 
 /// A session as the management routes show it: never the token.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = sessions, check_for_backend(Pg, diesel::sqlite::Sqlite))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
@@ -147,7 +147,7 @@ fn zero() -> diesel::expression::SqlLiteral<Integer> {
     diesel::dsl::sql("0")
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserSessionStats {
     pub total_sessions: i64,
@@ -174,7 +174,7 @@ pub async fn user_stats(db: &Db, user_id: &str, now: DbTime) -> DbResult<UserSes
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStats {
     pub active_sessions: i64,

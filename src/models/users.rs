@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::db::schema::{accounts, users};
 use crate::db::{Db, DbResult, DbTime, with_conn};
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 #[serde(rename_all = "camelCase")]
 pub struct User {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::db::schema::verification_tokens;
 use crate::db::{Db, DbResult, DbTime, with_conn};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = verification_tokens, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct VerificationToken {
     pub identifier: String,

@@ -1,12 +1,21 @@
-//! The schema our migrations create is the one Prisma creates, catalog entry for catalog entry.
+//! The schema our migrations create is the one Prisma creates, catalog entry for catalog entry,
+//! and our migrations are the SQL Prisma generates from the project's `prisma/` schemas.
 //!
-//! `../shared/prisma-reference/ddl/*.sql` is the SQL Prisma 6.19 generates from the reference
-//! Prisma schemas. Each test applies it to one scratch database, lets the service create the
-//! schema in another, reads both catalogs into sorted, human-readable lines and diffs them:
-//! `-` lines exist only in Prisma's schema, `+` lines only in ours. The bookkeeping tables
+//! The expected side always comes from real Prisma run on the project's own `prisma/schema*.prisma`:
+//! the Prisma 6.19 CLI of `tests/prisma/` (`npm ci` in `tests/prisma/prisma6`; Prisma 7's
+//! `migrate`/`db` commands do nothing offline) creates one database with `prisma db push` and one
+//! with `prisma migrate deploy` of `prisma migrate diff --from-empty`; the service creates a third
+//! from `migrations/`. Each catalog is read into sorted, human-readable lines and diffed: `-` lines
+//! exist only in Prisma's schema, `+` lines only in ours. Bookkeeping tables
 //! (`__diesel_schema_migrations`, `_prisma_migrations`) are ignored.
+//!
+//! Without the Prisma CLI installed these tests are skipped with a note, so that `cargo test`
+//! works on a machine without Node; `AUTHBRIDGE_PRISMA_TESTS=required` (set by `.ci/run`) turns the
+//! skip into a failure. The drift tests, which prove the comparison sees every kind of change, need
+//! no Prisma.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
@@ -22,114 +31,196 @@ const TABLES: [&str; 5] = ["users", "sessions", "accounts", "verification_tokens
 const IGNORED: [&str; 2] = ["__diesel_schema_migrations", "_prisma_migrations"];
 
 // ---------------------------------------------------------------------------------------------
-// Files: the migrations and Prisma schemas are copies of the reference, byte for byte.
+// Files.
 // ---------------------------------------------------------------------------------------------
 
 fn project_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-fn reference_file(relative: &str) -> PathBuf {
-    project_file("../shared/prisma-reference").join(relative)
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}). The Prisma reference lives in ../shared/prisma-reference next to the project \
-             (ddl/postgresql.sql and ddl/sqlite.sql are the SQL Prisma 6.19 generates); it must be present for \
-             the catalog tests",
-            path.display()
-        )
-    })
-}
-
 fn read_text(path: &Path) -> String {
-    String::from_utf8(read(path)).unwrap_or_else(|e| panic!("{} is not UTF-8: {e}", path.display()))
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// The reference DDL for a backend.
-fn reference_ddl(file: &str) -> String {
-    read_text(&reference_file(&format!("ddl/{file}")))
+/// The two backends' files: migrations folder, Prisma schema, Prisma provider, CLI flavour.
+#[derive(Debug, Clone, Copy)]
+struct Flavour {
+    migrations: &'static str,
+    schema: &'static str,
+    provider: &'static str,
+    cli: &'static str,
 }
 
-#[test]
-fn migrations_and_prisma_schemas_are_the_reference_files() {
-    let pairs = [
-        ("migrations/postgres/00000000000000_init/up.sql", "ddl/postgresql.sql"),
-        ("migrations/sqlite/00000000000000_init/up.sql", "ddl/sqlite.sql"),
-        ("prisma/schema.prisma", "schema.postgresql.prisma"),
-        ("prisma/schema.sqlite.prisma", "schema.sqlite.prisma"),
-    ];
-    let mut failures = Vec::new();
-    for (ours, reference) in pairs {
-        let (ours_path, reference_path) = (project_file(ours), reference_file(reference));
-        let (mut ours_bytes, reference_bytes) = (read(&ours_path), read(&reference_path));
-        if ours.starts_with("prisma/") {
-            ours_bytes = without_session_indexes(&String::from_utf8_lossy(&ours_bytes)).into_bytes();
-        }
-        if ours_bytes != reference_bytes {
-            failures.push(format!(
-                "{ours} differs from prisma-reference/{reference}: {}",
-                first_difference(&reference_bytes, &ours_bytes)
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+const POSTGRES: Flavour =
+    Flavour { migrations: "migrations/postgres", schema: "prisma/schema.prisma", provider: "postgresql", cli: "pg" };
+const SQLITE: Flavour = Flavour {
+    migrations: "migrations/sqlite",
+    schema: "prisma/schema.sqlite.prisma",
+    provider: "sqlite",
+    cli: "sqlite",
+};
+
+/// The migration folders of a backend, in the order they are applied.
+fn migration_dirs(flavour: Flavour) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(project_file(flavour.migrations))
+        .expect("migrations folder")
+        .map(|entry| entry.expect("migrations entry").path())
+        .filter(|path| path.join("up.sql").is_file())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no migrations in {}", flavour.migrations);
+    dirs
 }
 
-/// What Prisma 6.19 prints for `migrate diff --from-schema-datamodel <reference schema>
-/// --to-schema-datamodel prisma/<schema> --script`, the same on both backends: the project's
-/// schemas are the reference plus `@@index([userId])` and `@@index([expires])` on `Session`.
-const PRISMA_SESSION_INDEXES: &str = "-- CreateIndex\nCREATE INDEX \"sessions_userId_idx\" ON \"sessions\"(\"userId\");\n\n\
-                                      -- CreateIndex\nCREATE INDEX \"sessions_expires_idx\" ON \"sessions\"(\"expires\");\n\n";
-
-/// The Prisma schema without the lines that add the session indexes (and their comment).
-fn without_session_indexes(schema: &str) -> String {
-    let added = [
-        "  // Not in the Auth.js schema: listing a user's sessions, signing out everywhere and purging\n",
-        "  // expired rows would otherwise scan the whole table.\n",
-        "  @@index([userId])\n",
-        "  @@index([expires])\n",
-    ];
-    let mut out = schema.to_owned();
-    for line in added {
-        assert!(out.contains(line), "the project's Prisma schema lacks {line:?}");
-        out = out.replacen(line, "", 1);
-    }
-    out
+/// Every `up.sql` of a backend, in order: the schema our migrations build.
+fn migrations_sql(flavour: Flavour) -> String {
+    migration_dirs(flavour).iter().map(|dir| read_text(&dir.join("up.sql"))).collect::<Vec<_>>().join("\n")
 }
 
-/// Prisma's whole DDL for the project's schema: the reference DDL, then the index migration.
-fn prisma_ddl(file: &str) -> String {
-    format!("{}\n{PRISMA_SESSION_INDEXES}", reference_ddl(file))
-}
-
-#[test]
-fn the_index_migrations_are_prismas_diff() {
-    for backend in ["postgres", "sqlite"] {
-        let path = project_file(&format!("migrations/{backend}/00000000000001_session_indexes/up.sql"));
-        assert_eq!(read_text(&path), PRISMA_SESSION_INDEXES, "{}", path.display());
-    }
-}
-
-/// Where two files part, for the failure message.
-fn first_difference(reference: &[u8], ours: &[u8]) -> String {
-    let (reference, ours) = (String::from_utf8_lossy(reference), String::from_utf8_lossy(ours));
-    let (mut r, mut o) = (reference.split_inclusive('\n'), ours.split_inclusive('\n'));
+/// Where two texts part, for a failure message.
+fn first_difference(expected: &str, actual: &str) -> String {
+    let (mut e, mut a) = (expected.split_inclusive('\n'), actual.split_inclusive('\n'));
     for line in 1.. {
-        match (r.next(), o.next()) {
-            (Some(a), Some(b)) if a == b => continue,
-            (a, b) => {
+        match (e.next(), a.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (None, None) => break,
+            (x, y) => {
                 return format!(
-                    "first difference at line {line}:\n  reference: {:?}\n  ours:      {:?}",
-                    a.unwrap_or("<end of file>"),
-                    b.unwrap_or("<end of file>")
+                    "first difference at line {line}:\n  Prisma: {:?}\n  ours:   {:?}",
+                    x.unwrap_or("<end of file>"),
+                    y.unwrap_or("<end of file>")
                 );
             }
         }
     }
-    unreachable!("the files differ, so some line does")
+    "no difference".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Prisma 6.19 CLI of tests/prisma.
+// ---------------------------------------------------------------------------------------------
+
+/// `tests/prisma/bin/prisma6`, or `None` (skip) when it is not installed and not required.
+fn prisma_cli() -> Option<PathBuf> {
+    let wrapper = project_file("tests/prisma/bin/prisma6");
+    if project_file("tests/prisma/prisma6/node_modules/.bin/prisma").exists() {
+        return Some(wrapper);
+    }
+    let required = std::env::var("AUTHBRIDGE_PRISMA_TESTS").is_ok_and(|v| v == "required");
+    assert!(
+        !required,
+        "AUTHBRIDGE_PRISMA_TESTS=required but the Prisma CLI is not installed: run `npm ci` in tests/prisma/prisma6"
+    );
+    eprintln!("skipping: the Prisma CLI is not installed (npm ci in tests/prisma/prisma6)");
+    None
+}
+
+/// Runs `prisma6 <cli> <args>` with `DATABASE_URL`; returns stdout, panics with stderr on failure.
+async fn prisma(cli: &Path, flavour: Flavour, database_url: &str, args: &[&str]) -> String {
+    let (cli, shown) = (cli.to_owned(), args.join(" "));
+    let args = args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let (database_url, prov) = (database_url.to_owned(), flavour.cli);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&cli)
+            .arg(prov)
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DATABASE_URL", database_url)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()))
+    })
+    .await
+    .expect("prisma task");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "prisma {} {shown} failed ({}):\n{stdout}\n{stderr}", flavour.cli, output.status);
+    stdout.into_owned()
+}
+
+/// `prisma migrate diff --from-empty` (or from an earlier schema) to `to`, as a script.
+async fn prisma_diff(cli: &Path, flavour: Flavour, database_url: &str, from: Option<&Path>, to: &Path) -> String {
+    let to = to.to_str().expect("UTF-8 path");
+    let from = from.map(|p| p.to_str().expect("UTF-8 path").to_owned());
+    let mut args = vec!["migrate", "diff"];
+    match &from {
+        Some(from) => args.extend(["--from-schema-datamodel", from.as_str()]),
+        None => args.push("--from-empty"),
+    }
+    args.extend(["--to-schema-datamodel", to, "--script"]);
+    prisma(cli, flavour, database_url, &args).await
+}
+
+/// `prisma db push` of the project's schema.
+async fn prisma_push(cli: &Path, flavour: Flavour, database_url: &str) {
+    prisma(cli, flavour, database_url, &["db", "push", "--skip-generate", "--schema", flavour.schema]).await;
+}
+
+/// `prisma migrate deploy` of a one-migration history: Prisma's from-empty SQL for the project's
+/// schema, the way a team starts a Prisma project. Returns the folder, which must outlive the call
+/// only for inspection.
+async fn prisma_deploy(cli: &Path, flavour: Flavour, database_url: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prisma_dir = dir.path().join("prisma");
+    let init = prisma_dir.join("migrations/0_init");
+    std::fs::create_dir_all(&init).expect("migrations dir");
+    let sql = prisma_diff(cli, flavour, database_url, None, &project_file(flavour.schema)).await;
+    std::fs::write(init.join("migration.sql"), sql).expect("write migration");
+    std::fs::write(prisma_dir.join("migrations/migration_lock.toml"), format!("provider = \"{}\"\n", flavour.provider))
+        .expect("write lock");
+    let schema = prisma_dir.join("schema.prisma");
+    std::fs::copy(project_file(flavour.schema), &schema).expect("copy schema");
+    prisma(cli, flavour, database_url, &["migrate", "deploy", "--schema", schema.to_str().expect("UTF-8")]).await;
+    dir
+}
+
+/// Each migration's `up.sql` is exactly what Prisma prints for the step from the previous
+/// migration's `schema.prisma` (or from nothing) to its own, and the last migration's
+/// `schema.prisma` is the project's: the migrations can never drift from `prisma/`.
+async fn migrations_are_prisma_output(flavour: Flavour, database_url: &str) {
+    let Some(cli) = prisma_cli() else { return };
+    let mut previous: Option<PathBuf> = None;
+    let mut failures = Vec::new();
+    for dir in migration_dirs(flavour) {
+        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let schema = dir.join("schema.prisma");
+        assert!(
+            schema.is_file(),
+            "{}/{name} has no schema.prisma: every migration keeps the Prisma schema it migrates to \
+             (migrations/README.md)",
+            flavour.migrations
+        );
+        let expected = prisma_diff(&cli, flavour, database_url, previous.as_deref(), &schema).await;
+        let ours = read_text(&dir.join("up.sql"));
+        if expected != ours {
+            failures.push(format!(
+                "{}/{name}/up.sql is not what `prisma migrate diff` prints for its schema.prisma: {}",
+                flavour.migrations,
+                first_difference(&expected, &ours)
+            ));
+        }
+        previous = Some(schema);
+    }
+    let last = previous.expect("at least one migration");
+    let (last_text, project_text) = (read_text(&last), read_text(&project_file(flavour.schema)));
+    if last_text != project_text {
+        failures.push(format!(
+            "{} differs from {}: add a migration for the change (migrations/README.md); {}",
+            flavour.schema,
+            last.display(),
+            first_difference(&project_text, &last_text)
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrations_are_prisma_output() {
+    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
+    migrations_are_prisma_output(POSTGRES, &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrations_are_prisma_output() {
+    migrations_are_prisma_output(SQLITE, ":memory:").await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,35 +549,45 @@ fn with_param(url: &str, key: &str, value: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_migrations_create_prismas_catalog() {
-    let Some((_prisma_scratch, prisma_url)) = Scratch::create(Backend::Postgres).await else { return };
+async fn postgres_migrations_create_the_catalog_prisma_push_and_deploy_create() {
+    let Some(cli) = prisma_cli() else { return };
+    let Some((_push_scratch, push_url)) = Scratch::create(Backend::Postgres).await else { return };
+    let Some((_deploy_scratch, deploy_url)) = Scratch::create(Backend::Postgres).await else { return };
     let Some((_our_scratch, our_url)) = Scratch::create(Backend::Postgres).await else { return };
 
-    let prisma = pg_connect(&prisma_url).await;
-    prisma.batch_execute(&prisma_ddl("postgresql.sql")).await.expect("apply Prisma's DDL");
+    prisma_push(&cli, POSTGRES, &push_url).await;
+    let _history = prisma_deploy(&cli, POSTGRES, &deploy_url).await;
     let db = ready_db(&our_url).await;
-    let ours = pg_connect(&our_url).await;
 
-    let expected = pg_catalog(&prisma, "public").await;
-    assert_complete("PostgreSQL (Prisma)", &expected);
-    assert_same("PostgreSQL", &expected, &pg_catalog(&ours, "public").await);
+    let pushed = pg_catalog(&pg_connect(&push_url).await, "public").await;
+    assert_complete("PostgreSQL (prisma db push)", &pushed);
+    let deployed_client = pg_connect(&deploy_url).await;
+    let deployed = pg_catalog(&deployed_client, "public").await;
+    let ours = pg_catalog(&pg_connect(&our_url).await, "public").await;
+    assert_same("PostgreSQL, prisma db push", &pushed, &ours);
+    assert_same("PostgreSQL, prisma migrate deploy", &deployed, &ours);
+    let applied = deployed_client
+        .query_one("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", &[])
+        .await
+        .expect("_prisma_migrations");
+    assert_eq!(applied.get::<_, i64>(0), 1, "migrate deploy recorded its migration");
     drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_schema_parameter_creates_prismas_catalog_in_that_schema() {
+    let Some(cli) = prisma_cli() else { return };
     let Some((_prisma_scratch, prisma_url)) = Scratch::create(Backend::Postgres).await else { return };
     let Some((_our_scratch, our_url)) = Scratch::create(Backend::Postgres).await else { return };
 
-    let prisma = pg_connect(&prisma_url).await;
-    prisma.batch_execute("CREATE SCHEMA auth; SET search_path TO auth;").await.expect("create schema auth");
-    prisma.batch_execute(&prisma_ddl("postgresql.sql")).await.expect("apply Prisma's DDL in schema auth");
-    assert_eq!(pg_tables_in(&prisma, "public").await, Vec::<String>::new(), "Prisma's DDL was meant to land in auth");
+    prisma_push(&cli, POSTGRES, &with_param(&prisma_url, "schema", "auth")).await;
+    let prisma_client = pg_connect(&prisma_url).await;
+    assert_eq!(pg_tables_in(&prisma_client, "public").await, Vec::<String>::new(), "Prisma used schema auth");
 
     let db = ready_db(&with_param(&our_url, "schema", "auth")).await;
     let ours = pg_connect(&our_url).await;
 
-    let expected = pg_catalog(&prisma, "auth").await;
+    let expected = pg_catalog(&prisma_client, "auth").await;
     assert_complete("PostgreSQL ?schema=auth (Prisma)", &expected);
     assert_same("PostgreSQL ?schema=auth", &expected, &pg_catalog(&ours, "auth").await);
     assert_eq!(
@@ -497,15 +598,15 @@ async fn postgres_schema_parameter_creates_prismas_catalog_in_that_schema() {
     drop(db);
 }
 
-/// Each change, made to a copy of Prisma's schema, must show up in the comparison with the lines
-/// the fragment names; otherwise the comparison could pass without looking.
+/// Each change, made to a copy of the schema, must show up in the comparison with the lines the
+/// fragment names; otherwise the comparison could pass without looking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_comparison_reports_every_kind_of_drift() {
     let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
     let client = pg_connect(&url).await;
-    client.batch_execute(&reference_ddl("postgresql.sql")).await.expect("apply Prisma's DDL");
+    client.batch_execute(&migrations_sql(POSTGRES)).await.expect("apply the migrations");
     let reference = pg_catalog(&client, "public").await;
-    assert_complete("PostgreSQL (Prisma)", &reference);
+    assert_complete("PostgreSQL (migrations)", &reference);
 
     let changes: &[(&str, &str)] = &[
         (
@@ -621,7 +722,7 @@ fn sqlite_catalog(conn: &mut SqliteConnection) -> Vec<String> {
     sorted(lines)
 }
 
-/// Prisma's SQLite schema in a fresh in-memory database, with `ddl` instead of the reference.
+/// The catalog of `ddl` applied to a fresh in-memory database.
 fn sqlite_catalog_of(ddl: &str) -> Vec<String> {
     let mut conn = sqlite_open(":memory:");
     conn.batch_execute(ddl).unwrap_or_else(|e| panic!("apply DDL: {e}\n{ddl}"));
@@ -633,32 +734,42 @@ fn sqlite_path(url: &str) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_migrations_create_prismas_catalog() {
-    let (_prisma_scratch, prisma_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
+async fn sqlite_migrations_create_the_catalog_prisma_push_and_deploy_create() {
+    let Some(cli) = prisma_cli() else { return };
+    let (_push_scratch, push_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
+    let (_deploy_scratch, deploy_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
     let (_our_scratch, our_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
 
-    let mut prisma = sqlite_open(sqlite_path(&prisma_url));
-    prisma.batch_execute(&prisma_ddl("sqlite.sql")).expect("apply Prisma's DDL");
+    prisma_push(&cli, SQLITE, &push_url).await;
+    let _history = prisma_deploy(&cli, SQLITE, &deploy_url).await;
     let db = ready_db(&our_url).await;
-    let mut ours = sqlite_open(sqlite_path(&our_url));
 
-    let expected = sqlite_catalog(&mut prisma);
-    assert_complete("SQLite (Prisma)", &expected);
+    let pushed = sqlite_catalog(&mut sqlite_open(sqlite_path(&push_url)));
+    assert_complete("SQLite (prisma db push)", &pushed);
     assert!(
-        expected.iter().any(|l| l.starts_with("authenticators: index \"sqlite_autoindex_authenticators_1\"")),
+        pushed.iter().any(|l| l.starts_with("authenticators: index \"sqlite_autoindex_authenticators_1\"")),
         "the autoindexes are part of the comparison:\n{}",
-        expected.join("\n")
+        pushed.join("\n")
     );
-    assert_same("SQLite", &expected, &sqlite_catalog(&mut ours));
+    let mut deployed_conn = sqlite_open(sqlite_path(&deploy_url));
+    let deployed = sqlite_catalog(&mut deployed_conn);
+    let ours = sqlite_catalog(&mut sqlite_open(sqlite_path(&our_url)));
+    assert_same("SQLite, prisma db push", &pushed, &ours);
+    assert_same("SQLite, prisma migrate deploy", &deployed, &ours);
+    let applied: Vec<Line> =
+        sql_query("SELECT CAST(count(*) AS TEXT) AS line FROM _prisma_migrations WHERE finished_at IS NOT NULL")
+            .load(&mut deployed_conn)
+            .expect("_prisma_migrations");
+    assert_eq!(applied[0].line, "1", "migrate deploy recorded its migration");
     drop(db);
 }
 
-/// Each change to Prisma's DDL must show up in the comparison with the lines the fragment names.
+/// Each change to the DDL must show up in the comparison with the lines the fragment names.
 #[test]
 fn sqlite_comparison_reports_every_kind_of_drift() {
-    let ddl = reference_ddl("sqlite.sql");
+    let ddl = migrations_sql(SQLITE);
     let reference = sqlite_catalog_of(&ddl);
-    assert_complete("SQLite (Prisma)", &reference);
+    assert_complete("SQLite (migrations)", &reference);
 
     let fk = |table: &str| format!("\"{table}_userId_fkey\" FOREIGN KEY (\"userId\") REFERENCES \"users\" (\"id\")");
     let changes: Vec<(String, String, &str)> = vec![
@@ -721,7 +832,7 @@ fn sqlite_comparison_reports_every_kind_of_drift() {
         ),
     ];
     for (from, to, expected) in &changes {
-        assert_eq!(ddl.matches(from.as_str()).count(), 1, "{from:?} must occur once in the reference DDL");
+        assert_eq!(ddl.matches(from.as_str()).count(), 1, "{from:?} must occur once in the migrations");
         let changed = sqlite_catalog_of(&ddl.replacen(from.as_str(), to, 1));
         let report =
             diff(&reference, &changed).unwrap_or_else(|| panic!("the comparison did not notice {from:?} -> {to:?}"));

@@ -6,8 +6,10 @@ mod support;
 
 mod bad_input;
 mod catalog;
+mod cli;
 mod concurrency;
 mod contract;
 mod hot_path;
+mod ops;
 mod sessions;
 mod startup;

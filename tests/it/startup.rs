@@ -10,9 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-use crate::support::{
-    Backend, Scratch, TestApp, backend_tests, execute, new_db, pool_options, ready_db, ready_db_with, texts,
-};
+use crate::support::{Backend, Scratch, TestApp, backend_tests, execute, new_db, pool_options, ready_db, texts};
 
 backend_tests!(
     prisma_managed_database_is_verified_never_migrated,
@@ -66,11 +64,18 @@ async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
     execute(&db, r#"ALTER TABLE "users" ADD COLUMN "tenant" TEXT NOT NULL"#).await;
     execute(&db, r#"ALTER TABLE "accounts" DROP COLUMN "session_state""#).await;
     execute(&db, r#"DROP TABLE "authenticators""#).await;
+    execute(
+        &db,
+        r#"DROP TABLE "verification_tokens";
+           CREATE TABLE "verification_tokens" ("identifier" TEXT NOT NULL, "token" TEXT NOT NULL, "expires" TEXT NOT NULL)"#,
+    )
+    .await;
     let err = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect_err("must refuse").to_string();
     for expected in [
         "missing table `authenticators`",
         "missing column `accounts`.`session_state`",
         "extra column `users`.`tenant` is NOT NULL without a default",
+        "column `verification_tokens`.`expires` has type",
     ] {
         assert!(err.contains(expected), "{expected:?} not in:\n{err}");
     }
@@ -89,12 +94,26 @@ async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
 
 async fn pool_exhaustion_answers_503_quickly(backend: Backend) {
     let Some((scratch, url)) = Scratch::create(backend).await else { return };
-    let options = PoolOptions { max_size: 1, wait_timeout: Duration::from_millis(300), ..pool_options() };
-    let db = ready_db_with(&url, &options, None).await;
+    // Migrated through a normal pool: the wait timeout below is also the connect timeout, and a
+    // loaded machine can take longer than that to open the first connection.
+    drop(ready_db(&url).await);
+    let options = PoolOptions { max_size: 1, wait_timeout: Duration::from_millis(1_000), ..pool_options() };
+    let db = new_db(&url, &options);
     let app = TestApp::over(db.clone(), Settings::default(), backend, scratch);
-    let held = match db.pool() {
-        authbridge::db::Pool::Postgres(pool) => (Some(pool.get().await.unwrap()), None),
-        authbridge::db::Pool::Sqlite(pool) => (None, Some(pool.get().await.unwrap())),
+    let mut attempts = 0;
+    let held = loop {
+        attempts += 1;
+        let taken = match db.pool() {
+            authbridge::db::Pool::Postgres(pool) => {
+                pool.get().await.map(|c| (Some(c), None)).map_err(|e| e.to_string())
+            }
+            authbridge::db::Pool::Sqlite(pool) => pool.get().await.map(|c| (None, Some(c))).map_err(|e| e.to_string()),
+        };
+        match taken {
+            Ok(held) => break held,
+            Err(e) if attempts < 5 => eprintln!("taking the only connection failed ({e}); retrying"),
+            Err(e) => panic!("cannot take the only connection: {e}"),
+        }
     };
     let started = Instant::now();
     let response = app.call("getUser", json!({ "id": "x" })).await;
@@ -242,12 +261,18 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         command.output().unwrap()
     };
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 4] = [
+    let cases: [Case; 7] = [
         (&["--bind", "0.0.0.0:7799"], &[], "without an API key"),
         (&[], &[("DATABASE_URL", "mongodb://u:hunter2@db/x")], "scheme \"mongodb\" is not supported"),
         (&["--api-key-file", "/nonexistent/keys"], &[], "cannot read --api-key-file"),
         (&["--session-update-age", "10", "--session-max-age", "5"], &[], "must not be greater"),
+        (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=require")], "sslmode=require"),
+        (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?connection_limit=0")], "connection_limit"),
+        (&["check-schema"], &[("DATABASE_URL", "file:./dev.db")], "file:./prisma/dev.db"),
     ];
+    // Prisma 6's native engine put `file:./dev.db` next to the schema: never start a second database.
+    std::fs::create_dir(dir.path().join("prisma")).unwrap();
+    std::fs::write(dir.path().join("prisma/dev.db"), b"").unwrap();
     for (args, env, message) in cases {
         let output = run(args, env);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -256,4 +281,20 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         assert!(!stderr.contains("hunter2"), "the password never appears: {stderr}");
     }
     assert!(!dir.path().join("authbridge.db").exists(), "nothing was created");
+    assert!(!dir.path().join("dev.db").exists(), "no second SQLite database was created");
+}
+
+/// Prisma's `connection_limit` sizes the pool unless --pool-size / AUTHBRIDGE_POOL_SIZE is given.
+#[test]
+fn connection_limit_is_the_pool_size_unless_one_is_configured() {
+    use clap::Parser;
+    let parse = |args: &[&str]| authbridge::config::Cli::try_parse_from(args).expect("arguments parse").config;
+    let limit =
+        authbridge::db::url::parse_url(Some("postgresql://db/app?connection_limit=3")).unwrap().connection_limit;
+    assert_eq!(limit, Some(3));
+    if std::env::var_os("AUTHBRIDGE_POOL_SIZE").is_none() {
+        assert_eq!(parse(&["authbridge"]).pool_options(limit).max_size, 3);
+        assert_eq!(parse(&["authbridge"]).pool_options(None).max_size, authbridge::config::DEFAULT_POOL_SIZE);
+    }
+    assert_eq!(parse(&["authbridge", "--pool-size", "7"]).pool_options(limit).max_size, 7);
 }
