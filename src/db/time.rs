@@ -95,7 +95,35 @@ impl fmt::Debug for DbTime {
 
 /// `2026-01-02T03:04:05.678Z`, what JavaScript's `Date#toJSON` prints.
 pub fn format_rfc3339(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    with_rfc3339(at, str::to_owned)
+}
+
+/// Hands `f` the wire form of `at` from a stack buffer: every session read serializes three
+/// dates, and chrono's `format` parses its pattern again and allocates on each call.
+fn with_rfc3339<R>(at: DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (at.year(), at.nanosecond());
+    // Years the fixed layout cannot hold, and leap seconds, take chrono's general path.
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return f(&at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+    }
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    let fields = [
+        (0..4, year as u32),
+        (5..7, at.month()),
+        (8..10, at.day()),
+        (11..13, at.hour()),
+        (14..16, at.minute()),
+        (17..19, at.second()),
+        (20..23, nanos / 1_000_000),
+    ];
+    for (range, mut value) in fields {
+        for digit in buf[range].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    f(std::str::from_utf8(&buf).expect("the buffer holds ASCII digits and separators only"))
 }
 
 /// Any RFC 3339 offset, normalised to UTC and truncated to milliseconds.
@@ -114,7 +142,7 @@ pub struct WireTime(pub DateTime<Utc>);
 
 impl Serialize for WireTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&format_rfc3339(self.0))
+        with_rfc3339(self.0, |text| serializer.serialize_str(text))
     }
 }
 
@@ -143,7 +171,7 @@ impl<'de> Deserialize<'de> for WireTime {
 
 impl Serialize for DbTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&format_rfc3339(self.at))
+        with_rfc3339(self.at, |text| serializer.serialize_str(text))
     }
 }
 
@@ -233,6 +261,26 @@ mod tests {
     fn wire_format_matches_javascript_to_json() {
         let at = parse_rfc3339("2026-01-02T04:04:05.678912+01:00").unwrap();
         assert_eq!(format_rfc3339(at), "2026-01-02T03:04:05.678Z");
+    }
+
+    #[test]
+    fn wire_format_agrees_with_chrono_at_the_edges() {
+        let texts = [
+            "0000-01-01T00:00:00.000Z",
+            "0001-02-03T04:05:06.007Z",
+            "0999-12-31T23:59:59.999Z",
+            "1970-01-01T00:00:00.000Z",
+            "2026-11-28T14:05:09.050Z",
+            "9999-12-31T23:59:59.999Z",
+        ];
+        for text in texts {
+            let at = parse_rfc3339(text).unwrap();
+            assert_eq!(format_rfc3339(at), at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(), "{text}");
+            assert_eq!(format_rfc3339(at), text);
+            assert_eq!(serde_json::to_string(&WireTime(at)).unwrap(), format!("\"{text}\""));
+        }
+        let far = DateTime::from_timestamp(300_000_000_000, 0).unwrap();
+        assert_eq!(format_rfc3339(far), far.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
     }
 
     #[test]

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Turns the measurements of bench/run.sh into the results table.
+
+    report.py pgbench-log T0_US T1_US LOG...          one JSON line like session-read.lua's
+    report.py table RESULTS.jsonl META_JSON [--write RESULTS.md]
+"""
+
+import json
+import sys
+
+PEERS = [
+    ("pgbench", "pgbench -M prepared, same statement"),
+    ("pg-adapter", "@auth/pg-adapter + node:http"),
+    ("prisma-adapter", "@auth/prisma-adapter + node:http"),
+]
+# Targets of issue 9, at 32 connections.
+TARGET_CONNS = 32
+TARGETS = {"pgbench": 0.60, "pg-adapter": 4.0, "prisma-adapter": 7.0}
+TARGET_P99_MS = 5.0
+TARGET_RSS_MIB = 40.0
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return 0
+    index = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+def pgbench_log(t0_us, t1_us, log_files):
+    """The transactions of pgbench's -l logs that ended inside [t0_us, t1_us]."""
+    latencies, failed = [], 0
+    for name in log_files:
+        with open(name) as f:
+            for line in f:
+                # client_id transaction_no latency_us|failed script_no epoch_s epoch_us
+                fields = line.split()
+                if len(fields) < 6 or not t0_us <= int(fields[4]) * 1_000_000 + int(fields[5]) <= t1_us:
+                    continue
+                if fields[2].isdigit():
+                    latencies.append(int(fields[2]))
+                else:
+                    failed += 1
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "duration_us": t1_us - t0_us,
+        "connect_errors": 0, "read_errors": 0, "write_errors": 0, "timeouts": 0, "status_errors": failed,
+        "p50_us": percentile(latencies, 50), "p90_us": percentile(latencies, 90),
+        "p99_us": percentile(latencies, 99), "p999_us": percentile(latencies, 99.9),
+        "max_us": latencies[-1] if latencies else 0,
+        "mean_us": sum(latencies) / len(latencies) if latencies else 0,
+    }
+
+
+def rps(row):
+    return row["requests"] / row["duration_us"] * 1e6 if row["duration_us"] else 0.0
+
+
+def errors(row):
+    return sum(row.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+
+
+def cores(cpu_s, row):
+    if cpu_s is None:
+        return "–"
+    wall = row["wall_us"] / 1e6
+    per_request = cpu_s / row["requests"] * 1e6 if row["requests"] else 0
+    return f"{cpu_s / wall:.2f} ({per_request:.0f} µs/req)"
+
+
+def ms(us):
+    return f"{us / 1000:.2f}"
+
+
+def mib(row):
+    return f"{row['peak_rss_kib'] / 1024:.1f}" if row.get("peak_rss_kib") else "–"
+
+
+def load_row(row, label, with_db=True):
+    cells = [str(row["conns"]), label, f"{rps(row):,.0f}", ms(row["p50_us"]), ms(row["p99_us"]),
+             cores(row["server_cpu_s"], row)]
+    if with_db:
+        cells.append(cores(row["db_cpu_s"], row))
+    cells += [mib(row), str(errors(row))]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(results_file, meta, write_to):
+    rows = [json.loads(line) for line in open(results_file) if line.strip()]
+    load = {(r["system"], r["conns"]): r for r in rows if r["kind"] == "load"}
+    writes = [r for r in rows if r["kind"] == "writes"]
+    conns_list = sorted({c for (_, c) in load})
+    out = []
+    say = out.append
+
+    say("### PostgreSQL: getSessionAndUser, random valid tokens, HTTP/1.1 keep-alive")
+    say("")
+    say("| conns | server | req/s | p50 ms | p99 ms | server CPU, cores (per request) "
+        "| PostgreSQL CPU, cores (per request) | peak RSS MiB | errors |")
+    say("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for conns in conns_list:
+        if ("authbridge-pg", conns) in load:
+            say(load_row(load[("authbridge-pg", conns)], "**authbridge**"))
+        for system, label in PEERS:
+            if (system, conns) in load:
+                say(load_row(load[(system, conns)], label))
+    say("")
+    say("pgbench's CPU is PostgreSQL's: it has no server of its own. Peak RSS is the server process's VmHWM "
+        "since it started (so it grows with the runs before).")
+    say("")
+    say("| conns | authbridge ÷ pgbench | authbridge ÷ @auth/pg-adapter | authbridge ÷ @auth/prisma-adapter |")
+    say("|---:|---:|---:|---:|")
+    ratios = {}
+    for conns in conns_list:
+        ours = load.get(("authbridge-pg", conns))
+        cells = [str(conns)]
+        for system, _ in PEERS:
+            peer = load.get((system, conns))
+            if ours and peer and rps(peer):
+                ratio = rps(ours) / rps(peer)
+                ratios[(system, conns)] = ratio
+                cells.append(f"{ratio:.0%}" if system == "pgbench" else f"{ratio:.2f}×")
+            else:
+                cells.append("–")
+        say("| " + " | ".join(cells) + " |")
+    say("")
+
+    ours = load.get(("authbridge-pg", TARGET_CONNS))
+    if ours:
+        say(f"Targets at {TARGET_CONNS} connections:")
+        say("")
+        say("| target | measured | holds |")
+        say("|---|---:|:---:|")
+        for system, label in PEERS:
+            ratio = ratios.get((system, TARGET_CONNS))
+            want = TARGETS[system]
+            if ratio is None:
+                continue
+            wanted = f"≥ {want:.0%} of pgbench's TPS" if system == "pgbench" else f"≥ {want:g}× {label}"
+            shown = f"{ratio:.0%}" if system == "pgbench" else f"{ratio:.2f}×"
+            say(f"| {wanted} | {shown} | {'yes' if ratio >= want else 'no'} |")
+        p99 = ours["p99_us"] / 1000
+        say(f"| p99 ≤ {TARGET_P99_MS:g} ms | {p99:.2f} ms | {'yes' if p99 <= TARGET_P99_MS else 'no'} |")
+        rss = ours["peak_rss_kib"] / 1024
+        say(f"| peak RSS ≤ {TARGET_RSS_MIB:g} MiB | {rss:.1f} MiB | {'yes' if rss <= TARGET_RSS_MIB else 'no'} |")
+        say("")
+
+    say("### SQLite, the embedded default (same rows, ISO-8601 dates as Prisma 7 writes them)")
+    say("")
+    say("| conns | server | req/s | p50 ms | p99 ms | server CPU, cores (per request) | peak RSS MiB | errors "
+        "| ÷ authbridge on PostgreSQL |")
+    say("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for conns in conns_list:
+        row = load.get(("authbridge-sqlite", conns))
+        if not row:
+            continue
+        pg = load.get(("authbridge-pg", conns))
+        ratio = f"{rps(row) / rps(pg):.2f}×" if pg and rps(pg) else "–"
+        say(load_row(row, "**authbridge** (SQLite)", with_db=False)[:-1] + f"| {ratio} |")
+    say("")
+
+    if writes:
+        calls = writes[0]["calls"]
+        say(f"### Database writes per {calls:,} getSessionAndUser calls, updateAge 24 h")
+        say("")
+        say(f"{writes[0]['due_sessions']:,} sessions last slid 25 h ago, each called {calls // writes[0]['due_sessions']} "
+            "times in a shuffled order, 32 at a time; a trigger logs every UPDATE of `sessions`. "
+            "Expected: one write per session.")
+        say("")
+        say("| server | answers with a session | writes | sessions written | most writes on one session "
+            "| writes per 10,000 calls |")
+        say("|---|---:|---:|---:|---:|---:|")
+        labels = {"authbridge-pg": "**authbridge** (PostgreSQL)", "authbridge-sqlite": "**authbridge** (SQLite)",
+                  "pg-adapter": "@auth/pg-adapter + node:http (core's updateSession)",
+                  "prisma-adapter": "@auth/prisma-adapter + node:http (core's updateSession)"}
+        for w in writes:
+            per_10k = w["writes"] / w["calls"] * 10000 if w["calls"] else 0
+            found = f"{w['found']:,}" + (f" ({w['errors']} errors)" if w["errors"] else "")
+            say(f"| {labels.get(w['system'], w['system'])} | {found} | {w['writes']:,} | {w['sessions_written']:,} "
+                f"| {w['max_writes_per_session']} | {per_10k:,.0f} |")
+        say("")
+
+    tables = "\n".join(out)
+    print(tables)
+    if not write_to:
+        return
+    m = meta
+    doc = f"""# Benchmark results: the session read
+
+Written by `bench/run.sh` (see the README's "Benchmarks" section) on {m['date']}; every number below was
+measured in that one run. Re-run it to replace this file.
+
+- Machine: {m['cpu']}, {m['cores']} cores, {m['mem']}; {m['os']}, {m['kernel']}.
+  Load average (1, 5, 15 min) before the run: {m['load_before']}; after: {m['load_after']}.
+- authbridge {m['authbridge']} (release build, {m['rustc']}); PostgreSQL {m['postgres']}; SQLite {m['sqlite']};
+  Node {m['node']} with {m['peers']}; {m['wrk']}; {m['pgbench']}.
+- Data: {int(m['users']):,} users and {int(m['sessions']):,} sessions, seeded with SQL into tables made by
+  `authbridge migrate` (the tables Prisma makes); the {int(m['due']):,} sessions of the writes test are left
+  out of the load.
+- Load: wrk with `bench/session-read.lua`, a random valid token per request over HTTP/1.1 keep-alive,
+  wrk threads {m['wrk_threads']}; {m['warmup']} s warm-up (answers checked: no error, no `null`),
+  then {m['seconds']} s measured per row. Every server has a pool of {m['pool']} connections and runs
+  with its defaults (authbridge logs one line per request).
+- pgbench runs the statement authbridge sends, `-M prepared`, `-j 2` (`-j 1` for one client); it
+  computes the token from a random integer inside the statement (two sha256 calls of about a
+  microsecond), because pgbench cannot read strings from a file.
+- The Node peers do what Auth.js core does around the adapter: getSessionAndUser, deleteSession when
+  expired, updateSession when `expires - maxAge + updateAge <= now`.
+- CPU is utime+stime from `/proc/<pid>/stat` over the measured seconds, in cores and per request;
+  PostgreSQL's is that of the backends connected to the benchmark's database (pgbench's over a
+  window inside its run, while they are connected). Priority: {m['nice']}.
+  Total wall time of the run: {m['elapsed']} s.
+
+{tables}
+"""
+    with open(write_to, "w") as f:
+        f.write(doc)
+
+
+def main():
+    if sys.argv[1] == "pgbench-log":
+        print(json.dumps(pgbench_log(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])))
+    elif sys.argv[1] == "table":
+        write_to = sys.argv[sys.argv.index("--write") + 1] if "--write" in sys.argv else None
+        table(sys.argv[2], json.loads(sys.argv[3]), write_to)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# The session-read benchmark: authbridge (PostgreSQL and SQLite) against pgbench running the same
+# statement and against the Node peers (@auth/pg-adapter, @auth/prisma-adapter behind node:http),
+# all on this machine in this run. Prints one table; a full run also writes bench/RESULTS.md.
+#
+#   bench/run.sh            full run (about 10 minutes)
+#   bench/run.sh --smoke    a few seconds per phase and fewer rows (CI); never writes RESULTS.md
+#
+# Knobs (environment): BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNS ("1 8 32"), BENCH_USERS,
+# BENCH_SESSIONS, BENCH_POOL_SIZE (default: authbridge's --pool-size default, for every server),
+# BENCH_WRK_THREADS (default 1 for one connection, else 2), BENCH_PORT_BASE (7801),
+# BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_KEEP=1 keeps the scratch data and logs,
+# BENCH_NICE=1 runs the servers, load generators and the benchmark's PostgreSQL backends at nice -20
+# (for a machine that other work shares; RESULTS.md says which).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+smoke=${BENCH_SMOKE:-0}
+[ "${1:-}" = "--smoke" ] && smoke=1
+if [ "$smoke" = 1 ]; then
+  users=${BENCH_USERS:-1000} sessions=${BENCH_SESSIONS:-10000} due=100
+  seconds=${BENCH_SECONDS:-2} warmup=${BENCH_WARMUP:-1}
+else
+  users=${BENCH_USERS:-10000} sessions=${BENCH_SESSIONS:-100000} due=1000
+  seconds=${BENCH_SECONDS:-15} warmup=${BENCH_WARMUP:-5}
+fi
+conns_list=${BENCH_CONNS:-1 8 32}
+port=${BENCH_PORT_BASE:-7801}
+writes_repeat=10
+
+work=$(mktemp -d /tmp/ab_bench.XXXXXX)
+db=ab_bench_$$
+results=$work/results.jsonl
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do bench_stop "$pid"; done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    bench_log "kept $work and database $db"
+  else
+    bench_pg_drop "$db" || true
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+
+# Scratch databases of earlier runs that were killed before their clean-up.
+for stale in $(bench_psql "$BENCH_PG/postgres" -c "SELECT datname FROM pg_database WHERE datname ~ '^ab_bench_[0-9]+$'"); do
+  kill -0 "${stale#ab_bench_}" 2>/dev/null || bench_pg_drop "$stale"
+done
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u +%s)
+
+bench_log "tools, release build, Node peers"
+bench_ensure_tools
+bench_build
+if [ ! -d "$BENCH_DIR/node_modules" ] || [ "$BENCH_DIR/package-lock.json" -nt "$BENCH_DIR/node_modules/.package-lock.json" ]; then
+  (cd "$BENCH_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# Prisma 7 generates its client from the repository's schema; `prisma generate` needs no engine.
+sed -e '/url *= env("DATABASE_URL")/d' -e 's|"prisma-client-js"|"prisma-client"\n  output   = "./generated/prisma"|' \
+  "$BENCH_ROOT/prisma/schema.prisma" >"$BENCH_DIR/peers/schema.prisma"
+(cd "$BENCH_DIR" && npm run -s generate && npm run -s build) >"$work/peers-build.log" 2>&1 || { cat "$work/peers-build.log"; exit 1; }
+
+# The last number of the default's text: "[default: 16]" or "[default: ..., else 16]".
+pool_size=${BENCH_POOL_SIZE:-$("$AUTHBRIDGE_BIN" --help | sed -n '/--pool-size/,/default:/p' |
+  sed -n 's/.*default:[^]]*[^0-9]\([0-9][0-9]*\)\].*/\1/p' | head -n 1)}
+[ -n "$pool_size" ] || { bench_log "cannot read the --pool-size default"; exit 1; }
+
+bench_log "seeding $users users and $sessions sessions ($due due for a slide) into $db"
+url=$(bench_pg_create "$db")
+bench_migrate "$url"
+bench_seed_pg "$url" "$users" "$sessions" "$due"
+bench_psql "$url" -c "CREATE TABLE bench_due AS SELECT id FROM sessions WHERE expires <= (now() AT TIME ZONE 'UTC') + interval '29 days'"
+bench_tokens "$url" "$work/tokens.txt" "id NOT IN (SELECT id FROM bench_due)"
+bench_tokens "$url" "$work/due-tokens.txt" "id IN (SELECT id FROM bench_due)"
+fresh=$(wc -l <"$work/tokens.txt")
+bench_sqlite_from_pg "$url" "$work/authbridge.db"
+sqlite3 "$work/authbridge.db" \
+  "CREATE TABLE bench_due AS SELECT id FROM sessions WHERE expires <= strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '+29 days');"
+
+record() { echo "$1" >>"$results"; }
+
+# PostgreSQL CPU ticks between two snapshots of the same backends; null without backends (SQLite)
+# or when one went away in between (its time would be lost: no number is better than a low one).
+db_ticks() {
+  if [ -n "$1" ] && [ "$(wc -l <<<"$1")" = "$(wc -l <<<"$2")" ]; then bench_cpu_delta "$1" "$2"; else echo null; fi
+}
+
+# measure_http SYSTEM PID URL: warm-up (answers checked) then one timed wrk run per connection count.
+measure_http() {
+  local system=$1 pid=$2 base=$3 conns check wrk_json cpu0 db0 cpu1 db1 t0 t1
+  for conns in $conns_list; do
+    check=$(BENCH_CHECK=1 bench_wrk "$base" "$conns" "$warmup" "$work/tokens.txt" "${BENCH_WRK_THREADS:-}")
+    if ! jq -e '.non200 == 0 and .nulls == 0 and .requests > 0' <<<"$check" >/dev/null; then
+      bench_log "$system: the warm-up got wrong answers: $check"
+      exit 1
+    fi
+    bench_renice_db "$db"
+    backends=$(bench_pg_backends "$db")
+    cpu0=$(bench_cpu_ticks "$pid") db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
+    wrk_json=$(bench_wrk "$base" "$conns" "$seconds" "$work/tokens.txt" "${BENCH_WRK_THREADS:-}")
+    cpu1=$(bench_cpu_ticks "$pid") db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
+    record "$(jq -c --arg system "$system" --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" \
+      --argjson cpu $((cpu1 - cpu0)) --argjson db "$(db_ticks "$db0" "$db1")" --argjson wall $(((t1 - t0) / 1000)) \
+      --argjson hwm "$(bench_hwm_kib "$pid")" \
+      '. + {kind: "load", system: $system, conns: $conns, server_cpu_s: ($cpu / $clk), db_cpu_s: (if $db == null then null else $db / $clk end),
+            wall_us: $wall, peak_rss_kib: $hwm}' <<<"$wrk_json")"
+    bench_log "$system c=$conns: $(jq -r '"\(.requests / .duration_us * 1e6 | floor) req/s, p99 \(.p99_us) µs"' <<<"$wrk_json")"
+  done
+}
+
+start_server() { # SYSTEM PORT -> sets server_pid
+  local system=$1 p=$2
+  case $system in
+    authbridge-pg) bench_start_authbridge "$url" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
+    authbridge-sqlite) bench_start_authbridge "file:$work/authbridge.db" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
+    pg-adapter | prisma-adapter)
+      (cd "$BENCH_DIR" && DATABASE_URL="$url" PORT="$p" POOL_SIZE="$pool_size" TZ=UTC NODE_ENV=production \
+        exec $BENCH_NICE_CMD node peers/dist/server.mjs "${system%-adapter}") >"$work/$system.log" 2>&1 &
+      BENCH_PID=$!
+      ;;
+  esac
+  server_pid=$BENCH_PID
+  pids+=("$server_pid")
+  bench_wait_http "http://127.0.0.1:$p/healthz" || { cat "$work/$system.log"; exit 1; }
+}
+
+stop_server() {
+  bench_stop "$server_pid"
+  pids=("${pids[@]/$server_pid/}")
+}
+
+systems=(authbridge-pg pg-adapter prisma-adapter authbridge-sqlite)
+for system in "${systems[@]}"; do
+  bench_log "load: $system (pool $pool_size)"
+  start_server "$system" "$port"
+  measure_http "$system" "$server_pid" "http://127.0.0.1:$port"
+  stop_server
+done
+
+bench_log "load: pgbench -M prepared, the same statement"
+cat >"$work/session-read.pgbench" <<SQL
+\\set i random(1, $fresh)
+$(sed -e "s/:token/$(bench_token_sql :i)/g" "$BENCH_DIR/session-read.sql")
+SQL
+for conns in $conns_list; do
+  threads=$((conns < 2 ? 1 : 2))
+  pgb=($BENCH_NICE_CMD "$BENCH_PGBENCH" -n -M prepared -c "$conns" -j "$threads" -f "$work/session-read.pgbench" "$url")
+  "${pgb[@]}" -T "$warmup" >/dev/null 2>&1
+  rm -f "$work"/pgbench_log.*
+  for _ in $(seq 1 50); do [ -z "$(bench_pg_backends "$db")" ] && break; sleep 0.2; done
+  # Measured over a window inside the run, while every backend is still connected: a backend's
+  # CPU time can no longer be read once pgbench has disconnected it.
+  (cd "$work" && exec "${pgb[@]}" -T $((seconds + 8)) -l >"$work/pgbench.out" 2>&1) &
+  pgbench_pid=$!
+  # The window opens once every client is connected.
+  for _ in $(seq 1 50); do
+    sleep 0.2
+    backends=$(bench_pg_backends "$db")
+    [ "$(wc -w <<<"$backends")" -ge "$conns" ] && break
+  done
+  bench_renice_db "$db"
+  db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
+  sleep "$seconds"
+  db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
+  if ! grep -qs '^State:[[:space:]]*[RSD]' "/proc/$pgbench_pid/status"; then
+    bench_log "pgbench c=$conns ended before the measured window did:"
+    cat "$work/pgbench.out" >&2
+    exit 1
+  fi
+  wait "$pgbench_pid" || { cat "$work/pgbench.out"; exit 1; }
+  record "$(python3 "$BENCH_DIR/report.py" pgbench-log $((t0 / 1000)) $((t1 / 1000)) "$work"/pgbench_log.* |
+    jq -c --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" --argjson db "$(db_ticks "$db0" "$db1")" \
+      '. + {kind: "load", system: "pgbench", conns: $conns, server_cpu_s: null, db_cpu_s: (if $db == null then null else $db / $clk end),
+            wall_us: .duration_us}')"
+  if [ "$(tail -n 1 "$results" | jq .requests)" = 0 ]; then
+    bench_log "pgbench c=$conns: no transaction inside the measured window"
+    tail -n 5 "$work/pgbench.out" >&2
+  fi
+  bench_log "pgbench c=$conns: $(tail -n 1 "$results" | jq -r '"\(.requests / .duration_us * 1e6 | floor) tps, p99 \(.p99_us) µs"')"
+done
+
+bench_log "writes per $((due * writes_repeat)) getSessionAndUser calls (updateAge 24 h)"
+bench_psql "$url" <<'SQL'
+CREATE TABLE bench_session_writes (session_id text NOT NULL);
+CREATE FUNCTION bench_log_session_write() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN INSERT INTO bench_session_writes VALUES (NEW.id); RETURN NULL; END $$;
+CREATE TRIGGER bench_session_writes AFTER UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION bench_log_session_write();
+SQL
+sqlite3 "$work/authbridge.db" <<'SQL'
+CREATE TABLE bench_session_writes (session_id TEXT NOT NULL);
+CREATE TRIGGER bench_session_writes AFTER UPDATE ON sessions BEGIN INSERT INTO bench_session_writes VALUES (NEW.id); END;
+SQL
+count_sql="SELECT count(*), count(DISTINCT session_id), coalesce(max(c), 0)
+           FROM (SELECT session_id, count(*) OVER (PARTITION BY session_id) AS c FROM bench_session_writes) AS w"
+for system in "${systems[@]}"; do
+  # Every due session back to "last slid 25 h ago", and the write log emptied.
+  if [ "$system" = authbridge-sqlite ]; then
+    sqlite3 "$work/authbridge.db" "UPDATE sessions SET expires = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '+29 days', '-1 hours')
+      WHERE id IN (SELECT id FROM bench_due); DELETE FROM bench_session_writes;"
+  else
+    bench_psql "$url" -c "UPDATE sessions SET expires = date_trunc('milliseconds', now() AT TIME ZONE 'UTC') + interval '29 days' - interval '1 hour'
+      WHERE id IN (SELECT id FROM bench_due)" -c "DELETE FROM bench_session_writes"
+  fi
+  start_server "$system" "$port"
+  calls=$(node "$BENCH_DIR/calls.mjs" "http://127.0.0.1:$port" "$work/due-tokens.txt" "$writes_repeat" 32)
+  stop_server
+  if [ "$system" = authbridge-sqlite ]; then
+    counts=$(sqlite3 -separator ' ' "$work/authbridge.db" "$count_sql")
+  else
+    counts=$(bench_psql -F ' ' "$url" -c "$count_sql")
+  fi
+  read -r writes written max_per <<<"$counts"
+  record "$(jq -c --arg system "$system" --argjson sessions "$due" --argjson writes "$writes" \
+    --argjson written "$written" --argjson max "$max_per" \
+    '. + {kind: "writes", system: $system, due_sessions: $sessions, writes: $writes, sessions_written: $written,
+          max_writes_per_session: $max}' <<<"$calls")"
+  bench_log "$system: $calls, $writes writes on $written sessions"
+done
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+meta=$(jq -n --arg smoke "$smoke" --arg users "$users" --arg sessions "$sessions" --arg due "$due" \
+  --arg seconds "$seconds" --arg warmup "$warmup" --arg pool "$pool_size" --arg load_before "$load_before" \
+  --arg load_after "$load_after" --arg elapsed "$(($(date -u +%s) - started))" \
+  --arg nice "$([ "${BENCH_NICE:-0}" = 1 ] && echo 'nice -20 for the servers, wrk, pgbench and the database'"'"'s backends (BENCH_NICE=1)' || echo 'default (BENCH_NICE unset)')" \
+  --arg wrk_threads "${BENCH_WRK_THREADS:-1 for one connection, else 2}" \
+  --arg authbridge "$(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
+  --arg rustc "$(rustc --version)" --arg postgres "$(bench_psql "$url" -c 'SHOW server_version')" \
+  --arg sqlite "$(sqlite3 --version | cut -d' ' -f1)" --arg node "$(node --version)" \
+  --arg wrk "$(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)" --arg pgbench "$("$BENCH_PGBENCH" --version)" \
+  --arg peers "$(cd "$BENCH_DIR" && node -e 'const p=require("./package.json");console.log(Object.entries(p.dependencies).map(([k])=>k+" "+require("./node_modules/"+k+"/package.json").version).join(", "))')" \
+  --arg cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)" --arg cores "$(nproc)" \
+  --arg mem "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')" --arg kernel "$(uname -sr)" \
+  --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" '$ARGS.named')
+if [ "$smoke" = 1 ]; then
+  python3 "$BENCH_DIR/report.py" table "$results" "$meta"
+else
+  python3 "$BENCH_DIR/report.py" table "$results" "$meta" --write "$BENCH_DIR/RESULTS.md"
+  bench_log "wrote bench/RESULTS.md"
+fi

@@ -1,0 +1,4 @@
+-- pgbench's half of the comparison: authbridge's getSessionAndUser statement (SlidingLookup in
+-- src/models/sessions.rs) with maxAge 30 days and updateAge 24 hours. run.sh replaces each
+-- token placeholder with the SQL that computes a random seeded session's token.
+WITH slid AS (UPDATE sessions SET expires = date_trunc('milliseconds', now() AT TIME ZONE 'UTC') + interval '30 days' WHERE "sessionToken" = :token AND expires > date_trunc('milliseconds', now() AT TIME ZONE 'UTC') AND expires <= date_trunc('milliseconds', now() AT TIME ZONE 'UTC') + interval '29 days' RETURNING id, expires) SELECT s.id, s."sessionToken", s."userId", COALESCE(slid.expires, s.expires), u.id, u.name, u.email, u."emailVerified", u.image FROM sessions s JOIN users u ON u.id = s."userId" LEFT JOIN slid ON slid.id = s.id WHERE s."sessionToken" = :token AND s.expires > date_trunc('milliseconds', now() AT TIME ZONE 'UTC');
