@@ -2,6 +2,7 @@
 //! comment (which is also the `--help` text).
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
-pub const DEFAULT_PURGE_BATCH_SIZE: u32 = 1_000;
+pub const DEFAULT_PURGE_BATCH_SIZE: NonZeroU32 = NonZeroU32::new(1_000).unwrap();
 /// A purge batch larger than this would hold its locks for too long.
 pub const MAX_PURGE_BATCH_SIZE: u32 = 100_000;
 
@@ -176,8 +177,8 @@ pub struct Config {
 
     /// Rows deleted per statement when purging; each batch is its own short transaction.
     #[arg(long, env = "AUTHBRIDGE_PURGE_BATCH_SIZE", default_value_t = DEFAULT_PURGE_BATCH_SIZE,
-          value_parser = clap::value_parser!(u32).range(1..=MAX_PURGE_BATCH_SIZE as i64), global = true)]
-    pub purge_batch_size: u32,
+          value_parser = parse_batch_size, global = true)]
+    pub purge_batch_size: NonZeroU32,
 
     /// Sessions one user may hold; createSession deletes the user's sessions that expire first
     /// beyond this, in the same transaction. 0 = no limit.
@@ -215,6 +216,16 @@ impl Config {
         }
         Ok(keys)
     }
+}
+
+/// A purge batch size: 1 to [`MAX_PURGE_BATCH_SIZE`].
+pub fn parse_batch_size(text: &str) -> Result<NonZeroU32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .and_then(NonZeroU32::new)
+        .filter(|n| n.get() <= MAX_PURGE_BATCH_SIZE)
+        .ok_or_else(|| format!("must be a whole number from 1 to {MAX_PURGE_BATCH_SIZE}"))
 }
 
 /// `90s`, `15m`, `1h 30m` (humantime) or a bare number of seconds.

@@ -36,7 +36,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// 0 = no limit.
     pub max_sessions_per_user: u32,
-    pub purge_batch_size: u32,
+    pub purge_batch_size: std::num::NonZeroU32,
 }
 
 impl Default for Settings {

@@ -1,6 +1,5 @@
 //! From a parsed command line to a running service (or a finished command).
 
-use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -143,10 +142,7 @@ async fn purge_expired(db: Db, config: &Config) -> ExitCode {
         Ok(db) => db,
         Err(code) => return code,
     };
-    let Some(batch_size) = NonZeroU32::new(config.purge_batch_size) else {
-        return config_error("--purge-batch-size must be at least 1");
-    };
-    match purge::run(&db, batch_size, "command").await {
+    match purge::run(&db, config.purge_batch_size, "command").await {
         Ok(purged) => {
             #[allow(clippy::print_stdout, reason = "the command's output")]
             {
@@ -198,8 +194,7 @@ async fn serve(config: Config, db: Db) -> ExitCode {
         Ok(listener) => listener,
         Err(e) => return config_error(format!("cannot listen on {}: {e}", config.bind)),
     };
-    let batch_size = NonZeroU32::new(config.purge_batch_size).unwrap_or(NonZeroU32::MIN);
-    let _purging = purge::spawn_background(db.clone(), config.purge_interval, batch_size);
+    let _purging = purge::spawn_background(db.clone(), config.purge_interval, config.purge_batch_size);
     // The bound address, not the configured one: with port 0 this is how callers learn the port.
     let address = listener.local_addr().unwrap_or(config.bind);
     tracing::info!(

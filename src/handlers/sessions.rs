@@ -162,9 +162,11 @@ pub async fn purge_expired(
     body: Bytes,
 ) -> Result<Json<Purged>, ApiError> {
     let arg: PurgeArg = parse_body(&headers, &body)?;
-    let batch_size = arg.batch_size.unwrap_or(state.settings.purge_batch_size);
-    let batch_size = NonZeroU32::new(batch_size).filter(|n| n.get() <= MAX_PURGE_BATCH_SIZE).ok_or_else(|| {
-        ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
-    })?;
+    let batch_size = match arg.batch_size {
+        None => state.settings.purge_batch_size,
+        Some(n) => NonZeroU32::new(n).filter(|n| n.get() <= MAX_PURGE_BATCH_SIZE).ok_or_else(|| {
+            ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
+        })?,
+    };
     Ok(Json(purge::run(&state.db, batch_size, "request").await?))
 }
