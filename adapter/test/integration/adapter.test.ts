@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { AuthBridgeAdapter, AuthBridgeError, type AuthBridgeAdapterMethods } from "../../src/index.ts";
+import { AuthBridgeAdapter, type AuthBridgeAdapterMethods } from "../../src/index.ts";
+import { rejection } from "../assertions.ts";
 import { backends, startService, type Service } from "./service.ts";
 
 const CUID = /^c[0-9a-z]{24}$/;
@@ -13,16 +14,6 @@ const inSeconds = (s: number) => new Date(Date.now() + s * 1000);
 function assertDate(value: unknown, what: string): asserts value is Date {
   assert.ok(value instanceof Date, `${what} must be a Date, got ${typeof value} ${String(value)}`);
   assert.ok(!Number.isNaN(value.getTime()), `${what} must be a valid Date`);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AuthBridgeError> {
-  try {
-    const value = await promise;
-    assert.fail(`expected a throw, got ${JSON.stringify(value)}`);
-  } catch (error) {
-    assert.ok(error instanceof AuthBridgeError, `expected an AuthBridgeError, got ${String(error)}`);
-    return error;
-  }
 }
 
 for (const { backend, skip } of backends()) {

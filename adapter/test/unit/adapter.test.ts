@@ -6,7 +6,8 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { AuthBridgeAdapter, AuthBridgeError, type AuthBridgeAdapterOptions } from "../../src/index.ts";
+import { AuthBridgeAdapter, type AuthBridgeAdapterOptions } from "../../src/index.ts";
+import { rejection } from "../assertions.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const URL_ = "http://authbridge.test:7777";
@@ -57,16 +58,6 @@ function json(value: unknown, status = 200, headers: Record<string, string> = {}
 
 function adapterWith(fetch: typeof globalThis.fetch, extra: Partial<AuthBridgeAdapterOptions> = {}) {
   return AuthBridgeAdapter({ url: URL_, apiKey: SECRET_KEY, fetch, ...extra });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AuthBridgeError> {
-  try {
-    const value = await promise;
-    assert.fail(`expected a throw, got ${JSON.stringify(value)}`);
-  } catch (error) {
-    assert.ok(error instanceof AuthBridgeError, `expected an AuthBridgeError, got ${String(error)}`);
-    return error;
-  }
 }
 
 test("the adapter is a plain object whose own enumerable keys are the 19 methods", () => {
