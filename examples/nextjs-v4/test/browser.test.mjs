@@ -79,6 +79,13 @@ async function shownUser() {
   };
 }
 
+/** The session read by the Edge route handler, straight through the adapter. */
+async function edgeSession() {
+  const response = await page.request.get(`${APP_URL}/api/edge-session`);
+  assert.equal(response.status(), 200);
+  return response.json();
+}
+
 /** The session as the browser sees it through next-auth's /api/auth/session (with its cookie). */
 async function browserSession() {
   const response = await page.request.get(`${APP_URL}/api/auth/session`);
@@ -97,10 +104,15 @@ async function expectSignInPage() {
 }
 
 async function signOut() {
+  const token = (await sessionCookie())?.value;
+  assert.ok(token, "signed in before signing out");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL((url) => url.pathname === "/");
   assert.equal(await sessionCookie(), undefined, "the session cookie is cleared");
   assert.deepEqual(await browserSession(), {}, "next-auth reports no session");
+  assert.equal(await edgeSession(), null, "the Edge route finds no session");
+  // The old cookie value (sent in a body, never a URL) no longer finds a session.
+  assert.equal(await adapterCall("getSessionAndUser", { sessionToken: token }), null);
 }
 
 before(async () => {
@@ -157,6 +169,11 @@ describe("OpenID Connect sign-in (oauth2-mock-server)", () => {
     const linked = await adapterCall("getUserByAccount", { provider: "oidc", providerAccountId: OIDC_USER.sub });
     assert.equal(linked?.id, user.id);
     assert.equal(linked.email, OIDC_USER.email);
+    // The Edge runtime reads the same row through the adapter.
+    assert.deepEqual(await edgeSession(), {
+      user: { id: user.id, name: OIDC_USER.name, email: OIDC_USER.email },
+      expires: session.expires,
+    });
   });
 
   step("reload keeps the oidc session", async () => {
