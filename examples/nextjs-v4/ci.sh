@@ -84,9 +84,18 @@ wait_for() {
   return 1
 }
 
+# ensure_free PORT: a server already there would answer the readiness polls in place of ours.
+ensure_free() {
+  if (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is already in use: stop what listens there" >&2
+    return 1
+  fi
+}
+
 # stop PID: SIGTERM and wait (the trap catches whatever is left).
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
+ensure_free "$MOCK_PORT"
 node test/mock-oidc.mjs "$MOCK_PORT" >"$work/mock-oidc.log" 2>&1 &
 mock_pid=$!
 pids+=("$mock_pid")
@@ -97,6 +106,8 @@ run_backend() {
   local name=$1 database_url=$2 port=$3 key ab_pid app_pid s
   s=$(date +%s)
   key=$(openssl rand -hex 24)
+  ensure_free "$port"
+  ensure_free 3200
   DATABASE_URL="$database_url" AUTHBRIDGE_BIND="127.0.0.1:$port" AUTHBRIDGE_API_KEYS="$key" RUST_LOG=warn \
     "$bin" >"$work/authbridge-$name.log" 2>&1 &
   ab_pid=$!

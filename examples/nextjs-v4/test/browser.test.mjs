@@ -22,7 +22,7 @@ const API_KEY = env("AUTHBRIDGE_API_KEY");
 const MAGIC_LINK_FILE = env("MAGIC_LINK_FILE");
 const ARTIFACTS_DIR = env("ARTIFACTS_DIR");
 
-// What test/mock-oidc.mjs puts in its ID tokens.
+// What test/mock-oidc.mjs puts in its ID tokens (kept in step with MOCK_USER there).
 const OIDC_USER = { sub: "johndoe", name: "Ada Mock", email: "ada.oidc@example.com" };
 const EMAIL_USER = "grace.email@example.com";
 

@@ -4,7 +4,7 @@
 // Usage: node test/mock-oidc.mjs [port]   (prints "ready <issuer>" once it listens)
 import { OAuth2Server, Events } from "oauth2-mock-server";
 
-export const MOCK_USER = { sub: "johndoe", name: "Ada Mock", email: "ada.oidc@example.com" };
+const MOCK_USER = { sub: "johndoe", name: "Ada Mock", email: "ada.oidc@example.com" };
 
 const port = Number(process.argv[2] ?? process.env.MOCK_OIDC_PORT ?? 18410);
 const server = new OAuth2Server();
