@@ -103,6 +103,23 @@ async function expectSignInPage() {
   assert.equal(new URL(page.url()).searchParams.get("callbackUrl"), "/protected");
 }
 
+/** Asks for a magic link on the sign-in page and returns the link sendVerificationRequest wrote. */
+async function requestMagicLink(email) {
+  rmSync(MAGIC_LINK_FILE, { force: true });
+  await page.goto(`${APP_URL}/protected`);
+  await expectSignInPage();
+  await page.locator("#input-email-for-email-provider").fill(email);
+  await page.getByRole("button", { name: "Sign in with Email" }).click();
+  await page.waitForURL((url) => url.pathname === "/api/auth/verify-request");
+  assert.ok(existsSync(MAGIC_LINK_FILE), "sendVerificationRequest wrote the link");
+  const link = readFileSync(MAGIC_LINK_FILE, "utf8");
+  const url = new URL(link);
+  assert.equal(url.origin + url.pathname, `${APP_URL}/api/auth/callback/email`);
+  assert.equal(url.searchParams.get("email"), email);
+  assert.ok(url.searchParams.get("token"), "the link holds a token");
+  return link;
+}
+
 async function signOut() {
   const token = (await sessionCookie())?.value;
   assert.ok(token, "signed in before signing out");
@@ -139,6 +156,9 @@ after(async () => {
   await browser?.close();
 });
 
+// The OIDC user, for the last flow.
+let oidcUser;
+
 describe("OpenID Connect sign-in (oauth2-mock-server)", () => {
   let user;
 
@@ -155,6 +175,7 @@ describe("OpenID Connect sign-in (oauth2-mock-server)", () => {
     assert.equal(user.name, OIDC_USER.name);
     assert.equal(user.email, OIDC_USER.email);
     assert.ok((await sessionCookie())?.httpOnly, "an httpOnly session cookie is set");
+    oidcUser = user;
   });
 
   step("oidc session and account are rows in authbridge", async () => {
@@ -201,18 +222,7 @@ describe("email magic link (EmailProvider, link written to MAGIC_LINK_FILE)", ()
   let user;
 
   step("email sign-in sends a magic link", async () => {
-    rmSync(MAGIC_LINK_FILE, { force: true });
-    await page.goto(`${APP_URL}/protected`);
-    await expectSignInPage();
-    await page.locator("#input-email-for-email-provider").fill(EMAIL_USER);
-    await page.getByRole("button", { name: "Sign in with Email" }).click();
-    await page.waitForURL((url) => url.pathname === "/api/auth/verify-request");
-    assert.ok(existsSync(MAGIC_LINK_FILE), "sendVerificationRequest wrote the link");
-    link = readFileSync(MAGIC_LINK_FILE, "utf8");
-    const url = new URL(link);
-    assert.equal(url.origin + url.pathname, `${APP_URL}/api/auth/callback/email`);
-    assert.equal(url.searchParams.get("email"), EMAIL_USER);
-    assert.ok(url.searchParams.get("token"), "the link holds a token");
+    link = await requestMagicLink(EMAIL_USER);
   });
 
   step("magic link signs in the email user", async () => {
@@ -248,5 +258,33 @@ describe("email magic link (EmailProvider, link written to MAGIC_LINK_FILE)", ()
     assert.deepEqual(await sessionsOf(user.id), []);
     await page.goto(`${APP_URL}/protected`);
     await expectSignInPage();
+  });
+});
+
+describe("magic link to the OIDC user's address (v4 links by email: updateUser)", () => {
+  let link;
+
+  step("magic link for the oidc address is sent", async () => {
+    assert.ok(oidcUser, "the OIDC flow ran");
+    const before = await adapterCall("getUserByEmail", { email: OIDC_USER.email });
+    assert.equal(before?.id, oidcUser.id);
+    assert.equal(before.emailVerified, null, "an OAuth sign-up leaves emailVerified empty");
+    link = await requestMagicLink(OIDC_USER.email);
+  });
+
+  step("magic link signs in the same oidc user", async () => {
+    await page.goto(link);
+    await page.waitForURL(`${APP_URL}/protected`);
+    // Same row, name from the ID token kept; next-auth v4 set emailVerified through updateUser.
+    assert.deepEqual(await shownUser(), oidcUser);
+    const stored = await adapterCall("getUserByEmail", { email: OIDC_USER.email });
+    assert.equal(stored?.id, oidcUser.id);
+    assert.ok(!Number.isNaN(Date.parse(stored.emailVerified)), "emailVerified is a date now");
+    assert.equal((await sessionsOf(oidcUser.id)).length, 1);
+  });
+
+  step("oidc user signs out again", async () => {
+    await signOut();
+    assert.deepEqual(await sessionsOf(oidcUser.id), []);
   });
 });
