@@ -15,14 +15,19 @@ MOCK_PORT=18410
 export NEXT_TELEMETRY_DISABLED=1
 t0=$(date +%s)
 elapsed() { echo "$(($(date +%s) - t0)) s"; }
+rand_hex() { node -e 'process.stdout.write(require("node:crypto").randomBytes(Number(process.argv[1])).toString("hex"))' "$1"; }
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq nodejs npm >/dev/null
 fi
-if ! command -v chromium >/dev/null; then
+if ! command -v chromium >/dev/null || ! command -v curl >/dev/null; then
   apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
+  apt-get install -y -qq chromium curl >/dev/null
+fi
+if [ -n "${TEST_POSTGRES_URL:-}" ] && ! command -v psql >/dev/null; then
+  apt-get update -qq
+  apt-get install -y -qq postgresql-client >/dev/null
 fi
 if [ "${CI:-}" = "true" ] && [ -z "${TEST_POSTGRES_URL:-}" ]; then
   echo "CI=true but TEST_POSTGRES_URL is not set" >&2
@@ -105,7 +110,7 @@ wait_for "http://127.0.0.1:$MOCK_PORT/.well-known/openid-configuration" "oauth2-
 run_backend() {
   local name=$1 database_url=$2 port=$3 key ab_pid app_pid s
   s=$(date +%s)
-  key=$(openssl rand -hex 24)
+  key=$(rand_hex 24)
   ensure_free "$port"
   ensure_free 3200
   DATABASE_URL="$database_url" AUTHBRIDGE_BIND="127.0.0.1:$port" AUTHBRIDGE_API_KEYS="$key" RUST_LOG=warn \
@@ -116,7 +121,7 @@ run_backend() {
 
   AUTHBRIDGE_URL="http://127.0.0.1:$port" AUTHBRIDGE_API_KEY="$key" \
     OIDC_ISSUER="http://127.0.0.1:$MOCK_PORT" OIDC_CLIENT_ID=nextjs-v4-example OIDC_CLIENT_SECRET=not-checked-by-the-mock \
-    MAGIC_LINK_FILE="$work/magic-link" NEXTAUTH_URL="$APP_URL" NEXTAUTH_SECRET="$(openssl rand -hex 32)" \
+    MAGIC_LINK_FILE="$work/magic-link" NEXTAUTH_URL="$APP_URL" NEXTAUTH_SECRET="$(rand_hex 32)" \
     ./node_modules/.bin/next start -H 127.0.0.1 -p 3200 >"$work/next-$name.log" 2>&1 &
   app_pid=$!
   pids+=("$app_pid")
@@ -135,7 +140,7 @@ run_backend() {
 run_backend sqlite "file:$work/authbridge.db" 18400
 
 if [ -n "${TEST_POSTGRES_URL:-}" ]; then
-  pg_db="ab_next4_$(openssl rand -hex 6)"
+  pg_db="ab_next4_$(rand_hex 6)"
   psql "$TEST_POSTGRES_URL" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$pg_db\""
   pg_url=$(node -e 'const u = new URL(process.argv[1]); u.pathname = "/" + process.argv[2]; console.log(u.toString())' \
     "$TEST_POSTGRES_URL" "$pg_db")
