@@ -40,12 +40,6 @@ fi
 node --version
 chromium --version 2>/dev/null || true
 
-# The example depends on the adapter as file:../../adapter (a symlink), which ships dist/ only once
-# built: build it when missing or older than its sources.
-if [ ! -f "$root/adapter/dist/index.js" ] || [ -n "$(find "$root/adapter/src" -newer "$root/adapter/dist/index.js")" ]; then
-  (cd "$root/adapter" && npm ci --no-audit --no-fund && npm run build)
-fi
-
 # Scratch databases an interrupted earlier run left behind.
 if [ -n "${TEST_POSTGRES_URL:-}" ]; then
   for db in $(psql "$TEST_POSTGRES_URL" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'ab\_next4\_%'"); do
@@ -53,6 +47,7 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
   done
 fi
 
+# postinstall builds the adapter (file:../../adapter) when its dist/ is missing or stale.
 s=$(date +%s)
 nice -n 5 npm ci --no-audit --no-fund
 echo "npm ci: $(($(date +%s) - s)) s"
