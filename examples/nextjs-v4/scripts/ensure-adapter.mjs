@@ -9,8 +9,7 @@ const adapter = resolve(dirname(fileURLToPath(import.meta.url)), "../../../adapt
 const built = join(adapter, "dist/index.js");
 const src = join(adapter, "src");
 const stale =
-  !existsSync(built) ||
-  readdirSync(src).some((file) => statSync(join(src, file)).mtimeMs > statSync(built).mtimeMs);
+  !existsSync(built) || readdirSync(src).some((file) => statSync(join(src, file)).mtimeMs > statSync(built).mtimeMs);
 
 function npm(...args) {
   const result = spawnSync("npm", args, { cwd: adapter, stdio: "inherit" });
