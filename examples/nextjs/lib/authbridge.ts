@@ -17,7 +17,9 @@ async function call(method: "GET" | "DELETE", path: string): Promise<unknown> {
   // The status and request id are enough to find the request in authbridge's log; the body is
   // not quoted (it would be in this app's logs and error pages).
   if (!response.ok) {
-    throw new Error(`authbridge ${method} ${path.split("?")[0]}: HTTP ${response.status} (request ${response.headers.get("x-request-id")})`);
+    throw new Error(
+      `authbridge ${method} ${path.split("?")[0]}: HTTP ${response.status} (request ${response.headers.get("x-request-id")})`,
+    );
   }
   return response.json();
 }

@@ -15,6 +15,7 @@ export type CurrentSession = {
  */
 export async function requireSession(callbackPath: string): Promise<CurrentSession> {
   const session = (await auth()) as unknown as CurrentSession | null;
-  if (!session?.user?.id || !session.sessionId) redirect(`/api/auth/signin?callbackUrl=${encodeURIComponent(callbackPath)}`);
+  if (!session?.user?.id || !session.sessionId)
+    redirect(`/api/auth/signin?callbackUrl=${encodeURIComponent(callbackPath)}`);
   return session;
 }

@@ -47,7 +47,10 @@ const backends = [{ name: "sqlite" }];
 if (process.env.TEST_POSTGRES_URL) backends.push({ name: "postgresql" });
 else if (process.env.CI === "true") throw new Error("CI=true but TEST_POSTGRES_URL is not set");
 
-assert.ok(existsSync(authbridgeBin), `no authbridge binary at ${authbridgeBin} (cargo build --release, or AUTHBRIDGE_BIN)`);
+assert.ok(
+  existsSync(authbridgeBin),
+  `no authbridge binary at ${authbridgeBin} (cargo build --release, or AUTHBRIDGE_BIN)`,
+);
 assert.ok(existsSync(path.join(exampleDir, ".next/BUILD_ID")), "no Next.js build: run `npm run build` first");
 
 const screenshots = [];
@@ -292,7 +295,10 @@ function flow(backend) {
     await page.waitForURL(/\/api\/auth\/verify-request/);
     await shot(page, "06-check-your-email");
 
-    const lines = (await readFile(magicLinkFile, "utf8")).trim().split("\n").map((line) => JSON.parse(line));
+    const lines = (await readFile(magicLinkFile, "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     assert.equal(lines.length, 1, "one magic link written");
     assert.equal(lines[0].email, MOCK_USER.email);
     assert.ok(lines[0].url.startsWith(`${APP}/api/auth/callback/email?`), "the link points at this app");
