@@ -46,6 +46,8 @@ export function sharedAuthConfig(): NextAuthConfig {
         issuer: required("OIDC_ISSUER"),
         clientId: required("OIDC_CLIENT_ID"),
         clientSecret: required("OIDC_CLIENT_SECRET"),
+        // Auth.js's sign-in page would otherwise load a logo from authjs.dev.
+        style: { logo: "/openid.svg" },
       },
     ],
     callbacks: {

@@ -77,6 +77,7 @@ function flow(backend) {
   const sessionTokens = new Set();
   const bodies = [];
   const pendingBodies = [];
+  const outside = []; // requests the browsers tried to send off this machine
   const state = {};
   let failed = false;
 
@@ -102,6 +103,11 @@ function flow(backend) {
   /** A new browser context (its own cookie jar: a second device) whose responses are kept for the leak check. */
   async function device(name) {
     const context = await browser.newContext({ baseURL: APP, viewport: { width: 1000, height: 700 } });
+    // The app and the mock provider are all there is: anything else is recorded and refused.
+    await context.route(
+      (url) => !["localhost", "127.0.0.1"].includes(url.hostname),
+      (route) => (outside.push(route.request().url()), route.abort()),
+    );
     context.on("response", (response) => {
       if (!response.url().startsWith(APP)) return;
       const type = response.request().resourceType();
@@ -388,22 +394,34 @@ function flow(backend) {
     await shot(page, "13-phone-signed-out");
   });
 
-  step("12 no API key or session token reached the browser or authbridge's log", async () => {
-    await Promise.allSettled(pendingBodies);
-    const count = (type) => bodies.filter((b) => b.type === type).length;
-    assert.ok(count("document") >= 10, `pages scanned: ${count("document")}`);
-    assert.ok(count("script") >= 3, `JS chunks scanned: ${count("script")}`);
-    assert.ok(sessionTokens.size >= 3, "session tokens seen");
-    for (const { url, body } of bodies) {
-      const where = new URL(url).pathname;
-      assert.ok(!body.includes(apiKey), `the API key is in ${where}`);
-      for (const token of sessionTokens) assert.ok(!body.includes(token), `a session token is in ${where}`);
-    }
-    const log = await readFile(authbridge.logFile, "utf8");
-    assert.ok(!log.includes(apiKey), "the API key is in authbridge's log");
-    assert.ok(!log.includes(MOCK_USER.email), "the email is in authbridge's log");
-    for (const token of sessionTokens) assert.ok(!log.includes(token), "a session token is in authbridge's log");
-    const nextLog = await readFile(app.logFile, "utf8");
-    assert.ok(!nextLog.includes(apiKey), "the API key is in the Next.js log");
+  step(
+    "12 no API key or session token reached the browser or authbridge's log; no request left the machine",
+    async () => {
+      await Promise.allSettled(pendingBodies);
+      const count = (type) => bodies.filter((b) => b.type === type).length;
+      assert.ok(count("document") >= 10, `pages scanned: ${count("document")}`);
+      assert.ok(count("script") >= 3, `JS chunks scanned: ${count("script")}`);
+      assert.ok(sessionTokens.size >= 3, "session tokens seen");
+      assert.deepEqual(outside, [], "requests that left the machine");
+      for (const { url, body } of bodies) {
+        const where = new URL(url).pathname;
+        assert.ok(!body.includes(apiKey), `the API key is in ${where}`);
+        for (const token of sessionTokens) assert.ok(!body.includes(token), `a session token is in ${where}`);
+      }
+      const log = await readFile(authbridge.logFile, "utf8");
+      assert.ok(!log.includes(apiKey), "the API key is in authbridge's log");
+      assert.ok(!log.includes(MOCK_USER.email), "the email is in authbridge's log");
+      for (const token of sessionTokens) assert.ok(!log.includes(token), "a session token is in authbridge's log");
+      const nextLog = await readFile(app.logFile, "utf8");
+      assert.ok(!nextLog.includes(apiKey), "the API key is in the Next.js log");
+    },
+  );
+
+  step("13 every slide happened inside getSessionAndUser: Auth.js never called updateSession", async () => {
+    // The adapter sends maxAge/updateAge with each read, authbridge slides in the same statement and
+    // returns the fresh expiry, so core's own "is it due?" check never fires (adapter/README.md).
+    const routes = (await readFile(authbridge.logFile, "utf8")).match(/route="[^"]+"/g) ?? [];
+    assert.ok(routes.filter((r) => r === 'route="/v1/adapter/getSessionAndUser"').length >= 10, "session reads logged");
+    assert.equal(routes.filter((r) => r === 'route="/v1/adapter/updateSession"').length, 0);
   });
 }
