@@ -6,7 +6,6 @@
 // ../../target/release/authbridge), TEST_POSTGRES_URL (PostgreSQL run; required with CI=true),
 // CHROMIUM_PATH (default /usr/bin/chromium).
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,22 +13,9 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { MOCK_USER, startMockOidc } from "./mock-oidc.mjs";
-import {
-  exampleDir,
-  assertPortFree,
-  launchBrowser,
-  psql,
-  repositoryDir,
-  startProcess,
-  tail,
-  waitForHttp,
-  withDatabase,
-} from "./harness.mjs";
+import { APP_ORIGIN, exampleDir, launchBrowser, psql, startStack, tail, withDatabase } from "./harness.mjs";
 
-// Next.js rewrites 127.x.x.x to "localhost" in every request URL it builds (NextURL), so Auth.js
-// would build its URLs on localhost whatever AUTH_URL says; the browser must use the same origin
-// for its cookies to reach the sign-in POSTs.
-const APP = "http://localhost:3100";
+const APP = APP_ORIGIN;
 const OIDC_PORT = 18310;
 const AUTHBRIDGE_PORTS = { sqlite: 18301, postgresql: 18302 };
 // Short on purpose: the sliding step waits past UPDATE_AGE, the whole flow stays well inside MAX_AGE.
@@ -37,20 +23,10 @@ const MAX_AGE = 300;
 const UPDATE_AGE = 4;
 const SESSION_COOKIE = "authjs.session-token"; // the name Auth.js uses over plain http
 
-const authbridgeBin = process.env.AUTHBRIDGE_BIN ?? path.join(repositoryDir, "target/release/authbridge");
-const nextBin = path.join(exampleDir, "node_modules/next/dist/bin/next");
-// Fresh secrets per run, so that finding one in a page proves a leak rather than a coincidence.
-const apiKey = `abk_${randomBytes(24).toString("hex")}`;
-const authSecret = randomBytes(32).toString("base64");
-
 const backends = [{ name: "sqlite" }];
 if (process.env.TEST_POSTGRES_URL) backends.push({ name: "postgresql" });
 else if (process.env.CI === "true") throw new Error("CI=true but TEST_POSTGRES_URL is not set");
 
-assert.ok(
-  existsSync(authbridgeBin),
-  `no authbridge binary at ${authbridgeBin} (cargo build --release, or AUTHBRIDGE_BIN)`,
-);
 assert.ok(existsSync(path.join(exampleDir, ".next/BUILD_ID")), "no Next.js build: run `npm run build` first");
 
 const screenshots = [];
@@ -71,7 +47,8 @@ for (const backend of backends) {
 
 function flow(backend) {
   const artifacts = path.join(exampleDir, "artifacts", backend.name);
-  const authbridgeUrl = `http://127.0.0.1:${AUTHBRIDGE_PORTS[backend.name]}`;
+  // Fresh per run (startStack makes them), so that finding one in a page proves a leak.
+  let authbridgeUrl, apiKey;
   let scratch, database, magicLinkFile, authbridge, app, browser;
   const pages = {}; // device name -> page, each in its own browser context
   const sessionTokens = new Set();
@@ -161,8 +138,6 @@ function flow(backend) {
   }
 
   before(async () => {
-    await assertPortFree(AUTHBRIDGE_PORTS[backend.name]);
-    await assertPortFree(3100);
     await rm(artifacts, { recursive: true, force: true });
     await mkdir(artifacts, { recursive: true });
     scratch = await mkdtemp(path.join(tmpdir(), "ab-next-"));
@@ -175,39 +150,15 @@ function flow(backend) {
     } else {
       backend.databaseUrl = `file:${path.join(scratch, "authbridge.db")}`;
     }
-    const base = { PATH: process.env.PATH, HOME: process.env.HOME ?? scratch };
-    authbridge = startProcess(
-      "authbridge",
-      authbridgeBin,
-      ["serve", "--bind", new URL(authbridgeUrl).host, "--purge-interval", "0"],
-      {
-        cwd: scratch,
-        env: { ...base, DATABASE_URL: backend.databaseUrl, AUTHBRIDGE_API_KEYS: apiKey, RUST_LOG: "info" },
-        logFile: path.join(artifacts, "authbridge.log"),
-      },
-    );
-    await waitForHttp(`${authbridgeUrl}/readyz`, authbridge);
-    app = startProcess("next start", process.execPath, [nextBin, "start", "-p", "3100", "-H", "127.0.0.1"], {
-      cwd: exampleDir,
-      env: {
-        ...base,
-        NODE_ENV: "production",
-        NEXT_TELEMETRY_DISABLED: "1",
-        AUTH_SECRET: authSecret,
-        AUTH_URL: APP,
-        AUTH_TRUST_HOST: "true",
-        AUTHBRIDGE_URL: authbridgeUrl,
-        AUTHBRIDGE_API_KEY: apiKey,
-        SESSION_MAX_AGE: String(MAX_AGE),
-        SESSION_UPDATE_AGE: String(UPDATE_AGE),
-        OIDC_ISSUER: mockOidc.issuer.url,
-        OIDC_CLIENT_ID: "authbridge-example",
-        OIDC_CLIENT_SECRET: "mock-secret",
-        MAGIC_LINK_FILE: magicLinkFile,
-      },
-      logFile: path.join(artifacts, "next.log"),
-    });
-    await waitForHttp("http://127.0.0.1:3100/", app);
+    ({ authbridge, app, authbridgeUrl, apiKey } = await startStack({
+      port: AUTHBRIDGE_PORTS[backend.name],
+      databaseUrl: backend.databaseUrl,
+      cwd: scratch,
+      logDir: artifacts,
+      oidcIssuer: mockOidc.issuer.url,
+      magicLinkFile,
+      appEnv: { SESSION_MAX_AGE: String(MAX_AGE), SESSION_UPDATE_AGE: String(UPDATE_AGE) },
+    }));
     browser = await launchBrowser();
   });
 

@@ -1,8 +1,10 @@
 // Starts and stops the real processes the browser test needs: authbridge (release binary), the
 // Next.js production server (`next start` of the existing `next build`) and the browser.
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -15,9 +17,12 @@ export const repositoryDir = fileURLToPath(new URL("../../..", import.meta.url))
 export function startProcess(name, command, args, { env, cwd, logFile }) {
   const log = createWriteStream(logFile);
   const child = spawn(command, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  // Two streams into one file: neither may end it; "close" comes after both are drained.
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  const exited = new Promise((resolve) =>
+    child.once("close", (code, signal) => log.end(() => resolve({ code, signal }))),
+  );
   return {
     name,
     logFile,
@@ -28,7 +33,6 @@ export function startProcess(name, command, args, { env, cwd, logFile }) {
       const timeout = sleep(10_000).then(() => "timeout");
       if ((await Promise.race([exited, timeout])) === "timeout") child.kill("SIGKILL");
       await exited;
-      log.end();
     },
   };
 }
@@ -49,6 +53,7 @@ export async function waitForHttp(url, process, { okStatus = 200, timeoutMs = 60
   let last = "no answer";
   while (Date.now() < deadline) {
     if (process.child.exitCode !== null) {
+      await process.exited; // its log is complete
       throw new Error(`${process.name} exited with ${process.child.exitCode}:\n${await tail(process.logFile)}`);
     }
     try {
@@ -69,6 +74,60 @@ export async function tail(file, lines = 40) {
   } catch {
     return "(no log)";
   }
+}
+
+/** The origin the browser must use. Next.js rewrites 127.x.x.x to "localhost" in every request URL
+ * it builds (NextURL), so Auth.js builds its URLs on localhost whatever AUTH_URL says, and the
+ * browser's cookies must belong to the same origin. The server still binds 127.0.0.1. */
+export const APP_ORIGIN = "http://localhost:3100";
+
+/**
+ * authbridge on 127.0.0.1:`port` with one API key, then `next start` of the existing build pointed
+ * at it, both ready; their output goes to `logDir`. `appEnv` adds to (or overrides) the app's
+ * environment. Returns both processes and the URL and key the app was given.
+ */
+export async function startStack({ port, databaseUrl, cwd, logDir, oidcIssuer, magicLinkFile, appEnv = {} }) {
+  const bin = process.env.AUTHBRIDGE_BIN ?? path.join(repositoryDir, "target/release/authbridge");
+  if (!existsSync(bin)) throw new Error(`no authbridge binary at ${bin} (cargo build --release, or AUTHBRIDGE_BIN)`);
+  const apiKey = `abk_${randomBytes(24).toString("hex")}`;
+  const authbridgeUrl = `http://127.0.0.1:${port}`;
+  await assertPortFree(port);
+  await assertPortFree(3100);
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME ?? cwd };
+  const authbridge = startProcess("authbridge", bin, ["serve", "--bind", `127.0.0.1:${port}`], {
+    cwd,
+    env: { ...base, DATABASE_URL: databaseUrl, AUTHBRIDGE_API_KEYS: apiKey, RUST_LOG: "info" },
+    logFile: path.join(logDir, "authbridge.log"),
+  });
+  let app;
+  try {
+    await waitForHttp(`${authbridgeUrl}/readyz`, authbridge);
+    const nextBin = path.join(exampleDir, "node_modules/next/dist/bin/next");
+    app = startProcess("next start", process.execPath, [nextBin, "start", "-p", "3100", "-H", "127.0.0.1"], {
+      cwd: exampleDir,
+      env: {
+        ...base,
+        NODE_ENV: "production",
+        NEXT_TELEMETRY_DISABLED: "1",
+        AUTH_SECRET: randomBytes(32).toString("base64"),
+        AUTH_URL: APP_ORIGIN,
+        AUTHBRIDGE_URL: authbridgeUrl,
+        AUTHBRIDGE_API_KEY: apiKey,
+        OIDC_ISSUER: oidcIssuer,
+        OIDC_CLIENT_ID: "authbridge-example",
+        OIDC_CLIENT_SECRET: "mock-secret",
+        MAGIC_LINK_FILE: magicLinkFile,
+        ...appEnv,
+      },
+      logFile: path.join(logDir, "next.log"),
+    });
+    await waitForHttp("http://127.0.0.1:3100/", app);
+  } catch (error) {
+    // Nothing is left running for the caller to find.
+    await Promise.all([app?.stop(), authbridge.stop()]);
+    throw error;
+  }
+  return { authbridge, app, authbridgeUrl, apiKey };
 }
 
 /** psql with ON_ERROR_STOP against the maintenance database of TEST_POSTGRES_URL. */
