@@ -184,6 +184,11 @@ function flow(backend) {
     assertMiddleware(first, "none");
     assert.equal(new URL(final.url()).pathname, "/api/auth/signin");
     await page.getByRole("button", { name: "Sign in with Mock OIDC" }).waitFor();
+    // The build agrees: the middleware is an Edge function (a Node.js one would be listed in
+    // functions-config-manifest.json and built under server/, not server/edge/).
+    const manifest = JSON.parse(await readFile(path.join(exampleDir, ".next/server/middleware-manifest.json"), "utf8"));
+    const files = manifest.middleware["/"]?.files ?? [];
+    assert.ok(files.length > 0 && files.every((file) => file.startsWith("server/edge/")), "an Edge middleware build");
     await shot(page, "02-sign-in-page");
   });
 
