@@ -10,6 +10,8 @@ mod cli;
 mod concurrency;
 mod contract;
 mod hot_path;
+mod limits;
 mod ops;
+mod process;
 mod sessions;
 mod startup;
