@@ -13,5 +13,6 @@ mod hot_path;
 mod limits;
 mod ops;
 mod process;
+mod process_faults;
 mod sessions;
 mod startup;
