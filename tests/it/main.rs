@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod concurrency;
 mod contract;
+mod db_faults;
 mod hot_path;
 mod limits;
 mod ops;

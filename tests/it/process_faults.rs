@@ -228,6 +228,10 @@ const DELETED_USERS: usize = 20;
 const EXPIRED: usize = 20_000;
 const MAX_SESSIONS: i64 = 3;
 
+/// The tokens a session was rotated through (each acknowledged), and whether a further rotation
+/// was cut off by the kill.
+type RotationChain = (Vec<String>, bool);
+
 /// Stops a client once the server is gone.
 fn gone(outcome: &Outcome) -> bool {
     matches!(outcome, Outcome::Refused | Outcome::Closed | Outcome::Truncated(_) | Outcome::TimedOut)
@@ -270,7 +274,7 @@ fn kill_9_mid_load(backend: Backend) {
         }));
     }
     // Rotation chains: every acknowledged token and whether a rotation was cut off.
-    let chains: Arc<Mutex<BTreeMap<usize, (Vec<String>, bool)>>> = Arc::default();
+    let chains: Arc<Mutex<BTreeMap<usize, RotationChain>>> = Arc::default();
     for r in 0..2 {
         let (address, chains) = (address.clone(), Arc::clone(&chains));
         clients.push(thread::spawn(move || {
