@@ -324,7 +324,15 @@ fn kill_9_mid_load(backend: Backend) {
             unreachable!()
         }));
     }
-    thread::sleep(Duration::from_millis(600));
+    // Kill once every kind of write is under way (or after 8 s): some users deleted, the purge
+    // started, so that the kill cuts each of them off between two of its transactions.
+    let loaded = Instant::now();
+    let expired = || count(&rt, &db, "sessions WHERE \"userId\" = 'pur' AND expires < '2050-01-01T00:00:00.000+00:00'");
+    let under_way =
+        || deleted.lock().unwrap().len() >= 2 && last_created.lock().unwrap().len() >= 3 && expired() < EXPIRED as i64;
+    while loaded.elapsed() < Duration::from_secs(8) && !under_way() {
+        thread::sleep(Duration::from_millis(10));
+    }
     server.signal("KILL");
     let status = server.wait_exit(Duration::from_secs(10)).expect("killed");
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
@@ -393,8 +401,9 @@ fn kill_9_mid_load(backend: Backend) {
     assert_eq!(count(&rt, &db, "sessions WHERE \"userId\" = 'pur'"), 10);
     eprintln!(
         "FIGURES kill-9 {backend:?}: calls before the kill {calls:?}; users deleted {gone_users}/{DELETED_USERS} \
-         ({} acknowledged); expired sessions left mid-purge {expired_left}/{EXPIRED}; invariants held",
-        acknowledged.len()
+         ({} acknowledged); expired sessions left mid-purge {expired_left}/{EXPIRED}; killed after {} ms; invariants held",
+        acknowledged.len(),
+        loaded.elapsed().as_millis()
     );
 }
 
