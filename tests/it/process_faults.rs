@@ -165,9 +165,10 @@ fn sigterm_under_load_finishes_in_flight_requests_postgres() {
     sigterm_under_load(Backend::Postgres);
 }
 
-/// A request still in flight when the grace period ends: exit 1, and the log says why.
+/// A request still in flight when the grace period ends, or at a second signal: exit 1, and the
+/// log says why.
 #[test]
-fn sigterm_past_the_grace_period_exits_non_zero() {
+fn sigterm_past_the_grace_period_or_twice_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file:{}", dir.path().join("grace.db").display());
     let mut server = Proc::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "1s")]);
@@ -181,6 +182,23 @@ fn sigterm_past_the_grace_period_exits_non_zero() {
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(3), "{took:?}");
     assert!(log.contains("grace period") && log.contains("1 connection(s) still open"), "{log}");
+    drop(stuck);
+
+    // A second signal cuts a long grace period short.
+    let mut server = Proc::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "60s")]);
+    let stuck = InFlight::start(&server.address, "/v1/adapter/getUser", &json!({ "id": "nobody" }));
+    thread::sleep(Duration::from_millis(200));
+    server.signal("TERM");
+    thread::sleep(Duration::from_millis(300));
+    assert!(server.child.try_wait().unwrap().is_none(), "still finishing the request in flight");
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(5)).expect("a second signal ends the shutdown");
+    assert_eq!(status.code(), Some(1), "{}", server.log());
+    assert!(
+        server.log().contains("a second shutdown signal arrived with 1 connection(s) still open"),
+        "{}",
+        server.log()
+    );
     drop(stuck);
 }
 
