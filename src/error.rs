@@ -183,8 +183,8 @@ pub(crate) struct Problem<'a> {
     status: u16,
     detail: String,
     /// `invalid_argument`, `unauthenticated`, `not_found`, `method_not_allowed`, `already_exists`,
-    /// `payload_too_large`, `headers_too_large`, `unsupported_media_type`, `failed_precondition`, `request_timeout`,
-    /// `unavailable` or `internal`.
+    /// `payload_too_large`, `headers_too_large`, `unsupported_media_type`, `failed_precondition`,
+    /// `request_timeout`, `unavailable` or `internal`.
     code: &'a str,
     /// With `invalid_argument`: the path of the offending field, e.g. `session.userId`.
     #[serde(skip_serializing_if = "Option::is_none")]
