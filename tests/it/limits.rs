@@ -18,7 +18,7 @@ fn server(dir: &std::path::Path) -> Proc {
             ("DATABASE_URL", url.as_str()),
             ("AUTHBRIDGE_MAX_HEADER_BYTES", "4096"),
             ("AUTHBRIDGE_HEADER_READ_TIMEOUT_MS", "1000"),
-            ("AUTHBRIDGE_REQUEST_TIMEOUT_MS", "1500"),
+            ("AUTHBRIDGE_REQUEST_TIMEOUT_MS", "2000"),
             ("AUTHBRIDGE_MAX_CONCURRENT_REQUESTS", "2"),
             ("AUTHBRIDGE_BODY_LIMIT", "1024"),
         ],
@@ -118,7 +118,7 @@ fn slow_bodies_get_408() {
     let outcome = read_response(&mut stream);
     assert_problem(&outcome, 408, "request_timeout");
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(4), "{took:?}");
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(5), "{took:?}");
 }
 
 /// Beyond --max-concurrent-requests a request is answered 503 at once; health checks are exempt.
@@ -134,7 +134,8 @@ fn requests_beyond_the_concurrency_limit_get_503() {
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let shed = get_user();
-    assert!(started.elapsed() < Duration::from_millis(500), "shed at once, not queued: {:?}", started.elapsed());
+    // At once: long before the holders' 2 s timeout would free a slot.
+    assert!(started.elapsed() < Duration::from_millis(1000), "shed at once, not queued: {:?}", started.elapsed());
     assert_problem(&shed, 503, "unavailable");
     assert!(matches!(shed, Outcome::Answered { retry_after: true, .. }), "Retry-After: {shed:?}");
     assert_eq!(http(&server.address, "GET", "/healthz", "", TIMEOUT).status(), Some(200), "health checks are exempt");
