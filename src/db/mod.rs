@@ -91,6 +91,40 @@ fn is_unavailable_message(message: &str) -> bool {
 
 pub type DbResult<T> = Result<T, Error>;
 
+/// `get_result` for writes: the row of an `INSERT`/`UPDATE`/`DELETE ... RETURNING`, handed back
+/// only once the statement has committed.
+///
+/// diesel-async's `get_result` returns as soon as the first row arrives. PostgreSQL sends that row
+/// before it commits an autocommit statement (the commit happens at the protocol's Sync), so a
+/// database crash in between would report success for a write that never committed; the
+/// database-fault test caught exactly that. `load` reads the whole answer, up to ReadyForQuery,
+/// which PostgreSQL sends after the commit. (A write inside an explicit transaction is covered by
+/// its awaited `COMMIT` and may use `get_result`.)
+pub trait GetCommitted<Conn>: diesel_async::RunQueryDsl<Conn> + Sized {
+    #[allow(clippy::type_complexity, reason = "a nameable future, as diesel-async's own methods return")]
+    fn get_committed<'query, 'conn, U>(
+        self,
+        conn: &'conn mut Conn,
+    ) -> futures_util::future::Map<
+        diesel_async::return_futures::LoadFuture<'conn, 'query, Self, Conn, U>,
+        fn(diesel::QueryResult<Vec<U>>) -> diesel::QueryResult<U>,
+    >
+    where
+        U: Send,
+        Conn: diesel_async::AsyncConnectionCore,
+        Self: diesel_async::methods::LoadQuery<'query, Conn, U> + 'query,
+    {
+        self.load(conn).map(first_row::<U> as fn(_) -> _)
+    }
+}
+
+impl<T: diesel_async::RunQueryDsl<Conn>, Conn> GetCommitted<Conn> for T {}
+
+/// The first row, or `NotFound` as `get_result` would say.
+fn first_row<U>(rows: diesel::QueryResult<Vec<U>>) -> diesel::QueryResult<U> {
+    rows?.into_iter().next().ok_or(DieselError::NotFound)
+}
+
 /// Pool settings from the configuration.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
