@@ -16,6 +16,8 @@ pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
 pub const DEFAULT_PURGE_BATCH_SIZE: NonZeroU32 = NonZeroU32::new(1_000).unwrap();
 /// A purge batch larger than this would hold its locks for too long.
 pub const MAX_PURGE_BATCH_SIZE: u32 = 100_000;
@@ -161,6 +163,29 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS, global = true)]
     pub request_timeout_ms: u64,
 
+    /// Largest request line plus headers, in bytes; larger ones get 431.
+    #[arg(long, env = "AUTHBRIDGE_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
+          value_parser = parse_header_limit, global = true)]
+    pub max_header_bytes: usize,
+
+    /// Milliseconds a client has to send a request's headers (slow clients are disconnected);
+    /// also how long an idle keep-alive connection stays open.
+    #[arg(long, env = "AUTHBRIDGE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub header_read_timeout_ms: u64,
+
+    /// Requests handled at once; beyond this they are answered 503 at once (not queued).
+    /// /healthz and /readyz are not counted. 0 = no limit.
+    #[arg(long, env = "AUTHBRIDGE_MAX_CONCURRENT_REQUESTS", default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS,
+          global = true)]
+    pub max_concurrent_requests: usize,
+
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish (e.g. 20s); past it,
+    /// or on a second signal, the process exits with code 1 and drops the open connections.
+    #[arg(long, env = "AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", default_value = "20s", value_parser = parse_duration,
+          global = true)]
+    pub shutdown_grace_period: Duration,
+
     /// How SQLite stores dates (see Prisma's `timestampFormat`); auto detects it from the rows.
     #[arg(long, env = "AUTHBRIDGE_SQLITE_DATETIME_FORMAT", value_enum, default_value_t, global = true)]
     pub sqlite_datetime_format: SqliteDatetimeFormat,
@@ -226,6 +251,15 @@ pub fn parse_batch_size(text: &str) -> Result<NonZeroU32, String> {
         .and_then(NonZeroU32::new)
         .filter(|n| n.get() <= MAX_PURGE_BATCH_SIZE)
         .ok_or_else(|| format!("must be a whole number from 1 to {MAX_PURGE_BATCH_SIZE}"))
+}
+
+/// A header limit: 1 KiB to 1 MiB (hyper's read buffer is sized from it).
+fn parse_header_limit(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1024..=1024 * 1024).contains(n))
+        .ok_or_else(|| "must be a number of bytes from 1024 to 1048576".to_owned())
 }
 
 /// `90s`, `15m`, `1h 30m` (humantime) or a bare number of seconds.

@@ -32,6 +32,8 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("the request body is larger than the configured limit")]
     PayloadTooLarge,
+    #[error("the request line and headers are larger than the configured limit")]
+    HeadersTooLarge,
     #[error("the request body must be JSON: send `Content-Type: application/json`")]
     UnsupportedMediaType,
     #[error("{0}")]
@@ -57,6 +59,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::AlreadyExists(_) => "already_exists",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::FailedPrecondition(_) => "failed_precondition",
             Self::Timeout => "request_timeout",
@@ -73,6 +76,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AlreadyExists(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::FailedPrecondition(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -89,6 +93,7 @@ impl ApiError {
             Self::MethodNotAllowed => "Method not allowed",
             Self::AlreadyExists(_) => "Already exists",
             Self::PayloadTooLarge => "Payload too large",
+            Self::HeadersTooLarge => "Request header fields too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::FailedPrecondition(_) => "Failed precondition",
             Self::Timeout => "Request timeout",
@@ -103,6 +108,7 @@ impl ApiError {
             StatusCode::NOT_FOUND => Self::NotFound("no route matches this path".into()),
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeadersTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::REQUEST_TIMEOUT => Self::Timeout,
             StatusCode::UNAUTHORIZED => Self::Unauthenticated,
@@ -177,8 +183,8 @@ pub(crate) struct Problem<'a> {
     status: u16,
     detail: String,
     /// `invalid_argument`, `unauthenticated`, `not_found`, `method_not_allowed`, `already_exists`,
-    /// `payload_too_large`, `unsupported_media_type`, `failed_precondition`, `request_timeout`,
-    /// `unavailable` or `internal`.
+    /// `payload_too_large`, `headers_too_large`, `unsupported_media_type`, `failed_precondition`,
+    /// `request_timeout`, `unavailable` or `internal`.
     code: &'a str,
     /// With `invalid_argument`: the path of the offending field, e.g. `session.userId`.
     #[serde(skip_serializing_if = "Option::is_none")]

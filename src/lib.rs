@@ -13,6 +13,7 @@ pub mod models;
 pub mod openapi;
 pub mod purge;
 pub mod router;
+pub mod server;
 pub mod startup;
 
 use std::ops::Deref;
@@ -34,6 +35,10 @@ pub struct Settings {
     pub unknown_fields: UnknownFields,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Largest request line plus headers, in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Requests handled at once (503 beyond); 0 = no limit.
+    pub max_concurrent_requests: usize,
     /// 0 = no limit.
     pub max_sessions_per_user: u32,
     pub purge_batch_size: std::num::NonZeroU32,
@@ -48,6 +53,8 @@ impl Default for Settings {
             unknown_fields: UnknownFields::Drop,
             body_limit: config::DEFAULT_BODY_LIMIT,
             request_timeout: Duration::from_millis(config::DEFAULT_REQUEST_TIMEOUT_MS),
+            max_header_bytes: config::DEFAULT_MAX_HEADER_BYTES,
+            max_concurrent_requests: config::DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_sessions_per_user: 0,
             purge_batch_size: config::DEFAULT_PURGE_BATCH_SIZE,
         }

@@ -184,7 +184,15 @@ impl Op {
                     .build(),
             ));
         }
-        for status in self.problems {
+        // Every route checks the header size; every route but the health checks sheds load.
+        let mut problems = self.problems;
+        problems.push(431);
+        if !self.public {
+            problems.push(503);
+        }
+        problems.sort_unstable();
+        problems.dedup();
+        for status in problems {
             let problem = PROBLEMS.iter().find(|p| p.status == status).expect("every listed status has a problem");
             operation = operation.response(status.to_string(), Ref::from_response_name(problem.name));
         }
@@ -217,7 +225,7 @@ impl ProblemAnswer {
     }
 }
 
-const PROBLEMS: [ProblemAnswer; 11] = [
+const PROBLEMS: [ProblemAnswer; 12] = [
     ProblemAnswer {
         status: 400,
         name: "InvalidArgument",
@@ -269,6 +277,14 @@ const PROBLEMS: [ProblemAnswer; 11] = [
         header: None,
     },
     ProblemAnswer {
+        status: 431,
+        name: "HeadersTooLarge",
+        description: "`headers_too_large`: the request line and headers are larger than --max-header-bytes. A \
+                      head more than 8 KiB over that limit, or with more than 100 header fields, is refused by \
+                      the HTTP parser before routing: 431 with an empty body, and the connection is closed.",
+        header: None,
+    },
+    ProblemAnswer {
         status: 422,
         name: "FailedPrecondition",
         description: "`failed_precondition`: a referenced row is missing, e.g. no user has this `userId` \
@@ -284,7 +300,8 @@ const PROBLEMS: [ProblemAnswer; 11] = [
     ProblemAnswer {
         status: 503,
         name: "Unavailable",
-        description: "`unavailable`: the database is unreachable or every connection is busy; retry.",
+        description: "`unavailable`: the database is unreachable or every connection is busy, or more than \
+                      --max-concurrent-requests requests are in progress; retry after Retry-After seconds.",
         header: Some(("Retry-After", "Seconds to wait before retrying.")),
     },
 ];

@@ -1,5 +1,6 @@
 //! Every route, and the middleware around them.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -9,6 +10,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
@@ -27,6 +29,11 @@ pub fn router(state: AppState) -> Router {
     metrics::handle();
     let body_limit = state.settings.body_limit;
     let timeout = state.settings.request_timeout;
+    let limits = Limits {
+        max_header_bytes: state.settings.max_header_bytes,
+        slots: (state.settings.max_concurrent_requests > 0)
+            .then(|| Arc::new(Semaphore::new(state.settings.max_concurrent_requests))),
+    };
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -44,12 +51,47 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(state.clone(), require_api_key))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(from_fn_with_state(limits, enforce_limits))
         .layer(from_fn(render_problems))
         .layer(from_fn(log_request))
         .layer(from_fn(metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The limits checked before a request reaches the routes.
+#[derive(Clone)]
+struct Limits {
+    max_header_bytes: usize,
+    /// One permit per request in flight; `None` without a limit.
+    slots: Option<Arc<Semaphore>>,
+}
+
+/// Header size and load shedding. Beyond the concurrency limit a request is answered 503 at
+/// once rather than queued: queued requests would only wait for the pool and time out later,
+/// holding memory and sockets meanwhile. Health checks are never shed, so that an overloaded
+/// but working instance is neither restarted (`/healthz`) nor flaps out of its balancer
+/// (`/readyz`, which still fails when the database does).
+async fn enforce_limits(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+    if head_size(&request) > limits.max_header_bytes {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    let Some(slots) = limits.slots.filter(|_| !PUBLIC_PATHS.contains(&request.uri().path())) else {
+        return next.run(request).await;
+    };
+    match slots.try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => ApiError::Unavailable("too many requests in progress; retry shortly".into()).into_response(),
+    }
+}
+
+/// The request line and header fields as sent on the wire: `name: value\r\n` each.
+fn head_size(request: &Request) -> usize {
+    let line = request.method().as_str().len()
+        + request.uri().path_and_query().map_or(1, |target| target.as_str().len())
+        + " HTTP/1.1\r\n".len();
+    line + request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>()
 }
 
 /// `Authorization: Bearer <key>`, compared in constant time against every configured key.

@@ -9,6 +9,7 @@ use tracing_subscriber::Layer as _;
 use crate::config::{Cli, Command, Config, LogFormat};
 use crate::db::migrate::{self, Migrate};
 use crate::db::{Db, check, url};
+use crate::server::{self, ServerOptions};
 use crate::{AppState, Settings, app, purge};
 
 /// Exit code for configuration errors, reported before anything starts.
@@ -187,6 +188,8 @@ async fn serve(config: Config, db: Db) -> ExitCode {
         unknown_fields: config.unknown_fields,
         body_limit: config.body_limit,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
+        max_header_bytes: config.max_header_bytes,
+        max_concurrent_requests: config.max_concurrent_requests,
         max_sessions_per_user: config.max_sessions_per_user,
         purge_batch_size: config.purge_batch_size,
     };
@@ -206,19 +209,24 @@ async fn serve(config: Config, db: Db) -> ExitCode {
     );
     let service = app(AppState::new(db, settings));
     crate::metrics::spawn_upkeep();
-    match axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await {
+    let options = ServerOptions {
+        max_header_bytes: config.max_header_bytes,
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        grace_period: config.shutdown_grace_period,
+    };
+    match server::serve(listener, service, &options, shutdown_signal).await {
         Ok(()) => {
             tracing::info!("shut down cleanly");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            tracing::error!(error = %e, "server error");
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Ctrl-C or SIGTERM: stop accepting, finish the requests in flight, then exit.
+/// Ctrl-C or SIGTERM: the first one starts the graceful shutdown, a second one cuts it short.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -238,5 +246,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing requests in flight");
 }

@@ -49,22 +49,81 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the database could not be reached or the pool had no connection to give in
-    /// time: the request may succeed if retried.
+    /// True when the database could not be reached, went away mid-request or the pool had no
+    /// connection to give in time: the request may succeed if retried.
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Pool(_) => true,
-            Self::Query(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            // The socket closed or failed under the query (PostgreSQL stopped or crashed): the
+            // driver has no SQLSTATE to give, only the I/O error.
+            Self::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
             Self::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
-                // SQLite answers "database is locked" once busy_timeout has passed.
-                info.message().contains("database is locked") || info.message().contains("connection closed")
+                is_unavailable_message(info.message())
             }
             _ => false,
         }
     }
 }
 
+/// diesel-async maps every SQLSTATE it does not name to `Unknown` and exposes only the server's
+/// message, so the unavailability errors are recognised by their (English, the server default)
+/// messages: PostgreSQL's 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now,
+/// 57P05 idle-session timeout and 53300 too_many_connections, and SQLite's busy timeout.
+fn is_unavailable_message(message: &str) -> bool {
+    const MESSAGES: &[&str] = &[
+        "database is locked",
+        "connection closed",
+        "terminating connection due to administrator command",
+        "terminating connection because of crash of another server process",
+        "terminating connection due to idle-session timeout",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "the database system is not yet accepting connections",
+        "too many clients already",
+        "remaining connection slots are reserved",
+    ];
+    MESSAGES.iter().any(|m| message.contains(m))
+}
+
 pub type DbResult<T> = Result<T, Error>;
+
+/// `get_result` for writes: the row of an `INSERT`/`UPDATE`/`DELETE ... RETURNING`, handed back
+/// only once the statement has committed.
+///
+/// diesel-async's `get_result` returns as soon as the first row arrives. PostgreSQL sends that row
+/// before it commits an autocommit statement (the commit happens at the protocol's Sync), so a
+/// database crash in between would report success for a write that never committed; the
+/// database-fault test caught exactly that. `load` reads the whole answer, up to ReadyForQuery,
+/// which PostgreSQL sends after the commit. (A write inside an explicit transaction is covered by
+/// its awaited `COMMIT` and may use `get_result`.)
+pub trait GetCommitted<Conn>: diesel_async::RunQueryDsl<Conn> + Sized {
+    #[allow(clippy::type_complexity, reason = "a nameable future, as diesel-async's own methods return")]
+    fn get_committed<'query, 'conn, U>(
+        self,
+        conn: &'conn mut Conn,
+    ) -> futures_util::future::Map<
+        diesel_async::return_futures::LoadFuture<'conn, 'query, Self, Conn, U>,
+        fn(diesel::QueryResult<Vec<U>>) -> diesel::QueryResult<U>,
+    >
+    where
+        U: Send,
+        Conn: diesel_async::AsyncConnectionCore,
+        Self: diesel_async::methods::LoadQuery<'query, Conn, U> + 'query,
+    {
+        self.load(conn).map(first_row::<U> as fn(_) -> _)
+    }
+}
+
+impl<T: diesel_async::RunQueryDsl<Conn>, Conn> GetCommitted<Conn> for T {}
+
+/// The first row, or `NotFound` as `get_result` would say.
+fn first_row<U>(rows: diesel::QueryResult<Vec<U>>) -> diesel::QueryResult<U> {
+    rows?.into_iter().next().ok_or(DieselError::NotFound)
+}
 
 /// Pool settings from the configuration.
 #[derive(Debug, Clone)]

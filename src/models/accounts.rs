@@ -3,7 +3,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::db::schema::accounts;
-use crate::db::{Db, DbResult, with_conn};
+use crate::db::{Db, DbResult, GetCommitted, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = accounts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -36,14 +36,14 @@ pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
     with_conn!(db, conn => diesel::insert_into(accounts::table)
         .values(&account)
         .returning(Account::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await)
 }
 
 pub async fn unlink(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<Account>> {
     with_conn!(db, conn => diesel::delete(by_provider(provider, provider_account_id))
         .returning(Account::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await
         .optional())
 }

@@ -3,7 +3,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::db::schema::authenticators;
-use crate::db::{Db, DbResult, with_conn};
+use crate::db::{Db, DbResult, GetCommitted, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = authenticators, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -24,7 +24,7 @@ pub async fn create(db: &Db, authenticator: Authenticator) -> DbResult<Authentic
     with_conn!(db, conn => diesel::insert_into(authenticators::table)
         .values(&authenticator)
         .returning(Authenticator::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await)
 }
 
@@ -51,7 +51,7 @@ pub async fn update_counter(db: &Db, credential_id: &str, counter: i32) -> DbRes
     with_conn!(db, conn => diesel::update(authenticators::table.filter(authenticators::credential_id.eq(credential_id)))
         .set(authenticators::counter.eq(counter))
         .returning(Authenticator::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await
         .optional())
 }

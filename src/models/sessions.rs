@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::users::User;
 use crate::db::schema::{sessions, users};
-use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
+use crate::db::{Db, DbResult, DbTime, GetCommitted, Pool, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = sessions, check_for_backend(Pg, diesel::sqlite::Sqlite))]
@@ -56,7 +56,7 @@ pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>)
         return with_conn!(db, conn => diesel::insert_into(sessions::table)
             .values(&session)
             .returning(Session::as_returning())
-            .get_result(conn)
+            .get_committed(conn)
             .await);
     };
     let others_kept = i64::from(keep_at_most.get() - 1);
@@ -98,7 +98,7 @@ pub async fn rotate(
     )
     .set((sessions::session_token.eq(new_token), sessions::expires.eq(new_expires)))
     .returning(Session::as_returning())
-    .get_result(conn)
+    .get_committed(conn)
     .await
     .optional())
 }
@@ -133,7 +133,7 @@ pub async fn delete_for_user(db: &Db, user_id: &str, except: Option<&str>) -> Db
 pub async fn delete_by_id(db: &Db, id: &str) -> DbResult<Option<SessionInfo>> {
     with_conn!(db, conn => diesel::delete(sessions::table.find(id))
         .returning(SessionInfo::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await
         .optional())
 }
@@ -217,7 +217,7 @@ pub async fn find_with_user(
         // PostgreSQL: one statement, one round trip.
         (Pool::Postgres(pool), Some(slide)) => {
             let mut conn = pool.get().await?;
-            Ok(SlidingLookup { token, now, slide }.get_result(&mut *conn).await.optional()?)
+            Ok(SlidingLookup { token, now, slide }.get_committed(&mut *conn).await.optional()?)
         }
         (Pool::Postgres(_), None) => read_with_user(db, token, now).await,
         // SQLite runs in-process, so a read followed by a rare conditional write costs no round
@@ -234,7 +234,7 @@ pub async fn find_with_user(
             )
             .set(sessions::expires.eq(slide.new_expires))
             .returning(sessions::expires)
-            .get_result(conn)
+            .get_committed(conn)
             .await
             .optional())?;
             match slid {
@@ -274,7 +274,7 @@ pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<O
     with_conn!(db, conn => diesel::update(sessions::table.filter(sessions::session_token.eq(token)))
         .set(&changes)
         .returning(Session::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await
         .optional())
 }
@@ -283,7 +283,7 @@ pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<O
 pub async fn delete(db: &Db, token: &str) -> DbResult<Option<Session>> {
     with_conn!(db, conn => diesel::delete(sessions::table.filter(sessions::session_token.eq(token)))
         .returning(Session::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await
         .optional())
 }

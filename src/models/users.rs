@@ -3,7 +3,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::db::schema::{accounts, users};
-use crate::db::{Db, DbResult, DbTime, with_conn};
+use crate::db::{Db, DbResult, DbTime, GetCommitted, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -46,7 +46,7 @@ pub async fn create(db: &Db, new: NewUser) -> DbResult<User> {
     with_conn!(db, conn => diesel::insert_into(users::table)
         .values(&new)
         .returning(User::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await)
 }
 
@@ -82,7 +82,7 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
     with_conn!(db, conn => diesel::update(users::table.find(id))
         .set(&changes)
         .returning(User::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await
         .optional())
 }
@@ -92,7 +92,7 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
 pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
     with_conn!(db, conn => diesel::delete(users::table.find(id))
         .returning(User::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await
         .optional())
 }

@@ -1,9 +1,8 @@
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::db::schema::verification_tokens;
-use crate::db::{Db, DbResult, DbTime, with_conn};
+use crate::db::{Db, DbResult, DbTime, GetCommitted, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = verification_tokens, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -17,7 +16,7 @@ pub async fn create(db: &Db, token: VerificationToken) -> DbResult<VerificationT
     with_conn!(db, conn => diesel::insert_into(verification_tokens::table)
         .values(&token)
         .returning(VerificationToken::as_returning())
-        .get_result(conn)
+        .get_committed(conn)
         .await)
 }
 
@@ -31,7 +30,7 @@ pub async fn use_token(db: &Db, identifier: &str, token: &str) -> DbResult<Optio
             .filter(verification_tokens::token.eq(token)),
     )
     .returning(VerificationToken::as_returning())
-    .get_result(conn)
+    .get_committed(conn)
     .await
     .optional())
 }
