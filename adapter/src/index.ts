@@ -143,8 +143,12 @@ export type AuthBridgeErrorCode =
   | "method_not_allowed"
   | "already_exists"
   | "payload_too_large"
+  /** request line and headers over the server's `--max-header-bytes` */
+  | "headers_too_large"
   | "unsupported_media_type"
   | "failed_precondition"
+  /** the server's `--request-timeout-ms` passed (408) */
+  | "request_timeout"
   | "unavailable"
   | "internal"
   /** fetch rejected (connection refused, DNS, TLS, reset) */
