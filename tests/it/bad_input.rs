@@ -267,7 +267,7 @@ async fn secrets_never_reach_logs_or_error_bodies() {
     authbridge::startup::try_init_tracing(authbridge::config::LogFormat::Json, filter, logs.clone())
         .expect("this test owns the global subscriber");
     let mut bodies = String::new();
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
         let settings = Settings { api_keys: vec!["key-SECRET-api".into()], ..Settings::default() };
         let Some(app) = TestApp::with_settings(backend, settings).await else { continue };
         let call = |method: &str, body: Value| {

@@ -239,7 +239,11 @@ async fn run_fixture(backend: Backend, name: &str) {
     let text = std::fs::read_to_string(fixtures_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
     if let Some(only) = fixture.get("backends").and_then(Value::as_array) {
-        let wanted = if backend.is_sqlite() { "sqlite" } else { "postgresql" };
+        let wanted = match backend {
+            Backend::Sqlite | Backend::SqliteUnixMs => "sqlite",
+            Backend::Postgres => "postgresql",
+            Backend::Mysql => "mysql",
+        };
         if !only.iter().any(|b| b == wanted) {
             return;
         }
@@ -309,6 +313,10 @@ macro_rules! fixture_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::run_fixture(crate::support::Backend::Postgres, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::run_fixture(crate::support::Backend::Mysql, stringify!($name)).await
                 }
             }
         )*
