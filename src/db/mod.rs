@@ -2,6 +2,7 @@
 //! macro that runs the same diesel DSL on whichever backend is configured.
 
 pub mod check;
+pub mod exact;
 pub mod migrate;
 pub mod schema;
 pub mod time;

@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::db::exact::{Exactly, exact};
 use crate::db::schema::accounts;
 use crate::db::{Db, DbResult, lock_then_delete, with_conn};
 
@@ -25,11 +26,15 @@ pub struct Account {
     pub session_state: Option<String>,
 }
 
-#[diesel::dsl::auto_type(no_type_alias)]
-fn by_provider<'a>(provider: &'a str, provider_account_id: &'a str) -> _ {
+pub(crate) type ByProvider<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<accounts::table, Exactly<'a, accounts::provider>>,
+    Exactly<'a, accounts::provider_account_id>,
+>;
+
+pub(crate) fn by_provider<'a>(provider: &'a str, provider_account_id: &'a str) -> ByProvider<'a> {
     accounts::table
-        .filter(accounts::provider.eq(provider))
-        .filter(accounts::provider_account_id.eq(provider_account_id))
+        .filter(exact(accounts::provider, provider))
+        .filter(exact(accounts::provider_account_id, provider_account_id))
 }
 
 /// No column has a database default: the stored row is what was inserted.

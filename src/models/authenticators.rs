@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::db::exact::exact;
 use crate::db::schema::authenticators;
 use crate::db::{Db, DbResult, update_then_read, with_conn};
 
@@ -37,7 +38,7 @@ pub async fn create(db: &Db, authenticator: Authenticator) -> DbResult<Authentic
 
 pub async fn find(db: &Db, credential_id: &str) -> DbResult<Option<Authenticator>> {
     with_conn!(db, conn => authenticators::table
-        .filter(authenticators::credential_id.eq(credential_id))
+        .filter(exact(authenticators::credential_id, credential_id))
         .select(Authenticator::as_select())
         .first(conn)
         .await
@@ -55,7 +56,7 @@ pub async fn list_by_user(db: &Db, user_id: &str) -> DbResult<Vec<Authenticator>
 
 /// `None` when no authenticator has this credential id.
 pub async fn update_counter(db: &Db, credential_id: &str, counter: i32) -> DbResult<Option<Authenticator>> {
-    let by_id = || authenticators::table.filter(authenticators::credential_id.eq(credential_id));
+    let by_id = || authenticators::table.filter(exact(authenticators::credential_id, credential_id));
     with_conn!(db, conn => diesel::update(by_id())
         .set(authenticators::counter.eq(counter))
         .returning(Authenticator::as_returning())

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::users::User;
 use crate::db::schema::{sessions, users};
+use crate::db::exact::{Exactly, exact};
 use crate::db::{Db, DbResult, DbTime, lock_then_delete, update_then_read, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
@@ -100,7 +101,7 @@ pub async fn rotate(
     now: DbTime,
     new_expires: DbTime,
 ) -> DbResult<Option<Session>> {
-    let live = || sessions::table.filter(sessions::session_token.eq(token)).filter(sessions::expires.gt(now));
+    let live = || by_token(token).filter(sessions::expires.gt(now));
     let changes = (sessions::session_token.eq(new_token), sessions::expires.eq(new_expires));
     with_conn!(db, conn => diesel::update(live())
         .set(changes)
@@ -115,8 +116,8 @@ pub async fn rotate(
     ))
 }
 
-fn by_token(token: &str) -> diesel::dsl::Filter<sessions::table, diesel::dsl::Eq<sessions::session_token, &str>> {
-    sessions::table.filter(sessions::session_token.eq(token))
+fn by_token(token: &str) -> diesel::dsl::Filter<sessions::table, Exactly<'_, sessions::session_token>> {
+    sessions::table.filter(exact(sessions::session_token, token))
 }
 
 /// A user's sessions, newest expiry first; only those alive at `alive_at` when it is given.
@@ -269,7 +270,7 @@ pub async fn find_with_user(
 async fn read_with_user(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(Session, User)>> {
     with_conn!(db, conn => sessions::table
         .inner_join(users::table)
-        .filter(sessions::session_token.eq(token))
+        .filter(exact(sessions::session_token, token))
         .filter(sessions::expires.gt(now))
         .select((Session::as_select(), User::as_select()))
         .first(conn)

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
-use crate::db::schema::{accounts, users};
+use crate::db::schema::users;
 use crate::db::{Db, DbResult, DbTime, lock_then_delete, update_then_read, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
@@ -79,10 +79,8 @@ pub async fn find_by_email(db: &Db, email: &str) -> DbResult<Option<User>> {
 }
 
 pub async fn find_by_account(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<User>> {
-    with_conn!(db, conn => accounts::table
+    with_conn!(db, conn => super::accounts::by_provider(provider, provider_account_id)
         .inner_join(users::table)
-        .filter(accounts::provider.eq(provider))
-        .filter(accounts::provider_account_id.eq(provider_account_id))
         .select(User::as_select())
         .first(conn)
         .await

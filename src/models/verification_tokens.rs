@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::db::exact::{Exactly, exact};
 use crate::db::schema::verification_tokens;
 use crate::db::{Db, DbResult, DbTime, lock_then_delete, with_conn};
 
@@ -20,11 +21,15 @@ pub async fn create(db: &Db, token: VerificationToken) -> DbResult<VerificationT
     Ok(token)
 }
 
-#[diesel::dsl::auto_type(no_type_alias)]
-fn by_key<'a>(identifier: &'a str, token: &'a str) -> _ {
+type ByKey<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<verification_tokens::table, Exactly<'a, verification_tokens::identifier>>,
+    Exactly<'a, verification_tokens::token>,
+>;
+
+fn by_key<'a>(identifier: &'a str, token: &'a str) -> ByKey<'a> {
     verification_tokens::table
-        .filter(verification_tokens::identifier.eq(identifier))
-        .filter(verification_tokens::token.eq(token))
+        .filter(exact(verification_tokens::identifier, identifier))
+        .filter(exact(verification_tokens::token, token))
 }
 
 /// One `DELETE ... RETURNING` (on MySQL a locking read and the delete, in one transaction): of

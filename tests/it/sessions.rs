@@ -136,8 +136,9 @@ async fn of_concurrent_rotations_exactly_one_wins(backend: Backend) {
         let stored = texts(
             &app.db,
             &format!(
-                r#"SELECT "sessionToken" AS value FROM sessions WHERE id = '{}'"#,
-                session["id"].as_str().unwrap()
+                "SELECT {q}sessionToken{q} AS value FROM sessions WHERE id = '{}'",
+                session["id"].as_str().unwrap(),
+                q = if backend == Backend::Mysql { '`' } else { '"' },
             ),
         )
         .await;
