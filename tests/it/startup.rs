@@ -268,13 +268,14 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         command.output().unwrap()
     };
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         (&["--bind", "0.0.0.0:7799"], &[], "without an API key"),
         (&[], &[("DATABASE_URL", "mongodb://u:hunter2@db/x")], "scheme \"mongodb\" is not supported"),
         (&["--api-key-file", "/nonexistent/keys"], &[], "cannot read --api-key-file"),
         (&["--session-update-age", "10", "--session-max-age", "5"], &[], "must not be greater"),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=require")], "sslmode=require"),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?connection_limit=0")], "connection_limit"),
+        (&[], &[("DATABASE_URL", "mysql://u:hunter2@127.0.0.1:9/x?sslaccept=strict")], "without TLS"),
         (&["check-schema"], &[("DATABASE_URL", "file:./dev.db")], "file:./prisma/dev.db"),
     ];
     // Prisma 6's native engine put `file:./dev.db` next to the schema: never start a second database.
