@@ -43,6 +43,7 @@ impl Table {
 
     /// Rows are picked by physical id: `verification_tokens` has a two-column key, and this
     /// keeps one statement shape for both tables.
+    #[cfg(feature = "postgres")]
     fn postgres_batch(self) -> &'static str {
         match self {
             Self::Sessions => {
@@ -58,6 +59,7 @@ impl Table {
 
     /// MySQL deletes with `LIMIT` directly. Sessions go in `expires` order, which walks the
     /// `sessions_expires_idx` range instead of sorting; `verification_tokens` has no such index.
+    #[cfg(feature = "mysql")]
     fn mysql_batch(self) -> &'static str {
         match self {
             Self::Sessions => "DELETE FROM sessions WHERE expires <= ? ORDER BY expires LIMIT ?",
@@ -65,6 +67,7 @@ impl Table {
         }
     }
 
+    #[cfg(feature = "sqlite")]
     fn sqlite_batch(self) -> &'static str {
         match self {
             Self::Sessions => {

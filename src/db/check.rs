@@ -179,12 +179,14 @@ impl fmt::Display for Report {
     }
 }
 
+#[cfg(feature = "postgres")]
 const PG_COLUMNS: &str = "SELECT table_name::text AS table_name, column_name::text AS column_name, \
     data_type::text AS data_type, is_nullable = 'YES' AS nullable, column_default IS NOT NULL AS has_default, \
     character_maximum_length::bigint AS max_chars, NULL::bigint AS max_bytes \
     FROM information_schema.columns WHERE table_schema = current_schema() \
     AND table_name IN ('users', 'sessions', 'accounts', 'verification_tokens', 'authenticators')";
 
+#[cfg(feature = "sqlite")]
 const SQLITE_COLUMNS: &str = "SELECT m.name AS table_name, c.name AS column_name, c.type AS data_type, \
     c.\"notnull\" = 0 AND c.pk = 0 AS nullable, c.dflt_value IS NOT NULL AS has_default, \
     NULL AS max_chars, NULL AS max_bytes \
@@ -193,6 +195,7 @@ const SQLITE_COLUMNS: &str = "SELECT m.name AS table_name, c.name AS column_name
 
 /// `BOOLEAN` is `TINYINT(1)` on MySQL, and `DATETIME` shows its fractional digits. MariaDB
 /// reports the default of a nullable column as the text `NULL`.
+#[cfg(feature = "mysql")]
 const MYSQL_COLUMNS: &str = "SELECT CAST(table_name AS CHAR) AS table_name, CAST(column_name AS CHAR) AS column_name, \
     CAST(CASE WHEN column_type = 'tinyint(1)' THEN 'boolean' \
     WHEN data_type = 'datetime' THEN CONCAT('datetime(', datetime_precision, ')') ELSE data_type END AS CHAR) AS data_type, \

@@ -10,10 +10,10 @@
 
 use std::marker::PhantomData;
 
+use diesel::QueryResult;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Text};
-use diesel::QueryResult;
 
 /// `column = value`, byte for byte.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +49,7 @@ impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Exactly<'_, C> {}
 
 impl<C: SelectableExpression<QS>, QS> SelectableExpression<QS> for Exactly<'_, C> {}
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 macro_rules! plain_equality {
     ($backend:ty) => {
         impl<C: QueryFragment<$backend>> QueryFragment<$backend> for Exactly<'_, C> {

@@ -127,7 +127,7 @@ pub async fn prepare(
 }
 
 async fn run_migrations(db: &Db) -> Result<usize, StartError> {
-    let result = match db.target().clone() {
+    match db.target().clone() {
         #[cfg(feature = "postgres")]
         Target::Postgres { url, schema } => {
             use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
@@ -151,30 +151,27 @@ async fn run_migrations(db: &Db) -> Result<usize, StartError> {
         }
         #[cfg(feature = "sqlite")]
         Target::Sqlite { .. } => {
+            #[allow(irrefutable_let_patterns)]
             let Pool::Sqlite(pool) = db.pool() else { unreachable!("target and pool agree") };
             let mut conn = pool.get().await.map_err(|e| StartError::Connect(e.to_string()))?;
             let conn: &mut super::SqliteConn = &mut conn;
-            return conn
-                .spawn_blocking(|c| {
-                    c.run_pending_migrations(SQLITE_MIGRATIONS)
-                        .map(|v| v.len())
-                        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
-                })
-                .await
-                .map_err(|e| StartError::Query(format!("migration failed: {e}")));
+            conn.spawn_blocking(|c| {
+                c.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|v| v.len())
+                    .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
+            })
+            .await
+            .map_err(|e| StartError::Query(format!("migration failed: {e}")))
         }
         #[allow(unreachable_patterns)]
-        other => return Err(StartError::NotCompiled(other.backend_name(), other.feature())),
-    };
-    result
-        .map_err(|e| StartError::Query(format!("migration task failed: {e}")))?
-        .map_err(|e| StartError::Query(format!("migration failed: {e}")))
+        other => Err(StartError::NotCompiled(other.backend_name(), other.feature())),
+    }
 }
 
 /// diesel's migration harness is synchronous: run it on a blocking thread over the async
 /// connection.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-async fn run_blocking<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Result<usize, String>, tokio::task::JoinError>
+async fn run_blocking<C>(conn: C, migrations: EmbeddedMigrations) -> Result<usize, StartError>
 where
     C: diesel_async::AsyncConnection + 'static,
     diesel_async::async_connection_wrapper::AsyncConnectionWrapper<C>:
@@ -185,6 +182,8 @@ where
         wrapped.run_pending_migrations(migrations).map(|v| v.len()).map_err(|e| e.to_string())
     })
     .await
+    .map_err(|e| StartError::Query(format!("migration task failed: {e}")))?
+    .map_err(|e| StartError::Query(format!("migration failed: {e}")))
 }
 
 #[cfg(feature = "sqlite")]

@@ -138,6 +138,7 @@ pub use with_conn;
 /// lock, then delete it. A concurrent caller blocks on the lock and then reads nothing, so of
 /// any number of callers exactly one gets the row (InnoDB's locking read sees the latest
 /// committed state, not the transaction's snapshot).
+#[cfg_attr(not(feature = "mysql"), allow(unused_macros))]
 macro_rules! lock_then_delete {
     ($conn:expr, $select:expr, $delete:expr) => {
         diesel_async::AsyncConnection::transaction($conn, async |conn| {
@@ -150,12 +151,14 @@ macro_rules! lock_then_delete {
         .await
     };
 }
+#[cfg_attr(not(feature = "mysql"), allow(unused_imports))]
 pub(crate) use lock_then_delete;
 
 /// MySQL's stand-in for `UPDATE ... RETURNING`, in one transaction: the update takes the row
 /// lock, the read then sees the row as this transaction left it. The affected count is the
 /// number of rows *matched* (diesel-async sets `CLIENT_FOUND_ROWS`), so an update that changes
 /// nothing still finds its row.
+#[cfg_attr(not(feature = "mysql"), allow(unused_macros))]
 macro_rules! update_then_read {
     ($conn:expr, $update:expr, $select:expr) => {
         diesel_async::AsyncConnection::transaction($conn, async |conn| {
@@ -167,6 +170,7 @@ macro_rules! update_then_read {
         .await
     };
 }
+#[cfg_attr(not(feature = "mysql"), allow(unused_imports))]
 pub(crate) use update_then_read;
 
 impl Db {
@@ -267,6 +271,7 @@ impl Db {
         self.sqlite_format
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn set_sqlite_format(&mut self, format: SqliteTimeFormat) {
         self.sqlite_format = format;
     }
@@ -298,8 +303,7 @@ impl Db {
 /// dates instead of truncating them; the rest is MySQL 8's default minus what would change how
 /// our statements parse (`ANSI_QUOTES`) or compare.
 #[cfg(feature = "mysql")]
-const MYSQL_SESSION_SETUP: &str =
-    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+const MYSQL_SESSION_SETUP: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
 
 #[allow(dead_code)]
 fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, options: &PoolOptions) -> Result<DeadPool<C>, StartError>

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::db::exact::{Exactly, exact};
 use crate::db::schema::accounts;
-use crate::db::{Db, DbResult, lock_then_delete, with_conn};
+use crate::db::{Db, DbResult, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = accounts)]
@@ -40,19 +40,22 @@ pub(crate) fn by_provider<'a>(provider: &'a str, provider_account_id: &'a str) -
 /// No column has a database default: the stored row is what was inserted.
 pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
     let a = &account;
-    db.check_lengths("accounts", &[
-        ("id", Some(&a.id)),
-        ("userId", Some(&a.user_id)),
-        ("type", Some(&a.type_)),
-        ("provider", Some(&a.provider)),
-        ("providerAccountId", Some(&a.provider_account_id)),
-        ("refresh_token", a.refresh_token.as_deref()),
-        ("access_token", a.access_token.as_deref()),
-        ("token_type", a.token_type.as_deref()),
-        ("scope", a.scope.as_deref()),
-        ("id_token", a.id_token.as_deref()),
-        ("session_state", a.session_state.as_deref()),
-    ])?;
+    db.check_lengths(
+        "accounts",
+        &[
+            ("id", Some(&a.id)),
+            ("userId", Some(&a.user_id)),
+            ("type", Some(&a.type_)),
+            ("provider", Some(&a.provider)),
+            ("providerAccountId", Some(&a.provider_account_id)),
+            ("refresh_token", a.refresh_token.as_deref()),
+            ("access_token", a.access_token.as_deref()),
+            ("token_type", a.token_type.as_deref()),
+            ("scope", a.scope.as_deref()),
+            ("id_token", a.id_token.as_deref()),
+            ("session_state", a.session_state.as_deref()),
+        ],
+    )?;
     with_conn!(db, conn => diesel::insert_into(accounts::table).values(&account).execute(conn).await)?;
     Ok(account)
 }
@@ -63,7 +66,7 @@ pub async fn unlink(db: &Db, provider: &str, provider_account_id: &str) -> DbRes
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => lock_then_delete!(
+    mysql: conn => crate::db::lock_then_delete!(
         conn,
         by_provider(provider, provider_account_id).select(Account::as_select()),
         diesel::delete(by_provider(provider, provider_account_id))

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::db::exact::exact;
 use crate::db::schema::authenticators;
-use crate::db::{Db, DbResult, update_then_read, with_conn};
+use crate::db::{Db, DbResult, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = authenticators)]
@@ -24,14 +24,17 @@ pub struct Authenticator {
 /// No column has a database default: the stored row is what was inserted.
 pub async fn create(db: &Db, authenticator: Authenticator) -> DbResult<Authenticator> {
     let a = &authenticator;
-    db.check_lengths("authenticators", &[
-        ("credentialID", Some(&a.credential_id)),
-        ("userId", Some(&a.user_id)),
-        ("providerAccountId", Some(&a.provider_account_id)),
-        ("credentialPublicKey", Some(&a.credential_public_key)),
-        ("credentialDeviceType", Some(&a.credential_device_type)),
-        ("transports", a.transports.as_deref()),
-    ])?;
+    db.check_lengths(
+        "authenticators",
+        &[
+            ("credentialID", Some(&a.credential_id)),
+            ("userId", Some(&a.user_id)),
+            ("providerAccountId", Some(&a.provider_account_id)),
+            ("credentialPublicKey", Some(&a.credential_public_key)),
+            ("credentialDeviceType", Some(&a.credential_device_type)),
+            ("transports", a.transports.as_deref()),
+        ],
+    )?;
     with_conn!(db, conn => diesel::insert_into(authenticators::table).values(&authenticator).execute(conn).await)?;
     Ok(authenticator)
 }
@@ -63,7 +66,7 @@ pub async fn update_counter(db: &Db, credential_id: &str, counter: i32) -> DbRes
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => update_then_read!(
+    mysql: conn => crate::db::update_then_read!(
         conn,
         diesel::update(by_id()).set(authenticators::counter.eq(counter)),
         by_id().select(Authenticator::as_select())

@@ -7,9 +7,9 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use serde::Serialize;
 
 use super::users::User;
-use crate::db::schema::{sessions, users};
 use crate::db::exact::{Exactly, exact};
-use crate::db::{Db, DbResult, DbTime, lock_then_delete, update_then_read, with_conn};
+use crate::db::schema::{sessions, users};
+use crate::db::{Db, DbResult, DbTime, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = sessions)]
@@ -52,11 +52,14 @@ pub struct SessionInfo {
 /// recently used), and never the new one.
 /// No column has a database default, so the stored row is what was inserted (no `RETURNING`).
 pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
-    db.check_lengths("sessions", &[
-        ("id", Some(&session.id)),
-        ("sessionToken", Some(&session.session_token)),
-        ("userId", Some(&session.user_id)),
-    ])?;
+    db.check_lengths(
+        "sessions",
+        &[
+            ("id", Some(&session.id)),
+            ("sessionToken", Some(&session.session_token)),
+            ("userId", Some(&session.user_id)),
+        ],
+    )?;
     let Some(keep_at_most) = keep_at_most else {
         with_conn!(db, conn => diesel::insert_into(sessions::table).values(&session).execute(conn).await)?;
         return Ok(session);
@@ -109,7 +112,7 @@ pub async fn rotate(
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => update_then_read!(
+    mysql: conn => crate::db::update_then_read!(
         conn,
         diesel::update(live()).set(changes),
         by_token(new_token).select(Session::as_select())
@@ -153,7 +156,7 @@ pub async fn delete_by_id(db: &Db, id: &str) -> DbResult<Option<SessionInfo>> {
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => lock_then_delete!(
+    mysql: conn => crate::db::lock_then_delete!(
         conn,
         sessions::table.find(id).select(SessionInfo::as_select()),
         diesel::delete(sessions::table.find(id))
@@ -290,7 +293,7 @@ pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<O
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => update_then_read!(
+    mysql: conn => crate::db::update_then_read!(
         conn,
         diesel::update(by_token(token)).set(&changes),
         by_token(token).select(Session::as_select())
@@ -304,7 +307,7 @@ pub async fn delete(db: &Db, token: &str) -> DbResult<Option<Session>> {
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => lock_then_delete!(
+    mysql: conn => crate::db::lock_then_delete!(
         conn,
         by_token(token).select(Session::as_select()),
         diesel::delete(by_token(token))
@@ -313,53 +316,53 @@ pub async fn delete(db: &Db, token: &str) -> DbResult<Option<Session>> {
 
 #[cfg(feature = "postgres")]
 mod pg {
-use diesel::pg::Pg;
-use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Text, Timestamp};
+    use diesel::pg::Pg;
+    use diesel::prelude::*;
+    use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+    use diesel::sql_types::{Text, Timestamp};
 
-use super::Slide;
-use crate::db::DbTime;
-use crate::db::schema::{sessions, users};
+    use super::Slide;
+    use crate::db::DbTime;
+    use crate::db::schema::{sessions, users};
 
-/// `getSessionAndUser` on PostgreSQL as one statement: the CTE slides the expiry when due and
-/// the outer query joins the user. The outer `SELECT` sees the snapshot taken before the
-/// update, hence the `COALESCE`.
-pub(super) struct SlidingLookup<'a> {
-    pub(super) token: &'a str,
-    pub(super) now: DbTime,
-    pub(super) slide: Slide,
-}
+    /// `getSessionAndUser` on PostgreSQL as one statement: the CTE slides the expiry when due and
+    /// the outer query joins the user. The outer `SELECT` sees the snapshot taken before the
+    /// update, hence the `COALESCE`.
+    pub(super) struct SlidingLookup<'a> {
+        pub(super) token: &'a str,
+        pub(super) now: DbTime,
+        pub(super) slide: Slide,
+    }
 
-/// A static query id lets diesel-async cache the prepared statement across requests.
-pub(super) struct SlidingLookupId;
+    /// A static query id lets diesel-async cache the prepared statement across requests.
+    pub(super) struct SlidingLookupId;
 
-impl QueryId for SlidingLookup<'_> {
-    type QueryId = SlidingLookupId;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
+    impl QueryId for SlidingLookup<'_> {
+        type QueryId = SlidingLookupId;
+        const HAS_STATIC_QUERY_ID: bool = true;
+    }
 
-impl Query for SlidingLookup<'_> {
-    type SqlType = (sessions::SqlType, users::SqlType);
-}
+    impl Query for SlidingLookup<'_> {
+        type SqlType = (sessions::SqlType, users::SqlType);
+    }
 
-impl QueryFragment<Pg> for SlidingLookup<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(r#"WITH slid AS (UPDATE sessions SET expires = "#);
-        out.push_bind_param::<Timestamp, _>(&self.slide.new_expires)?;
-        out.push_sql(r#" WHERE "sessionToken" = "#);
-        out.push_bind_param::<Text, _>(self.token)?;
-        out.push_sql(" AND expires > ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(" AND expires <= ");
-        out.push_bind_param::<Timestamp, _>(&self.slide.due_before)?;
-        out.push_sql(
+    impl QueryFragment<Pg> for SlidingLookup<'_> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql(r#"WITH slid AS (UPDATE sessions SET expires = "#);
+            out.push_bind_param::<Timestamp, _>(&self.slide.new_expires)?;
+            out.push_sql(r#" WHERE "sessionToken" = "#);
+            out.push_bind_param::<Text, _>(self.token)?;
+            out.push_sql(" AND expires > ");
+            out.push_bind_param::<Timestamp, _>(&self.now)?;
+            out.push_sql(" AND expires <= ");
+            out.push_bind_param::<Timestamp, _>(&self.slide.due_before)?;
+            out.push_sql(
             r#" RETURNING id, expires) SELECT s.id, s."sessionToken", s."userId", COALESCE(slid.expires, s.expires), u.id, u.name, u.email, u."emailVerified", u.image FROM sessions s JOIN users u ON u.id = s."userId" LEFT JOIN slid ON slid.id = s.id WHERE s."sessionToken" = "#,
         );
-        out.push_bind_param::<Text, _>(self.token)?;
-        out.push_sql(" AND s.expires > ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        Ok(())
+            out.push_bind_param::<Text, _>(self.token)?;
+            out.push_sql(" AND s.expires > ");
+            out.push_bind_param::<Timestamp, _>(&self.now)?;
+            Ok(())
+        }
     }
-}
 }

@@ -3,7 +3,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::db::schema::users;
-use crate::db::{Db, DbResult, DbTime, lock_then_delete, update_then_read, with_conn};
+use crate::db::{Db, DbResult, DbTime, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = users)]
@@ -99,7 +99,7 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => update_then_read!(
+    mysql: conn => crate::db::update_then_read!(
         conn,
         diesel::update(users::table.find(id)).set(&changes),
         users::table.find(id).select(User::as_select())
@@ -114,7 +114,7 @@ pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => lock_then_delete!(
+    mysql: conn => crate::db::lock_then_delete!(
         conn,
         users::table.find(id).select(User::as_select()),
         diesel::delete(users::table.find(id))

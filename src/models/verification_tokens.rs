@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::db::exact::{Exactly, exact};
 use crate::db::schema::verification_tokens;
-use crate::db::{Db, DbResult, DbTime, lock_then_delete, with_conn};
+use crate::db::{Db, DbResult, DbTime, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = verification_tokens)]
@@ -42,7 +42,7 @@ pub async fn use_token(db: &Db, identifier: &str, token: &str) -> DbResult<Optio
         .get_result(conn)
         .await
         .optional(),
-    mysql: conn => lock_then_delete!(
+    mysql: conn => crate::db::lock_then_delete!(
         conn,
         by_key(identifier, token).select(VerificationToken::as_select()),
         diesel::delete(by_key(identifier, token))

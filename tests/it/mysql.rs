@@ -142,9 +142,8 @@ async fn connections_run_in_utc_and_strict_mode_whatever_the_server_default() {
     assert_eq!(texts(&app.db, "SELECT CAST(FROM_UNIXTIME(0) AS CHAR) AS value").await, ["1970-01-01 00:00:00"]);
 
     let user = app.user("tz@example.com").await;
-    let session = app
-        .ok("createSession", json!({ "session": { "userId": user, "expires": "2030-06-01T12:00:00.000Z" } }))
-        .await;
+    let session =
+        app.ok("createSession", json!({ "session": { "userId": user, "expires": "2030-06-01T12:00:00.000Z" } })).await;
     let mut tokyo = raw(&url, "SET time_zone = '+09:00', sql_mode = ''").await;
     assert_eq!(one(&mut tokyo, "SELECT CAST(FROM_UNIXTIME(0) AS CHAR) AS value").await, "1970-01-01 09:00:00");
     assert_eq!(one(&mut tokyo, "SELECT CAST(expires AS CHAR) AS value FROM sessions").await, "2030-06-01 12:00:00.000");
@@ -158,7 +157,10 @@ async fn connections_run_in_utc_and_strict_mode_whatever_the_server_default() {
     let read = app.ok("getSessionAndUser", json!({ "sessionToken": "tok-tokyo", "slide": false })).await;
     assert_eq!(read["session"]["expires"], "2031-01-01T00:00:00.250Z");
     // Expiry is decided by the time authbridge binds, not by the server's NOW().
-    tokyo.batch_execute("UPDATE sessions SET expires = UTC_TIMESTAMP(3) - INTERVAL 1 SECOND WHERE id = 's-tokyo'").await.unwrap();
+    tokyo
+        .batch_execute("UPDATE sessions SET expires = UTC_TIMESTAMP(3) - INTERVAL 1 SECOND WHERE id = 's-tokyo'")
+        .await
+        .unwrap();
     assert!(app.ok("getSessionAndUser", json!({ "sessionToken": "tok-tokyo" })).await.is_null());
     assert!(!app.ok("getSessionAndUser", json!({ "sessionToken": session["sessionToken"] })).await.is_null());
 }
@@ -219,7 +221,8 @@ async fn the_schema_check_reads_mysql_types() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_urls_with_prisma_parameters_connect() {
     let Some((_scratch, url)) = Scratch::create(Backend::Mysql).await else { return };
-    let prisma_url = format!("{url}?connection_limit=3&connect_timeout=5&pool_timeout=5&socket_timeout=10&sslmode=disabled");
+    let prisma_url =
+        format!("{url}?connection_limit=3&connect_timeout=5&pool_timeout=5&socket_timeout=10&sslmode=disabled");
     let parsed = authbridge::db::url::parse_url(Some(&prisma_url)).unwrap();
     assert_eq!(parsed.connection_limit, Some(3));
     assert_eq!(parsed.dropped, ["connect_timeout", "pool_timeout", "socket_timeout"]);
@@ -228,6 +231,7 @@ async fn mysql_urls_with_prisma_parameters_connect() {
     let twin = ready_db(&mariadb_url).await;
     let app = TestApp::over(db, Settings::default(), Backend::Mysql, Scratch::create(Backend::Sqlite).await.unwrap().0);
     let user = app.ok("createUser", json!({ "user": { "email": "a@example.com" } })).await;
-    let other = TestApp::over(twin, Settings::default(), Backend::Mysql, Scratch::create(Backend::Sqlite).await.unwrap().0);
+    let other =
+        TestApp::over(twin, Settings::default(), Backend::Mysql, Scratch::create(Backend::Sqlite).await.unwrap().0);
     assert_eq!(other.ok("getUser", json!({ "id": user["id"] })).await, user, "both URLs reach one database");
 }

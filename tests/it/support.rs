@@ -23,7 +23,6 @@ pub enum Backend {
     Mysql,
 }
 
-
 /// Generates one test per backend for each named `async fn(Backend)`.
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -112,8 +111,11 @@ impl Scratch {
                 let admin_url = mysql_admin_url()?;
                 let name = unique_name();
                 // The server's defaults may differ; Prisma's tables say utf8mb4 themselves.
-                mysql_admin(&admin_url, &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-                    .await;
+                mysql_admin(
+                    &admin_url,
+                    &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
+                )
+                .await;
                 let scratch = Scratch::Mysql { admin_url, name };
                 let url = scratch.url();
                 Some((scratch, url))
@@ -127,7 +129,9 @@ impl Scratch {
     pub fn url(&self) -> String {
         match self {
             Scratch::Sqlite(dir) => format!("file:{}", dir.path().join("test.db").display()),
-            Scratch::Postgres { admin_url, name } | Scratch::Mysql { admin_url, name } => with_database(admin_url, name),
+            Scratch::Postgres { admin_url, name } | Scratch::Mysql { admin_url, name } => {
+                with_database(admin_url, name)
+            }
         }
     }
 }
