@@ -336,6 +336,34 @@ mod tests {
     }
 
     #[test]
+    fn prisma_mysql_urls_keep_what_mysql_async_needs_and_refuse_tls() {
+        let parsed = parse_url(Some(
+            "mysql://u:p%40ss@db:3306/app?connection_limit=5&pool_timeout=3&socket_timeout=1&sslmode=disabled",
+        ))
+        .unwrap();
+        assert_eq!(parsed.target, Target::Mysql { url: "mysql://u:p%40ss@db:3306/app".into() });
+        assert_eq!(
+            (parsed.connection_limit, parsed.dropped),
+            (Some(5), vec!["pool_timeout".into(), "socket_timeout".into()])
+        );
+        let mariadb = parse_url(Some("mariadb://u@db/app?socket=/run/mysqld/mysqld.sock")).unwrap();
+        assert_eq!(
+            mariadb.target,
+            Target::Mysql { url: "mysql://u@db/app?socket=%2Frun%2Fmysqld%2Fmysqld%2Esock".into() }
+        );
+        for tls in ["sslaccept=strict", "sslcert=./ca.pem", "sslmode=required", "ssl-mode=VERIFY_IDENTITY"] {
+            let err = parse_url(Some(&format!("mysql://u:secret@db/app?{tls}"))).unwrap_err();
+            assert!(matches!(err, UrlError::MysqlTlsUnsupported(_)), "{tls}: {err}");
+            assert!(!err.to_string().contains("secret"));
+        }
+        assert_eq!(parse_url(Some("mysql://u:secret@db:3306")), Err(UrlError::MysqlNoDatabase));
+        assert_eq!(
+            parse_url(Some("mysql://db/app?connection_limit=0")).unwrap_err(),
+            UrlError::InvalidParameter("connection_limit", "a positive integer")
+        );
+    }
+
+    #[test]
     fn a_relative_sqlite_file_that_prisma_6_would_find_in_the_schema_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let cwd = dir.path();
