@@ -134,44 +134,55 @@ macro_rules! with_conn {
 }
 pub use with_conn;
 
-/// MySQL's stand-in for `DELETE ... RETURNING`, in one transaction: read the row under a write
-/// lock, then delete it. A concurrent caller blocks on the lock and then reads nothing, so of
-/// any number of callers exactly one gets the row (InnoDB's locking read sees the latest
-/// committed state, not the transaction's snapshot).
-#[cfg_attr(not(feature = "mysql"), allow(unused_macros))]
-macro_rules! lock_then_delete {
-    ($conn:expr, $select:expr, $delete:expr) => {
-        diesel_async::AsyncConnection::transaction($conn, async |conn| {
-            let row = $select.for_update().first(conn).await.optional()?;
+/// `DELETE ... RETURNING` of the row `$query` matches, read as `$row`, on every backend.
+///
+/// MySQL has none: there the row is read under a write lock and then deleted, in one transaction.
+/// A concurrent caller blocks on the lock and then reads nothing, so of any number of callers
+/// exactly one gets the row (InnoDB's locking read sees the latest committed state, not the
+/// transaction's snapshot).
+macro_rules! delete_returning {
+    ($db:expr, $query:expr, $row:ty) => {
+        $crate::with_conn!($db, conn => diesel::delete($query)
+            .returning(<$row>::as_returning())
+            .get_result(conn)
+            .await
+            .optional(),
+        mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
+            let row = $query.select(<$row>::as_select()).for_update().first(conn).await.optional()?;
             if row.is_some() {
-                $delete.execute(conn).await?;
+                diesel::delete($query).execute(conn).await?;
             }
             Ok::<_, diesel::result::Error>(row)
         })
-        .await
+        .await)
     };
 }
-#[cfg_attr(not(feature = "mysql"), allow(unused_imports))]
-pub(crate) use lock_then_delete;
+pub(crate) use delete_returning;
 
-/// MySQL's stand-in for `UPDATE ... RETURNING`, in one transaction: the update takes the row
-/// lock, the read then sees the row as this transaction left it. The affected count is the
-/// number of rows *matched* (diesel-async sets `CLIENT_FOUND_ROWS`), so an update that changes
-/// nothing still finds its row.
-#[cfg_attr(not(feature = "mysql"), allow(unused_macros))]
-macro_rules! update_then_read {
-    ($conn:expr, $update:expr, $select:expr) => {
-        diesel_async::AsyncConnection::transaction($conn, async |conn| {
-            if $update.execute(conn).await? == 0 {
+/// `UPDATE ... RETURNING` of the row `$query` matches, read as `$row`, on every backend;
+/// `$read_back` finds the row after the update (it differs when the update changes the key).
+///
+/// On MySQL the update runs first (taking the row lock) and the read follows in the same
+/// transaction. The affected count is the number of rows *matched* (diesel-async sets
+/// `CLIENT_FOUND_ROWS`), so an update that changes nothing still finds its row.
+macro_rules! update_returning {
+    ($db:expr, $query:expr, $changes:expr, $row:ty, read_back: $read_back:expr) => {
+        $crate::with_conn!($db, conn => diesel::update($query)
+            .set($changes)
+            .returning(<$row>::as_returning())
+            .get_result(conn)
+            .await
+            .optional(),
+        mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
+            if diesel::update($query).set($changes).execute(conn).await? == 0 {
                 return Ok::<_, diesel::result::Error>(None);
             }
-            $select.first(conn).await.optional()
+            $read_back.select(<$row>::as_select()).first(conn).await.optional()
         })
-        .await
+        .await)
     };
 }
-#[cfg_attr(not(feature = "mysql"), allow(unused_imports))]
-pub(crate) use update_then_read;
+pub(crate) use update_returning;
 
 impl Db {
     /// Builds the pool for `target`. No connection is opened yet.

@@ -61,16 +61,7 @@ pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
 }
 
 pub async fn unlink(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<Account>> {
-    with_conn!(db, conn => diesel::delete(by_provider(provider, provider_account_id))
-        .returning(Account::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::lock_then_delete!(
-        conn,
-        by_provider(provider, provider_account_id).select(Account::as_select()),
-        diesel::delete(by_provider(provider, provider_account_id))
-    ))
+    crate::db::delete_returning!(db, by_provider(provider, provider_account_id), Account)
 }
 
 pub async fn find(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<Account>> {

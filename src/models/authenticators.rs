@@ -60,15 +60,5 @@ pub async fn list_by_user(db: &Db, user_id: &str) -> DbResult<Vec<Authenticator>
 /// `None` when no authenticator has this credential id.
 pub async fn update_counter(db: &Db, credential_id: &str, counter: i32) -> DbResult<Option<Authenticator>> {
     let by_id = || authenticators::table.filter(exact(authenticators::credential_id, credential_id));
-    with_conn!(db, conn => diesel::update(by_id())
-        .set(authenticators::counter.eq(counter))
-        .returning(Authenticator::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::update_then_read!(
-        conn,
-        diesel::update(by_id()).set(authenticators::counter.eq(counter)),
-        by_id().select(Authenticator::as_select())
-    ))
+    crate::db::update_returning!(db, by_id(), authenticators::counter.eq(counter), Authenticator, read_back: by_id())
 }

@@ -106,17 +106,7 @@ pub async fn rotate(
 ) -> DbResult<Option<Session>> {
     let live = || by_token(token).filter(sessions::expires.gt(now));
     let changes = (sessions::session_token.eq(new_token), sessions::expires.eq(new_expires));
-    with_conn!(db, conn => diesel::update(live())
-        .set(changes)
-        .returning(Session::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::update_then_read!(
-        conn,
-        diesel::update(live()).set(changes),
-        by_token(new_token).select(Session::as_select())
-    ))
+    crate::db::update_returning!(db, live(), changes, Session, read_back: by_token(new_token))
 }
 
 fn by_token(token: &str) -> diesel::dsl::Filter<sessions::table, Exactly<'_, sessions::session_token>> {
@@ -151,16 +141,7 @@ pub async fn delete_for_user(db: &Db, user_id: &str, except: Option<&str>) -> Db
 }
 
 pub async fn delete_by_id(db: &Db, id: &str) -> DbResult<Option<SessionInfo>> {
-    with_conn!(db, conn => diesel::delete(sessions::table.find(id))
-        .returning(SessionInfo::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::lock_then_delete!(
-        conn,
-        sessions::table.find(id).select(SessionInfo::as_select()),
-        diesel::delete(sessions::table.find(id))
-    ))
+    crate::db::delete_returning!(db, sessions::table.find(id), SessionInfo)
 }
 
 /// The CASE arms of the counting sums.
@@ -287,31 +268,12 @@ pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<O
         return with_conn!(db, conn => by_token(token).select(Session::as_select()).first(conn).await.optional());
     }
     db.check_lengths("sessions", &[("userId", changes.user_id.as_deref())])?;
-    with_conn!(db, conn => diesel::update(by_token(token))
-        .set(&changes)
-        .returning(Session::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::update_then_read!(
-        conn,
-        diesel::update(by_token(token)).set(&changes),
-        by_token(token).select(Session::as_select())
-    ))
+    crate::db::update_returning!(db, by_token(token), &changes, Session, read_back: by_token(token))
 }
 
 /// Idempotent: a second sign-out answers `None` instead of failing (Prisma's P2025).
 pub async fn delete(db: &Db, token: &str) -> DbResult<Option<Session>> {
-    with_conn!(db, conn => diesel::delete(by_token(token))
-        .returning(Session::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::lock_then_delete!(
-        conn,
-        by_token(token).select(Session::as_select()),
-        diesel::delete(by_token(token))
-    ))
+    crate::db::delete_returning!(db, by_token(token), Session)
 }
 
 #[cfg(feature = "postgres")]

@@ -93,30 +93,11 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
         return find(db, id).await;
     }
     check_lengths(db, flat(&changes.name), flat(&changes.email), flat(&changes.image))?;
-    with_conn!(db, conn => diesel::update(users::table.find(id))
-        .set(&changes)
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::update_then_read!(
-        conn,
-        diesel::update(users::table.find(id)).set(&changes),
-        users::table.find(id).select(User::as_select())
-    ))
+    crate::db::update_returning!(db, users::table.find(id), &changes, User, read_back: users::table.find(id))
 }
 
 /// Sessions, accounts and authenticators go with the user (ON DELETE CASCADE), in the same
 /// statement.
 pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
-    with_conn!(db, conn => diesel::delete(users::table.find(id))
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::lock_then_delete!(
-        conn,
-        users::table.find(id).select(User::as_select()),
-        diesel::delete(users::table.find(id))
-    ))
+    crate::db::delete_returning!(db, users::table.find(id), User)
 }

@@ -37,14 +37,5 @@ fn by_key<'a>(identifier: &'a str, token: &'a str) -> ByKey<'a> {
 /// which a magic link could be used twice). The row is returned even when expired, so that
 /// Auth.js core can say "expired".
 pub async fn use_token(db: &Db, identifier: &str, token: &str) -> DbResult<Option<VerificationToken>> {
-    with_conn!(db, conn => diesel::delete(by_key(identifier, token))
-        .returning(VerificationToken::as_returning())
-        .get_result(conn)
-        .await
-        .optional(),
-    mysql: conn => crate::db::lock_then_delete!(
-        conn,
-        by_key(identifier, token).select(VerificationToken::as_select()),
-        diesel::delete(by_key(identifier, token))
-    ))
+    crate::db::delete_returning!(db, by_key(identifier, token), VerificationToken)
 }

@@ -50,30 +50,25 @@ pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The admin URL of the PostgreSQL server used for tests, or `None` to skip PostgreSQL (only
-/// outside CI: with CI=true a missing URL fails the test).
-pub fn postgres_admin_url() -> Option<String> {
-    match std::env::var("TEST_POSTGRES_URL") {
+/// The server URL in `var`, or `None` to skip that backend (only outside CI: with CI=true a
+/// missing URL fails the test). Each test creates its own database next to the one it names.
+fn admin_url(var: &str, backend: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if ci() => panic!("CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL tests must run"),
+        _ if ci() => panic!("CI=true but {var} is not set: the {backend} tests must run"),
         _ => {
-            eprintln!("skipping PostgreSQL: TEST_POSTGRES_URL is not set");
+            eprintln!("skipping {backend}: {var} is not set");
             None
         }
     }
 }
 
-/// The URL of the MySQL / MariaDB server used for tests (any database on it: each test creates
-/// its own next to it), or `None` to skip MySQL (only outside CI).
+pub fn postgres_admin_url() -> Option<String> {
+    admin_url("TEST_POSTGRES_URL", "PostgreSQL")
+}
+
 pub fn mysql_admin_url() -> Option<String> {
-    match std::env::var("TEST_MYSQL_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if ci() => panic!("CI=true but TEST_MYSQL_URL is not set: the MySQL tests must run"),
-        _ => {
-            eprintln!("skipping MySQL: TEST_MYSQL_URL is not set");
-            None
-        }
-    }
+    admin_url("TEST_MYSQL_URL", "MySQL")
 }
 
 /// Runs statements on a MySQL admin connection.
