@@ -155,6 +155,11 @@ impl From<db::Error> for ApiError {
                     None => "a row with the same unique key already exists".into(),
                 })
             }
+            // MySQL strict mode, behind the length check made before every write: only reached
+            // when the schema changed after start-up. The message names the column, not the value.
+            db::Error::Query(E::DatabaseError(_, info)) if info.message().starts_with("Data too long for column") => {
+                Self::InvalidArgument { detail: format!("a value is too long: {}", info.message()), field: None }
+            }
             db::Error::Query(E::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
                 Self::FailedPrecondition("a referenced row does not exist (no user has this userId)".into())
             }

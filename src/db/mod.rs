@@ -73,12 +73,18 @@ impl Error {
             Self::Query(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
             Self::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
                 // SQLite answers "database is locked" once busy_timeout has passed; MySQL gives up
-                // on a row lock after innodb_lock_wait_timeout, and mysql_async reports a dropped
-                // connection as an I/O error.
+                // on a row lock after innodb_lock_wait_timeout, rolls back a deadlock victim (the
+                // retry succeeds), and mysql_async reports a dropped connection as an I/O error.
                 let message = info.message();
-                ["database is locked", "connection closed", "Lock wait timeout exceeded", "Input/output error"]
-                    .iter()
-                    .any(|m| message.contains(m))
+                [
+                    "database is locked",
+                    "connection closed",
+                    "Lock wait timeout exceeded",
+                    "Deadlock found",
+                    "Input/output error",
+                ]
+                .iter()
+                .any(|m| message.contains(m))
             }
             _ => false,
         }

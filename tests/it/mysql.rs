@@ -214,6 +214,14 @@ async fn the_schema_check_reads_mysql_types() {
     assert_eq!(response.json()["field"], "user.name");
     assert!(response.json()["detail"].as_str().unwrap().contains("at most 50 characters"), "{}", response.text);
     app.ok("createUser", json!({ "user": { "name": "n".repeat(50) } })).await;
+
+    // Narrowed again behind authbridge's back: strict mode still turns it into a 400, not a
+    // truncation and not a 500.
+    execute(&app.db, "ALTER TABLE users MODIFY image VARCHAR(10) NULL").await;
+    let response = app.call("createUser", json!({ "user": { "image": "i".repeat(20) } })).await;
+    assert_eq!(response.status, axum::http::StatusCode::BAD_REQUEST, "{}", response.text);
+    assert_eq!(response.json()["code"], "invalid_argument");
+    assert_eq!(texts(&app.db, "SELECT CAST(COUNT(*) AS CHAR) AS value FROM users").await, ["1"]);
 }
 
 /// `DATABASE_URL` as a Prisma MySQL user writes it: Prisma's pool and socket parameters are
