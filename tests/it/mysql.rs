@@ -243,3 +243,47 @@ async fn mysql_urls_with_prisma_parameters_connect() {
         TestApp::over(twin, Settings::default(), Backend::Mysql, Scratch::create(Backend::Sqlite).await.unwrap().0);
     assert_eq!(other.ok("getUser", json!({ "id": user["id"] })).await, user, "both URLs reach one database");
 }
+
+/// No Prisma engine renders MySQL offline, so the MySQL migrations cannot be compared with
+/// `prisma migrate diff` as the others are (catalog.rs). What can be checked without it: the
+/// folder chain ends at `prisma/schema.mysql.prisma`, every `up.sql` says it is a
+/// reconstruction, and the MySQL schema is the PostgreSQL one with only the provider and the
+/// `@db.Text` columns changed.
+#[test]
+fn mysql_migrations_follow_the_folder_rule_and_say_what_they_are() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read =
+        |relative: &str| std::fs::read_to_string(root.join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"));
+    let mut dirs: Vec<String> = std::fs::read_dir(root.join("migrations/mysql"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    dirs.sort();
+    let postgres_dirs: Vec<String> = {
+        let mut d: Vec<String> = std::fs::read_dir(root.join("migrations/postgres"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(dirs, postgres_dirs, "the same migrations as PostgreSQL");
+    for dir in &dirs {
+        let up = read(&format!("migrations/mysql/{dir}/up.sql"));
+        assert!(up.starts_with("-- NOT PRISMA OUTPUT."), "{dir}/up.sql must say it is a reconstruction");
+        assert!(up.contains("prisma@6.19.3 migrate diff"), "{dir}/up.sql says how to regenerate it");
+        assert!(!read(&format!("migrations/mysql/{dir}/down.sql")).is_empty());
+        // Each folder's schema is the PostgreSQL folder's with the MySQL differences.
+        let mysql = read(&format!("migrations/mysql/{dir}/schema.prisma"));
+        let postgres = read(&format!("migrations/postgres/{dir}/schema.prisma"));
+        let expected = postgres
+            .replace(r#"provider = "postgresql""#, r#"provider = "mysql""#)
+            .replace("  refresh_token     String?\n", "  refresh_token     String? @db.Text\n")
+            .replace("  access_token      String?\n", "  access_token      String? @db.Text\n")
+            .replace("  id_token          String?\n", "  id_token          String? @db.Text\n")
+            .replace("  credentialPublicKey  String\n", "  credentialPublicKey  String  @db.Text\n");
+        assert_eq!(mysql, expected, "migrations/mysql/{dir}/schema.prisma");
+    }
+    let last = dirs.last().expect("a migration");
+    assert_eq!(read(&format!("migrations/mysql/{last}/schema.prisma")), read("prisma/schema.mysql.prisma"));
+}
