@@ -2,6 +2,7 @@
 //! macro that runs the same diesel DSL on whichever backend is configured.
 
 pub mod check;
+pub mod exact;
 pub mod migrate;
 pub mod schema;
 pub mod time;
@@ -10,25 +11,35 @@ pub mod url;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use diesel::SqliteConnection;
-use diesel::connection::SimpleConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+#[cfg(feature = "mysql")]
+pub use diesel_async::AsyncMysqlConnection;
+#[cfg(feature = "postgres")]
+pub use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Pool as DeadPool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-use futures_util::FutureExt;
 
+pub use self::check::{ColumnLimits, TooLong};
 pub use self::time::{DbTime, SqliteTimeFormat};
 use self::url::Target;
 
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+#[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+compile_error!("enable at least one database backend feature: postgres, mysql or sqlite");
+
+#[cfg(feature = "sqlite")]
+pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
 
 /// One bounded pool per process, for whichever backend `DATABASE_URL` names.
 #[derive(Clone)]
 pub enum Pool {
+    #[cfg(feature = "postgres")]
     Postgres(DeadPool<AsyncPgConnection>),
+    #[cfg(feature = "mysql")]
+    Mysql(DeadPool<AsyncMysqlConnection>),
+    #[cfg(feature = "sqlite")]
     Sqlite(DeadPool<SqliteConn>),
 }
 
@@ -38,6 +49,8 @@ pub struct Db {
     pool: Pool,
     target: Target,
     sqlite_format: SqliteTimeFormat,
+    /// The declared lengths of the string columns, read by the schema check.
+    limits: Arc<ColumnLimits>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +59,9 @@ pub enum Error {
     Pool(#[from] PoolError),
     #[error(transparent)]
     Query(#[from] DieselError),
+    /// A value longer than its column: refused before the write, never truncated.
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
 }
 
 impl Error {
@@ -74,8 +90,15 @@ impl Error {
 /// 57P05 idle-session timeout and 53300 too_many_connections, and SQLite's busy timeout.
 fn is_unavailable_message(message: &str) -> bool {
     const MESSAGES: &[&str] = &[
+        // SQLite, once busy_timeout has passed.
         "database is locked",
         "connection closed",
+        // MySQL gives up on a row lock after innodb_lock_wait_timeout, rolls back a deadlock
+        // victim (the retry succeeds), and mysql_async reports a dropped connection as I/O.
+        "Lock wait timeout exceeded",
+        "Deadlock found",
+        "Input/output error",
+        // PostgreSQL shutting down, crashing or full.
         "terminating connection due to administrator command",
         "terminating connection because of crash of another server process",
         "terminating connection due to idle-session timeout",
@@ -114,7 +137,7 @@ pub trait GetCommitted<Conn>: diesel_async::RunQueryDsl<Conn> + Sized {
         Conn: diesel_async::AsyncConnectionCore,
         Self: diesel_async::methods::LoadQuery<'query, Conn, U> + 'query,
     {
-        self.load(conn).map(first_row::<U> as fn(_) -> _)
+        futures_util::FutureExt::map(self.load(conn), first_row::<U> as fn(_) -> _)
     }
 }
 
@@ -136,32 +159,94 @@ pub struct PoolOptions {
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend is configured.
-/// The body is written once and type-checked against each backend.
+/// The body is written once and type-checked against each backend. The second form gives MySQL
+/// its own body, for the statements that need `RETURNING` elsewhere (MySQL has none).
+#[doc(hidden)]
+#[macro_export]
 macro_rules! with_conn {
     ($db:expr, $conn:ident => $body:expr) => {
+        $crate::with_conn!($db, $conn => $body, mysql: $conn => $body)
+    };
+    ($db:expr, $conn:ident => $body:expr, mysql: $mconn:ident => $mbody:expr) => {
         async {
             match $db.pool() {
+                #[cfg(feature = "postgres")]
                 $crate::db::Pool::Postgres(pool) => {
                     let mut pooled = pool.get().await?;
                     let $conn = &mut *pooled;
                     Ok::<_, $crate::db::Error>($body?)
                 }
+                #[cfg(feature = "sqlite")]
                 $crate::db::Pool::Sqlite(pool) => {
                     let mut pooled = pool.get().await?;
                     let $conn = &mut *pooled;
                     Ok::<_, $crate::db::Error>($body?)
+                }
+                #[cfg(feature = "mysql")]
+                $crate::db::Pool::Mysql(pool) => {
+                    let mut pooled = pool.get().await?;
+                    let $mconn = &mut *pooled;
+                    Ok::<_, $crate::db::Error>($mbody?)
                 }
             }
         }
         .await
     };
 }
-pub(crate) use with_conn;
+pub use with_conn;
+
+/// `DELETE ... RETURNING` of the row `$query` matches, read as `$row`, on every backend.
+///
+/// MySQL has none: there the row is read under a write lock and then deleted, in one transaction.
+/// A concurrent caller blocks on the lock and then reads nothing, so of any number of callers
+/// exactly one gets the row (InnoDB's locking read sees the latest committed state, not the
+/// transaction's snapshot).
+macro_rules! delete_returning {
+    ($db:expr, $query:expr, $row:ty) => {
+        $crate::with_conn!($db, conn => {
+            use $crate::db::GetCommitted as _;
+            diesel::delete($query).returning(<$row>::as_returning()).get_committed(conn).await.optional()
+        },
+        mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
+            let row = $query.select(<$row>::as_select()).for_update().first(conn).await.optional()?;
+            if row.is_some() {
+                diesel::delete($query).execute(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(row)
+        })
+        .await)
+    };
+}
+pub(crate) use delete_returning;
+
+/// `UPDATE ... RETURNING` of the row `$query` matches, read as `$row`, on every backend;
+/// `$read_back` finds the row after the update (it differs when the update changes the key).
+///
+/// On MySQL the update runs first (taking the row lock) and the read follows in the same
+/// transaction. The affected count is the number of rows *matched* (diesel-async sets
+/// `CLIENT_FOUND_ROWS`), so an update that changes nothing still finds its row.
+macro_rules! update_returning {
+    ($db:expr, $query:expr, $changes:expr, $row:ty, read_back: $read_back:expr) => {
+        $crate::with_conn!($db, conn => {
+            use $crate::db::GetCommitted as _;
+            diesel::update($query).set($changes).returning(<$row>::as_returning()).get_committed(conn).await.optional()
+        },
+        mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
+            if diesel::update($query).set($changes).execute(conn).await? == 0 {
+                return Ok::<_, diesel::result::Error>(None);
+            }
+            $read_back.select(<$row>::as_select()).first(conn).await.optional()
+        })
+        .await)
+    };
+}
+pub(crate) use update_returning;
 
 impl Db {
     /// Builds the pool for `target`. No connection is opened yet.
     pub fn new(target: Target, options: &PoolOptions, sqlite_format: SqliteTimeFormat) -> Result<Self, StartError> {
         let pool = match &target {
+            #[cfg(feature = "postgres")]
             Target::Postgres { url, .. } => {
                 let mut config = ManagerConfig::default();
                 // `Verified` would add a `SELECT 1` round trip to every checkout; a broken
@@ -170,7 +255,35 @@ impl Db {
                 let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
                 Pool::Postgres(build_pool(manager, options)?)
             }
+            #[cfg(feature = "mysql")]
+            Target::Mysql { url } => {
+                let mut config = ManagerConfig::<AsyncMysqlConnection>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(|url| {
+                    use futures_util::FutureExt;
+                    let url = url.to_owned();
+                    async move {
+                        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+                        // diesel-async already sets time_zone '+00:00' (DATETIME holds UTC wall
+                        // time, as Prisma writes it) and utf8mb4. Strict mode turns an over-long
+                        // value into an error instead of a silent truncation (we also check
+                        // lengths before writing) and refuses zero dates.
+                        let mut conn = AsyncMysqlConnection::establish(&url).await?;
+                        conn.batch_execute(MYSQL_SESSION_SETUP)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
+                Pool::Mysql(build_pool(manager, options)?)
+            }
+            #[cfg(feature = "sqlite")]
             Target::Sqlite { path } => {
+                use diesel::connection::SimpleConnection;
+                use diesel_async::AsyncConnection;
+                use futures_util::FutureExt;
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(|e| StartError::Io(parent.to_owned(), e))?;
                 }
@@ -196,8 +309,10 @@ impl Db {
                 let manager = AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
                 Pool::Sqlite(build_pool(manager, options)?)
             }
+            #[allow(unreachable_patterns)]
+            other => return Err(StartError::NotCompiled(other.backend_name(), other.feature())),
         };
-        Ok(Self { pool, target, sqlite_format })
+        Ok(Self { pool, target, sqlite_format, limits: Arc::default() })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -209,16 +324,23 @@ impl Db {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self.pool {
-            Pool::Postgres(_) => "postgresql",
-            Pool::Sqlite(_) => "sqlite",
-        }
+        self.target.backend_name()
+    }
+
+    /// Refuses a value longer than its column allows (see [`ColumnLimits`]), before any write.
+    pub fn check_lengths(&self, table: &'static str, values: &[(&'static str, Option<&str>)]) -> Result<(), TooLong> {
+        values.iter().try_for_each(|&(column, value)| self.limits.check(table, column, value))
+    }
+
+    pub(crate) fn set_limits(&mut self, limits: ColumnLimits) {
+        self.limits = Arc::new(limits);
     }
 
     pub fn sqlite_format(&self) -> SqliteTimeFormat {
         self.sqlite_format
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn set_sqlite_format(&mut self, format: SqliteTimeFormat) {
         self.sqlite_format = format;
     }
@@ -236,12 +358,23 @@ impl Db {
     /// Current pool figures: `max_size`, `size` (open), `available` (idle), `waiting`.
     pub fn pool_status(&self) -> deadpool::Status {
         match &self.pool {
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => p.status(),
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(p) => p.status(),
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => p.status(),
         }
     }
 }
 
+/// Run once per new MySQL connection. `STRICT_ALL_TABLES` errors on over-long strings and bad
+/// dates instead of truncating them; the rest is MySQL 8's default minus what would change how
+/// our statements parse (`ANSI_QUOTES`) or compare.
+#[cfg(feature = "mysql")]
+const MYSQL_SESSION_SETUP: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+
+#[allow(dead_code)]
 fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, options: &PoolOptions) -> Result<DeadPool<C>, StartError>
 where
     C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
@@ -269,6 +402,11 @@ pub enum StartError {
     Query(String),
     #[error("{0}")]
     Schema(String),
+    #[error(
+        "DATABASE_URL names a {0} database, but this authbridge was built without the `{1}` feature \
+         (rebuild with `cargo build --features {1}`)"
+    )]
+    NotCompiled(&'static str, &'static str),
 }
 
 impl From<Error> for StartError {
@@ -276,6 +414,7 @@ impl From<Error> for StartError {
         match e {
             Error::Pool(p) => StartError::Connect(p.to_string()),
             Error::Query(q) => StartError::Query(q.to_string()),
+            Error::TooLong(t) => StartError::Query(t.to_string()),
         }
     }
 }

@@ -9,13 +9,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeDelta, Utc};
-use diesel::deserialize::{self, FromSql, FromSqlRow};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use diesel::deserialize::FromSqlRow;
 use diesel::expression::AsExpression;
-use diesel::pg::Pg;
-use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::{BigInt, Double, Text, Timestamp};
-use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
+use diesel::sql_types::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How SQLite stores Prisma `DateTime` values in this database.
@@ -45,6 +42,7 @@ impl SqliteTimeFormat {
 pub struct DbTime {
     at: DateTime<Utc>,
     /// Only used when writing to SQLite.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     sqlite_format: SqliteTimeFormat,
 }
 
@@ -63,7 +61,8 @@ impl DbTime {
         Some(Self { at: self.at.checked_add_signed(delta)?, ..self })
     }
 
-    fn from_naive_utc(naive: NaiveDateTime, sqlite_format: SqliteTimeFormat) -> Self {
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    fn from_naive_utc(naive: chrono::NaiveDateTime, sqlite_format: SqliteTimeFormat) -> Self {
         Self::new(naive.and_utc(), sqlite_format)
     }
 }
@@ -181,76 +180,122 @@ impl From<DbTime> for WireTime {
     }
 }
 
-impl ToSql<Timestamp, Pg> for DbTime {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        let naive = self.at.naive_utc();
-        <NaiveDateTime as ToSql<Timestamp, Pg>>::to_sql(&naive, &mut out.reborrow())
-    }
-}
-
-impl FromSql<Timestamp, Pg> for DbTime {
-    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-        let naive = <NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(bytes)?;
-        Ok(Self::from_naive_utc(naive, SqliteTimeFormat::default()))
-    }
-}
-
-impl ToSql<Timestamp, Sqlite> for DbTime {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
-        match self.sqlite_format {
-            SqliteTimeFormat::Iso8601 => {
-                out.set_value(self.at.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string());
-            }
-            // diesel binds a `Timestamp` only as text. Prisma's `DATETIME` columns have NUMERIC
-            // affinity, so SQLite stores integer-looking text as an INTEGER, and compares such a
-            // column with a bound value numerically: the rows hold exactly what Prisma writes.
-            SqliteTimeFormat::UnixEpochMs => out.set_value(self.at.timestamp_millis().to_string()),
-        }
-        Ok(IsNull::No)
-    }
-}
-
-impl FromSql<Timestamp, Sqlite> for DbTime {
-    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-        match value.value_type() {
-            Some(SqliteType::Long) => {
-                let millis = <i64 as FromSql<BigInt, Sqlite>>::from_sql(value)?;
-                from_unix_millis(millis)
-            }
-            Some(SqliteType::Double) => {
-                let millis = <f64 as FromSql<Double, Sqlite>>::from_sql(value)?;
-                from_unix_millis(millis as i64)
-            }
-            _ => {
-                let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
-                parse_sqlite_text(&text)
-                    .map(|at| Self::new(at, SqliteTimeFormat::Iso8601))
-                    .ok_or_else(|| format!("unrecognised SQLite DateTime text {text:?}").into())
+/// PostgreSQL `TIMESTAMP(3)` and MySQL `DATETIME(3)` both hold UTC wall-clock time (the MySQL
+/// session's time_zone is `+00:00`, so nothing converts it either way).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+macro_rules! naive_utc_timestamp {
+    ($backend:ty) => {
+        impl diesel::serialize::ToSql<Timestamp, $backend> for DbTime {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, $backend>,
+            ) -> diesel::serialize::Result {
+                let naive = self.at.naive_utc();
+                <chrono::NaiveDateTime as diesel::serialize::ToSql<Timestamp, $backend>>::to_sql(
+                    &naive,
+                    &mut out.reborrow(),
+                )
             }
         }
-    }
+
+        impl diesel::deserialize::FromSql<Timestamp, $backend> for DbTime {
+            fn from_sql(
+                bytes: <$backend as diesel::backend::Backend>::RawValue<'_>,
+            ) -> diesel::deserialize::Result<Self> {
+                let naive =
+                    <chrono::NaiveDateTime as diesel::deserialize::FromSql<Timestamp, $backend>>::from_sql(bytes)?;
+                Ok(Self::from_naive_utc(naive, SqliteTimeFormat::default()))
+            }
+        }
+    };
 }
 
-fn from_unix_millis(millis: i64) -> deserialize::Result<DbTime> {
-    DateTime::from_timestamp_millis(millis)
-        .map(|at| DbTime::new(at, SqliteTimeFormat::UnixEpochMs))
-        .ok_or_else(|| format!("unix milliseconds {millis} out of range").into())
-}
+#[cfg(feature = "postgres")]
+naive_utc_timestamp!(diesel::pg::Pg);
+#[cfg(feature = "mysql")]
+naive_utc_timestamp!(diesel::mysql::Mysql);
 
-/// Prisma writes RFC 3339; SQLite's own functions (`CURRENT_TIMESTAMP`, `datetime()`) write
-/// `YYYY-MM-DD HH:MM:SS[.SSS]` in UTC. Rows edited by hand may hold either.
-fn parse_sqlite_text(text: &str) -> Option<DateTime<Utc>> {
-    if let Some(at) = parse_rfc3339(text) {
-        return Some(at);
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+    use diesel::deserialize::{self, FromSql};
+    use diesel::serialize::{self, IsNull, Output, ToSql};
+    use diesel::sql_types::{BigInt, Double, Text, Timestamp};
+    use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
+
+    use super::{DbTime, SqliteTimeFormat, parse_rfc3339};
+
+    impl ToSql<Timestamp, Sqlite> for DbTime {
+        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+            match self.sqlite_format {
+                SqliteTimeFormat::Iso8601 => {
+                    out.set_value(self.at.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string());
+                }
+                // diesel binds a `Timestamp` only as text. Prisma's `DATETIME` columns have NUMERIC
+                // affinity, so SQLite stores integer-looking text as an INTEGER, and compares such a
+                // column with a bound value numerically: the rows hold exactly what Prisma writes.
+                SqliteTimeFormat::UnixEpochMs => out.set_value(self.at.timestamp_millis().to_string()),
+            }
+            Ok(IsNull::No)
+        }
     }
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-        .iter()
-        .find_map(|fmt| {
-            NaiveDateTime::parse_from_str(text, fmt)
-                .ok()
-                .or_else(|| chrono::NaiveDate::parse_from_str(text, fmt).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
-        })
-        .map(|naive| naive.and_utc().trunc_subsecs(3))
+
+    impl FromSql<Timestamp, Sqlite> for DbTime {
+        fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+            match value.value_type() {
+                Some(SqliteType::Long) => {
+                    let millis = <i64 as FromSql<BigInt, Sqlite>>::from_sql(value)?;
+                    from_unix_millis(millis)
+                }
+                Some(SqliteType::Double) => {
+                    let millis = <f64 as FromSql<Double, Sqlite>>::from_sql(value)?;
+                    from_unix_millis(millis as i64)
+                }
+                _ => {
+                    let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
+                    parse_sqlite_text(&text)
+                        .map(|at| Self::new(at, SqliteTimeFormat::Iso8601))
+                        .ok_or_else(|| format!("unrecognised SQLite DateTime text {text:?}").into())
+                }
+            }
+        }
+    }
+
+    fn from_unix_millis(millis: i64) -> deserialize::Result<DbTime> {
+        DateTime::from_timestamp_millis(millis)
+            .map(|at| DbTime::new(at, SqliteTimeFormat::UnixEpochMs))
+            .ok_or_else(|| format!("unix milliseconds {millis} out of range").into())
+    }
+
+    /// Prisma writes RFC 3339; SQLite's own functions (`CURRENT_TIMESTAMP`, `datetime()`) write
+    /// `YYYY-MM-DD HH:MM:SS[.SSS]` in UTC. Rows edited by hand may hold either.
+    fn parse_sqlite_text(text: &str) -> Option<DateTime<Utc>> {
+        if let Some(at) = parse_rfc3339(text) {
+            return Some(at);
+        }
+        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+            .iter()
+            .find_map(|fmt| {
+                NaiveDateTime::parse_from_str(text, fmt)
+                    .ok()
+                    .or_else(|| chrono::NaiveDate::parse_from_str(text, fmt).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+            })
+            .map(|naive| naive.and_utc().trunc_subsecs(3))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::db::time::format_rfc3339;
+
+        #[test]
+        fn sqlite_text_forms_are_read_as_utc() {
+            for text in ["2026-01-02T03:04:05.678+00:00", "2026-01-02T03:04:05.678Z", "2026-01-02 03:04:05.678"] {
+                assert_eq!(format_rfc3339(parse_sqlite_text(text).unwrap()), "2026-01-02T03:04:05.678Z", "{text}");
+            }
+            assert!(parse_sqlite_text("yesterday").is_none());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -281,13 +326,5 @@ mod tests {
         }
         let far = DateTime::from_timestamp(300_000_000_000, 0).unwrap();
         assert_eq!(format_rfc3339(far), far.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
-    }
-
-    #[test]
-    fn sqlite_text_forms_are_read_as_utc() {
-        for text in ["2026-01-02T03:04:05.678+00:00", "2026-01-02T03:04:05.678Z", "2026-01-02 03:04:05.678"] {
-            assert_eq!(format_rfc3339(parse_sqlite_text(text).unwrap()), "2026-01-02T03:04:05.678Z", "{text}");
-        }
-        assert!(parse_sqlite_text("yesterday").is_none());
     }
 }

@@ -100,6 +100,13 @@ fn the_database_password_never_reaches_the_output() {
         url.set_password(Some("SECRET-pw")).unwrap();
         urls.push(url.to_string());
     }
+    urls.push("mysql://app:SECRET-pw@127.0.0.1:1/app".to_owned());
+    if let Some(admin) = crate::support::mysql_admin_url() {
+        // MariaDB checks the password: the refusal must not quote it either.
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_password(Some("SECRET-pw")).unwrap();
+        urls.push(url.to_string());
+    }
     for url in urls {
         for format in ["text", "json"] {
             let output = authbridge(&["check-schema", "--log-format", format])
@@ -197,26 +204,54 @@ fn listening_address(line: &str) -> String {
     line[start..].split_whitespace().next().unwrap().trim_matches('"').to_owned()
 }
 
-/// A database for the server: a SQLite file, or a scratch PostgreSQL database reached with a
-/// password in the URL (trust authentication ignores it, so it can be checked for in the logs).
-fn database(backend: Backend, dir: &Path) -> Option<(Option<Scratch>, String)> {
-    match backend {
-        Backend::Postgres => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let (scratch, url) = runtime.block_on(Scratch::create(Backend::Postgres))?;
-            let mut url = url::Url::parse(&url).unwrap();
-            url.set_password(Some("SECRET-db-password")).unwrap();
-            Some((Some(scratch), url.to_string()))
-        }
-        _ => Some((None, format!("file:{}", dir.join("logs.db").display()))),
+/// A MySQL account that may use one scratch database, dropped with the test.
+struct MysqlUser {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for MysqlUser {
+    fn drop(&mut self) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(crate::support::mysql_admin(
+            &self.admin_url,
+            &format!("DROP USER IF EXISTS '{}'@'%'", self.name),
+        ));
     }
+}
+
+/// A database for the server: a SQLite file, or a scratch PostgreSQL or MySQL database reached
+/// with a password in the URL (PostgreSQL's trust authentication ignores it; on MySQL it belongs
+/// to an account made for the test), so that it can be checked for in the logs.
+fn database(backend: Backend, dir: &Path) -> Option<(Option<Scratch>, Option<MysqlUser>, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (scratch, url) = match backend {
+        Backend::Postgres | Backend::Mysql => runtime.block_on(Scratch::create(backend))?,
+        _ => return Some((None, None, format!("file:{}", dir.join("logs.db").display()))),
+    };
+    let mut url = url::Url::parse(&url).unwrap();
+    let mut user = None;
+    if backend == Backend::Mysql {
+        let name = url.path().trim_start_matches('/').to_owned();
+        let admin_url = crate::support::mysql_admin_url().expect("the scratch database exists");
+        runtime.block_on(crate::support::mysql_admin(
+            &admin_url,
+            &format!(
+                "CREATE USER '{name}'@'%' IDENTIFIED BY 'SECRET-db-password'; GRANT ALL ON `{name}`.* TO '{name}'@'%'"
+            ),
+        ));
+        url.set_username(&name).unwrap();
+        user = Some(MysqlUser { admin_url, name });
+    }
+    url.set_password(Some("SECRET-db-password")).unwrap();
+    Some((Some(scratch), user, url.to_string()))
 }
 
 /// Requests full of secrets against a server logging at trace level; returns the log and the
 /// request ids with the statuses they got.
 fn traffic(backend: Backend, format: &str) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
-    let (_scratch, url) = database(backend, dir.path())?;
+    let (_scratch, _user, url) = database(backend, dir.path())?;
     let env = [("AUTHBRIDGE_API_KEYS", "SECRET-api-key"), ("RUST_LOG", "trace"), ("DATABASE_URL", url.as_str())];
     let server = Server::start(dir.path(), format, &env);
     let call = |method: &str, body: serde_json::Value, id: &str| {
@@ -254,7 +289,7 @@ const EXPECTED: [(&str, &str, u16); 5] = [
 
 #[test]
 fn text_logs_have_one_line_per_request_and_no_secret() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
         let Some(log) = traffic(backend, "text") else { continue };
         let lines: Vec<&str> = log.lines().filter(|l| l.contains("authbridge::request")).collect();
         assert_eq!(lines.len(), EXPECTED.len(), "one line per request:\n{log}");
@@ -272,7 +307,7 @@ fn text_logs_have_one_line_per_request_and_no_secret() {
 
 #[test]
 fn json_logs_have_one_object_per_request_and_no_secret() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
         let Some(log) = traffic(backend, "json") else { continue };
         let events: Vec<serde_json::Value> =
             log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();

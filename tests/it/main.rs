@@ -1,6 +1,7 @@
 //! The one integration-test binary. Every test runs against SQLite always and against
-//! PostgreSQL when TEST_POSTGRES_URL is set (required when CI=true); each test gets its own
-//! database.
+//! PostgreSQL and MySQL / MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL are set (required when
+//! CI=true); each test gets its own database. The tests need all three backend features (the
+//! default).
 
 mod support;
 
@@ -12,6 +13,7 @@ mod contract;
 mod db_faults;
 mod hot_path;
 mod limits;
+mod mysql;
 mod ops;
 mod process;
 mod process_faults;

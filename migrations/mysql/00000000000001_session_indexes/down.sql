@@ -1,0 +1,2 @@
+DROP INDEX `sessions_expires_idx` ON `sessions`;
+ALTER TABLE `sessions` RENAME INDEX `sessions_userId_idx` TO `sessions_userId_fkey`;
