@@ -141,10 +141,15 @@ impl From<db::Error> for ApiError {
             return Self::Unavailable("the database is unavailable or every connection is busy; retry shortly".into());
         }
         match &err {
+            db::Error::TooLong(too_long) => Self::invalid(too_long.field(), too_long.to_string()),
             db::Error::Query(E::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
                 // The constraint name says which key clashed; PostgreSQL's message `details` would
                 // quote the value (an email, a token), so it is never used.
-                let what = info.constraint_name().map(str::to_owned).or_else(|| sqlite_constraint(info.message()));
+                let what = info
+                    .constraint_name()
+                    .map(str::to_owned)
+                    .or_else(|| sqlite_constraint(info.message()))
+                    .or_else(|| mysql_constraint(info.message()));
                 Self::AlreadyExists(match what {
                     Some(key) => format!("a row with the same unique key already exists ({key})"),
                     None => "a row with the same unique key already exists".into(),
@@ -164,6 +169,14 @@ impl From<db::Error> for ApiError {
 /// SQLite says `UNIQUE constraint failed: users.email`: table and column names, no values.
 fn sqlite_constraint(message: &str) -> Option<String> {
     message.strip_prefix("UNIQUE constraint failed: ").map(str::to_owned)
+}
+
+/// MySQL says `Duplicate entry 'a@b.c' for key 'users_email_key'` (MySQL 8:
+/// `'users.users_email_key'`): only the key name is kept, never the quoted value.
+fn mysql_constraint(message: &str) -> Option<String> {
+    let (_, key) = message.strip_prefix("Duplicate entry ")?.rsplit_once(" for key '")?;
+    let key = key.strip_suffix('\'')?;
+    Some(key.rsplit_once('.').map_or(key, |(_, name)| name).to_owned())
 }
 
 /// An RFC 9457 problem: every non-2xx answer has this body, as `application/problem+json`.

@@ -4,7 +4,8 @@
 //! Rows go in batches of `--purge-batch-size`, one short statement each, so that millions of
 //! expired rows never hold a long lock or a long transaction. The cutoff is fixed when a run
 //! starts, so a run ends even while sessions keep expiring. On PostgreSQL each batch skips rows
-//! another instance's purge has locked, so several instances can purge at once.
+//! another instance's purge has locked, so several instances can purge at once; on MySQL a
+//! second instance's batch waits for the first one's (MySQL's `DELETE` cannot skip locked rows).
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-use crate::db::{Db, DbResult, DbTime, Pool};
+use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
 
 /// The metric counting purged rows, labelled `table`.
 pub const PURGED_ROWS_METRIC: &str = "authbridge_purged_rows_total";
@@ -55,6 +56,15 @@ impl Table {
         }
     }
 
+    /// MySQL deletes with `LIMIT` directly. Sessions go in `expires` order, which walks the
+    /// `sessions_expires_idx` range instead of sorting; `verification_tokens` has no such index.
+    fn mysql_batch(self) -> &'static str {
+        match self {
+            Self::Sessions => "DELETE FROM sessions WHERE expires <= ? ORDER BY expires LIMIT ?",
+            Self::VerificationTokens => "DELETE FROM verification_tokens WHERE expires <= ? LIMIT ?",
+        }
+    }
+
     fn sqlite_batch(self) -> &'static str {
         match self {
             Self::Sessions => {
@@ -70,18 +80,19 @@ impl Table {
 
 /// Deletes at most `batch` expired rows of `table` in one statement (its own transaction).
 async fn delete_batch(db: &Db, table: Table, cutoff: DbTime, batch: i64) -> DbResult<usize> {
-    match db.pool() {
-        Pool::Postgres(pool) => {
-            let mut conn = pool.get().await?;
-            let query = diesel::sql_query(table.postgres_batch()).bind::<Timestamp, _>(cutoff).bind::<BigInt, _>(batch);
-            Ok(query.execute(&mut *conn).await?)
-        }
-        Pool::Sqlite(pool) => {
-            let mut conn = pool.get().await?;
-            let query = diesel::sql_query(table.sqlite_batch()).bind::<Timestamp, _>(cutoff).bind::<BigInt, _>(batch);
-            Ok(query.execute(&mut *conn).await?)
-        }
-    }
+    let sql = match db.pool() {
+        #[cfg(feature = "postgres")]
+        Pool::Postgres(_) => table.postgres_batch(),
+        #[cfg(feature = "mysql")]
+        Pool::Mysql(_) => table.mysql_batch(),
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(_) => table.sqlite_batch(),
+    };
+    with_conn!(db, conn => diesel::sql_query(sql)
+        .bind::<Timestamp, _>(cutoff)
+        .bind::<BigInt, _>(batch)
+        .execute(conn)
+        .await)
 }
 
 async fn purge_table(db: &Db, table: Table, cutoff: DbTime, batch_size: NonZeroU32) -> DbResult<u64> {

@@ -49,7 +49,8 @@ where
 {
     use tracing_subscriber::layer::SubscriberExt;
     let never_secrets = tracing_subscriber::filter::filter_fn(|meta| {
-        !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
+        !((meta.target().starts_with("tokio_postgres") || meta.target().starts_with("mysql_async"))
+            && *meta.level() > tracing::Level::INFO)
     });
     let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
     let fmt = match format {

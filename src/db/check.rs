@@ -1,9 +1,10 @@
 //! Verifies that the live schema has every table and column authbridge reads and writes, with
 //! types it can decode, and no extra column that an insert could not fill.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::RunQueryDsl;
 
@@ -23,8 +24,13 @@ impl Kind {
         let t = backend_type.to_ascii_lowercase();
         match self {
             // Teams sometimes narrow strings with @db.VarChar(n); those still decode as text.
-            Kind::Text => matches!(t.as_str(), "text" | "character varying") || t.starts_with("varchar"),
-            Kind::DateTime => matches!(t.as_str(), "timestamp without time zone" | "datetime"),
+            // MySQL: VARCHAR(191), or TEXT where the Prisma schema says @db.Text.
+            Kind::Text => {
+                matches!(t.as_str(), "text" | "character varying" | "tinytext" | "mediumtext" | "longtext")
+                    || t.starts_with("varchar")
+            }
+            // MySQL reports its fractional digits: DATETIME(0) would drop Prisma's milliseconds.
+            Kind::DateTime => matches!(t.as_str(), "timestamp without time zone" | "datetime" | "datetime(3)"),
             Kind::Int => matches!(t.as_str(), "integer" | "int"),
             Kind::Bool => matches!(t.as_str(), "boolean"),
         }
@@ -33,7 +39,7 @@ impl Kind {
     fn prisma(self) -> &'static str {
         match self {
             Kind::Text => "String (text)",
-            Kind::DateTime => "DateTime (timestamp(3) / DATETIME)",
+            Kind::DateTime => "DateTime (timestamp(3) / DATETIME(3) / DATETIME)",
             Kind::Int => "Int (integer)",
             Kind::Bool => "Boolean",
         }
@@ -88,12 +94,74 @@ struct LiveColumn {
     nullable: bool,
     #[diesel(sql_type = Bool)]
     has_default: bool,
+    /// The declared length in characters (`VARCHAR(n)`), if any.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    max_chars: Option<i64>,
+    /// The storage limit in bytes (MySQL `TEXT`: 65,535), if any.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    max_bytes: Option<i64>,
+}
+
+/// A value longer than its column allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` is too long: the column holds at most {max} {unit}", field = self.field())]
+pub struct TooLong {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub max: u64,
+    /// `characters` or `bytes`.
+    pub unit: &'static str,
+}
+
+impl TooLong {
+    /// The path of the field in the request body, e.g. `session.sessionToken` (the wire names
+    /// are the column names).
+    pub fn field(&self) -> String {
+        let entity = match self.table {
+            "users" => "user",
+            "sessions" => "session",
+            "accounts" => "account",
+            "verification_tokens" => "verificationToken",
+            "authenticators" => "authenticator",
+            other => other,
+        };
+        format!("{entity}.{}", self.column)
+    }
+}
+
+/// The declared lengths of the string columns, read from the live schema. On the stock Prisma
+/// schemas only MySQL has any (`VARCHAR(191)`, and 65,535 bytes for `@db.Text`); a team that
+/// narrowed a PostgreSQL column with `@db.VarChar(n)` gets the same check there. A longer value
+/// would be an error in the database (or, without strict mode, silently truncated): it is
+/// refused up front with a 400 that names the field.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ColumnLimits {
+    by_column: HashMap<(String, String), (Option<u64>, Option<u64>)>,
+}
+
+impl ColumnLimits {
+    pub fn check(&self, table: &'static str, column: &'static str, value: Option<&str>) -> Result<(), TooLong> {
+        let (Some(value), Some(&(max_chars, max_bytes))) =
+            (value, self.by_column.get(&(table.to_owned(), column.to_owned())))
+        else {
+            return Ok(());
+        };
+        // Counted as MySQL counts utf8mb4 (and PostgreSQL counts varchar): in characters.
+        if let Some(max) = max_chars.filter(|&max| value.chars().count() as u64 > max) {
+            return Err(TooLong { table, column, max, unit: "characters" });
+        }
+        if let Some(max) = max_bytes.filter(|&max| value.len() as u64 > max) {
+            return Err(TooLong { table, column, max, unit: "bytes of UTF-8" });
+        }
+        Ok(())
+    }
 }
 
 /// Everything that differs, one readable line each.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
     pub problems: Vec<String>,
+    pub limits: ColumnLimits,
 }
 
 impl Report {
@@ -112,21 +180,38 @@ impl fmt::Display for Report {
 }
 
 const PG_COLUMNS: &str = "SELECT table_name::text AS table_name, column_name::text AS column_name, \
-    data_type::text AS data_type, is_nullable = 'YES' AS nullable, column_default IS NOT NULL AS has_default \
+    data_type::text AS data_type, is_nullable = 'YES' AS nullable, column_default IS NOT NULL AS has_default, \
+    character_maximum_length::bigint AS max_chars, NULL::bigint AS max_bytes \
     FROM information_schema.columns WHERE table_schema = current_schema() \
     AND table_name IN ('users', 'sessions', 'accounts', 'verification_tokens', 'authenticators')";
 
 const SQLITE_COLUMNS: &str = "SELECT m.name AS table_name, c.name AS column_name, c.type AS data_type, \
-    c.\"notnull\" = 0 AND c.pk = 0 AS nullable, c.dflt_value IS NOT NULL AS has_default \
+    c.\"notnull\" = 0 AND c.pk = 0 AS nullable, c.dflt_value IS NOT NULL AS has_default, \
+    NULL AS max_chars, NULL AS max_bytes \
     FROM sqlite_master m JOIN pragma_table_info(m.name) c \
     WHERE m.type = 'table' AND m.name IN ('users', 'sessions', 'accounts', 'verification_tokens', 'authenticators')";
 
+/// `BOOLEAN` is `TINYINT(1)` on MySQL, and `DATETIME` shows its fractional digits. MariaDB
+/// reports the default of a nullable column as the text `NULL`.
+const MYSQL_COLUMNS: &str = "SELECT CAST(table_name AS CHAR) AS table_name, CAST(column_name AS CHAR) AS column_name, \
+    CAST(CASE WHEN column_type = 'tinyint(1)' THEN 'boolean' \
+    WHEN data_type = 'datetime' THEN CONCAT('datetime(', datetime_precision, ')') ELSE data_type END AS CHAR) AS data_type, \
+    is_nullable = 'YES' AS nullable, column_default IS NOT NULL AS has_default, \
+    CAST(CASE WHEN data_type IN ('varchar', 'char') THEN character_maximum_length END AS SIGNED) AS max_chars, \
+    CAST(CASE WHEN data_type LIKE '%text' THEN character_octet_length END AS SIGNED) AS max_bytes \
+    FROM information_schema.columns WHERE table_schema = DATABASE() \
+    AND table_name IN ('users', 'sessions', 'accounts', 'verification_tokens', 'authenticators')";
+
 /// Compares the live catalog with the Prisma schema.
 pub async fn check(db: &Db) -> Result<Report, StartError> {
-    let live: Vec<LiveColumn> = with_conn!(db, conn => match db.pool() {
-        Pool::Postgres(_) => sql_query(PG_COLUMNS),
-        Pool::Sqlite(_) => sql_query(SQLITE_COLUMNS),
-    }
+    let live: Vec<LiveColumn> = with_conn!(db, conn => sql_query(match db.pool() {
+        #[cfg(feature = "postgres")]
+        Pool::Postgres(_) => PG_COLUMNS,
+        #[cfg(feature = "mysql")]
+        Pool::Mysql(_) => MYSQL_COLUMNS,
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(_) => SQLITE_COLUMNS,
+    })
     .load(conn)
     .await)
     .map_err(StartError::from)?;
@@ -167,5 +252,13 @@ fn compare(live: &[LiveColumn]) -> Report {
             ));
         }
     }
-    Report { problems }
+    let by_column = live
+        .iter()
+        .filter(|c| c.max_chars.is_some() || c.max_bytes.is_some())
+        .map(|c| {
+            let limit = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+            ((c.table_name.clone(), c.column_name.clone()), (limit(c.max_chars), limit(c.max_bytes)))
+        })
+        .collect();
+    Report { problems, limits: ColumnLimits { by_column } }
 }

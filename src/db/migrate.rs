@@ -5,16 +5,19 @@
 //! with `_prisma_migrations` is never migrated: it is verified, and start-up stops with a
 //! readable diff when something authbridge needs is missing.
 
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel::{QueryableByName, sql_query};
-use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::url::Target;
-use super::{Db, Pool, SqliteConn, SqliteTimeFormat, StartError, check, with_conn};
+use super::{Db, Pool, SqliteTimeFormat, StartError, check, with_conn};
 
+#[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+#[cfg(feature = "mysql")]
+pub const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+#[cfg(feature = "sqlite")]
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// The tables of the Auth.js schema.
@@ -47,12 +50,18 @@ struct Name {
 
 /// Lists the tables of the schema that unqualified names resolve to.
 pub async fn existing_tables(db: &Db) -> Result<Vec<String>, StartError> {
-    let rows: Vec<Name> = with_conn!(db, conn => match db.pool() {
-        Pool::Postgres(_) => sql_query(
-            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema()",
-        ),
-        Pool::Sqlite(_) => sql_query("SELECT name FROM sqlite_master WHERE type = 'table'"),
-    }
+    let rows: Vec<Name> = with_conn!(db, conn => sql_query(match db.pool() {
+        #[cfg(feature = "postgres")]
+        Pool::Postgres(_) => {
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+        }
+        #[cfg(feature = "mysql")]
+        Pool::Mysql(_) => {
+            "SELECT CAST(table_name AS CHAR) AS name FROM information_schema.tables WHERE table_schema = DATABASE()"
+        }
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(_) => "SELECT name FROM sqlite_master WHERE type = 'table'",
+    })
     .load(conn)
     .await)
     .map_err(StartError::from)?;
@@ -99,20 +108,29 @@ pub async fn prepare(
         )));
     }
 
+    db.set_limits(report.limits);
+
     let sqlite_format = match db.pool() {
+        #[cfg(feature = "sqlite")]
         Pool::Sqlite(_) => {
             let format = settle_sqlite_format(db, configured_format).await?;
             db.set_sqlite_format(format);
             Some(format)
         }
-        Pool::Postgres(_) => None,
+        #[allow(unreachable_patterns)]
+        _ => {
+            let _ = configured_format;
+            None
+        }
     };
     Ok(Prepared { applied_migrations, prisma_managed, sqlite_format })
 }
 
 async fn run_migrations(db: &Db) -> Result<usize, StartError> {
     let result = match db.target().clone() {
+        #[cfg(feature = "postgres")]
         Target::Postgres { url, schema } => {
+            use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
             let mut conn = AsyncPgConnection::establish(&url).await.map_err(|e| StartError::Connect(e.to_string()))?;
             if let Some(schema) = schema {
                 // Prisma creates the schema named by `?schema=`; so do we.
@@ -121,16 +139,21 @@ async fn run_migrations(db: &Db) -> Result<usize, StartError> {
                     .await
                     .map_err(|e| StartError::Query(e.to_string()))?;
             }
-            tokio::task::spawn_blocking(move || {
-                let mut wrapped: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
-                wrapped.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()).map_err(|e| e.to_string())
-            })
-            .await
+            run_blocking(conn, POSTGRES_MIGRATIONS).await
         }
+        // MySQL commits each DDL statement on its own: a migration that fails half-way leaves its
+        // first tables behind, which the schema check then reports.
+        #[cfg(feature = "mysql")]
+        Target::Mysql { url } => {
+            use diesel_async::{AsyncConnection, AsyncMysqlConnection};
+            let conn = AsyncMysqlConnection::establish(&url).await.map_err(|e| StartError::Connect(e.to_string()))?;
+            run_blocking(conn, MYSQL_MIGRATIONS).await
+        }
+        #[cfg(feature = "sqlite")]
         Target::Sqlite { .. } => {
             let Pool::Sqlite(pool) = db.pool() else { unreachable!("target and pool agree") };
             let mut conn = pool.get().await.map_err(|e| StartError::Connect(e.to_string()))?;
-            let conn: &mut SqliteConn = &mut conn;
+            let conn: &mut super::SqliteConn = &mut conn;
             return conn
                 .spawn_blocking(|c| {
                     c.run_pending_migrations(SQLITE_MIGRATIONS)
@@ -140,22 +163,42 @@ async fn run_migrations(db: &Db) -> Result<usize, StartError> {
                 .await
                 .map_err(|e| StartError::Query(format!("migration failed: {e}")));
         }
+        #[allow(unreachable_patterns)]
+        other => return Err(StartError::NotCompiled(other.backend_name(), other.feature())),
     };
     result
         .map_err(|e| StartError::Query(format!("migration task failed: {e}")))?
         .map_err(|e| StartError::Query(format!("migration failed: {e}")))
 }
 
+/// diesel's migration harness is synchronous: run it on a blocking thread over the async
+/// connection.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn run_blocking<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Result<usize, String>, tokio::task::JoinError>
+where
+    C: diesel_async::AsyncConnection + 'static,
+    diesel_async::async_connection_wrapper::AsyncConnectionWrapper<C>:
+        diesel::Connection + MigrationHarness<<C as diesel_async::AsyncConnectionCore>::Backend>,
+{
+    tokio::task::spawn_blocking(move || {
+        let mut wrapped = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<C>::from(conn);
+        wrapped.run_pending_migrations(migrations).map(|v| v.len()).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+#[cfg(feature = "sqlite")]
 #[derive(QueryableByName)]
 struct TypeCount {
     #[diesel(sql_type = Text)]
     kind: String,
-    #[diesel(sql_type = BigInt)]
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     rows: i64,
 }
 
 /// SQLite holds Prisma dates as text or as integer milliseconds, and comparisons only work when
 /// one format is used throughout: use the one the existing rows use.
+#[cfg(feature = "sqlite")]
 async fn settle_sqlite_format(db: &Db, configured: Option<SqliteTimeFormat>) -> Result<SqliteTimeFormat, StartError> {
     let counts: Vec<TypeCount> = with_conn!(db, conn => sql_query(
         "SELECT typeof(expires) AS kind, COUNT(*) AS rows FROM sessions GROUP BY 1 \

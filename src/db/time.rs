@@ -12,10 +12,8 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeDelta, Utc};
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
-use diesel::pg::Pg;
-use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::{BigInt, Double, Text, Timestamp};
-use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How SQLite stores Prisma `DateTime` values in this database.
@@ -181,19 +179,40 @@ impl From<DbTime> for WireTime {
     }
 }
 
-impl ToSql<Timestamp, Pg> for DbTime {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        let naive = self.at.naive_utc();
-        <NaiveDateTime as ToSql<Timestamp, Pg>>::to_sql(&naive, &mut out.reborrow())
-    }
+/// PostgreSQL `TIMESTAMP(3)` and MySQL `DATETIME(3)` both hold UTC wall-clock time (the MySQL
+/// session's time_zone is `+00:00`, so nothing converts it either way).
+macro_rules! naive_utc_timestamp {
+    ($backend:ty) => {
+        impl ToSql<Timestamp, $backend> for DbTime {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, $backend>) -> serialize::Result {
+                let naive = self.at.naive_utc();
+                <NaiveDateTime as ToSql<Timestamp, $backend>>::to_sql(&naive, &mut out.reborrow())
+            }
+        }
+
+        impl FromSql<Timestamp, $backend> for DbTime {
+            fn from_sql(bytes: <$backend as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+                let naive = <NaiveDateTime as FromSql<Timestamp, $backend>>::from_sql(bytes)?;
+                Ok(Self::from_naive_utc(naive, SqliteTimeFormat::default()))
+            }
+        }
+    };
 }
 
-impl FromSql<Timestamp, Pg> for DbTime {
-    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-        let naive = <NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(bytes)?;
-        Ok(Self::from_naive_utc(naive, SqliteTimeFormat::default()))
-    }
-}
+#[cfg(feature = "postgres")]
+naive_utc_timestamp!(diesel::pg::Pg);
+#[cfg(feature = "mysql")]
+naive_utc_timestamp!(diesel::mysql::Mysql);
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+    use diesel::deserialize::{self, FromSql};
+    use diesel::serialize::{self, IsNull, Output, ToSql};
+    use diesel::sql_types::{BigInt, Double, Text, Timestamp};
+    use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
+
+    use super::{DbTime, SqliteTimeFormat, parse_rfc3339};
 
 impl ToSql<Timestamp, Sqlite> for DbTime {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
@@ -253,6 +272,21 @@ fn parse_sqlite_text(text: &str) -> Option<DateTime<Utc>> {
         .map(|naive| naive.and_utc().trunc_subsecs(3))
 }
 
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::db::time::format_rfc3339;
+
+        #[test]
+        fn sqlite_text_forms_are_read_as_utc() {
+            for text in ["2026-01-02T03:04:05.678+00:00", "2026-01-02T03:04:05.678Z", "2026-01-02 03:04:05.678"] {
+                assert_eq!(format_rfc3339(parse_sqlite_text(text).unwrap()), "2026-01-02T03:04:05.678Z", "{text}");
+            }
+            assert!(parse_sqlite_text("yesterday").is_none());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,13 +315,5 @@ mod tests {
         }
         let far = DateTime::from_timestamp(300_000_000_000, 0).unwrap();
         assert_eq!(format_rfc3339(far), far.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
-    }
-
-    #[test]
-    fn sqlite_text_forms_are_read_as_utc() {
-        for text in ["2026-01-02T03:04:05.678+00:00", "2026-01-02T03:04:05.678Z", "2026-01-02 03:04:05.678"] {
-            assert_eq!(format_rfc3339(parse_sqlite_text(text).unwrap()), "2026-01-02T03:04:05.678Z", "{text}");
-        }
-        assert!(parse_sqlite_text("yesterday").is_none());
     }
 }

@@ -7,8 +7,30 @@ use std::path::{Path, PathBuf};
 pub enum Target {
     /// `postgres://` or `postgresql://`; `url` is what tokio-postgres accepts.
     Postgres { url: String, schema: Option<String> },
+    /// `mysql://` or `mariadb://`; `url` is what mysql_async accepts.
+    Mysql { url: String },
     /// `file:`, `sqlite:` or no URL at all.
     Sqlite { path: PathBuf },
+}
+
+impl Target {
+    /// The backend's name, as logs and `/readyz` show it.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Target::Postgres { .. } => "postgresql",
+            Target::Mysql { .. } => "mysql",
+            Target::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// The cargo feature that compiles this backend in.
+    pub fn feature(&self) -> &'static str {
+        match self {
+            Target::Postgres { .. } => "postgres",
+            Target::Mysql { .. } => "mysql",
+            Target::Sqlite { .. } => "sqlite",
+        }
+    }
 }
 
 /// The file used when no `DATABASE_URL` is configured, in the working directory.
@@ -39,7 +61,7 @@ const PG_DRIVER_PARAMS: &[&str] = &[
 pub enum UrlError {
     #[error("DATABASE_URL is not a valid URL")]
     Invalid,
-    #[error("DATABASE_URL scheme {0:?} is not supported (use postgresql://, file: or sqlite://)")]
+    #[error("DATABASE_URL scheme {0:?} is not supported (use postgresql://, mysql://, file: or sqlite://)")]
     UnsupportedScheme(String),
     #[error("in-memory SQLite cannot be shared by a connection pool: give a file path")]
     InMemorySqlite,
@@ -50,6 +72,13 @@ pub enum UrlError {
          on a trusted network, or a local TLS proxy (stunnel, pgbouncer, cloud SQL proxy)"
     )]
     TlsUnsupported(String),
+    #[error(
+        "DATABASE_URL asks for TLS ({0}), but authbridge connects to MySQL without TLS: drop it on a trusted \
+         network, or use a local TLS proxy (stunnel, cloud SQL proxy)"
+    )]
+    MysqlTlsUnsupported(String),
+    #[error("DATABASE_URL must name a database (mysql://user:password@host:3306/database)")]
+    MysqlNoDatabase,
     #[error("DATABASE_URL parameter {0} must be {1}")]
     InvalidParameter(&'static str, &'static str),
     #[error(
@@ -87,6 +116,7 @@ pub fn parse_url(url: Option<&str>) -> Result<Parsed, UrlError> {
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).ok_or(UrlError::Invalid)?;
     match scheme.as_str() {
         "postgres" | "postgresql" => parse_postgres(url),
+        "mysql" | "mariadb" => parse_mysql(url),
         "file" | "sqlite" => parse_sqlite(url, &scheme),
         _ => Err(UrlError::UnsupportedScheme(scheme)),
     }
@@ -152,6 +182,49 @@ fn parse_postgres(url: &str) -> Result<Parsed, UrlError> {
     // tokio-postgres accepts both spellings; normalise so logs and errors look alike.
     let url = parsed.to_string();
     Ok(Parsed { target: Target::Postgres { url, schema }, dropped, connection_limit, pgbouncer })
+}
+
+/// `mysql://user:password@host:port/database?...` as Prisma reads it. The password stays inside
+/// the URL handed to the driver and is never logged: errors name parameters, never values.
+fn parse_mysql(url: &str) -> Result<Parsed, UrlError> {
+    let mut parsed = url::Url::parse(url).map_err(|_| UrlError::Invalid)?;
+    if parsed.path().trim_start_matches('/').is_empty() {
+        return Err(UrlError::MysqlNoDatabase);
+    }
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    let mut connection_limit = None;
+    for (key, value) in parsed.query_pairs() {
+        match key.as_ref() {
+            "connection_limit" => connection_limit = Some(parse_connection_limit(&value)?),
+            // A Unix socket path, which mysql_async calls the same.
+            "socket" => kept.push(("socket".to_owned(), value.into_owned())),
+            // Prisma's TLS settings: any of them means the server is meant to be reached over TLS.
+            "sslcert" | "sslidentity" | "sslpassword" | "sslaccept" => {
+                return Err(UrlError::MysqlTlsUnsupported(key.into_owned()));
+            }
+            // Not Prisma's, but what other MySQL clients write: modes that need no TLS pass.
+            "sslmode" | "ssl-mode" => match value.to_ascii_lowercase().as_str() {
+                "disable" | "disabled" | "prefer" | "preferred" => {}
+                _ => return Err(UrlError::MysqlTlsUnsupported(format!("{key}={value}"))),
+            },
+            // Prisma's pool and socket settings (`connect_timeout`, `pool_timeout`,
+            // `socket_timeout`, ...): dropped and logged by name, as on PostgreSQL. mysql_async
+            // would refuse them.
+            _ => dropped.push(key.into_owned()),
+        }
+    }
+    let query: Vec<String> =
+        kept.iter().map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))).collect();
+    parsed.set_query(Some(&query.join("&")).filter(|q| !q.is_empty()).map(String::as_str));
+    // mysql_async only knows `mysql://`; MariaDB's own driver (Prisma's adapter-mariadb) also
+    // takes `mariadb://`.
+    let url = parsed.to_string();
+    let url = match url.split_once("://") {
+        Some((_, rest)) => format!("mysql://{rest}"),
+        None => return Err(UrlError::Invalid),
+    };
+    Ok(Parsed { target: Target::Mysql { url }, dropped, connection_limit, pgbouncer: false })
 }
 
 fn encode_component(text: &str) -> String {

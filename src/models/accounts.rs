@@ -2,11 +2,12 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::db::exact::{Exactly, exact};
 use crate::db::schema::accounts;
-use crate::db::{Db, DbResult, with_conn};
+use crate::db::{Db, DbResult, lock_then_delete, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = accounts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = accounts)]
 pub struct Account {
     pub id: String,
     #[serde(rename = "userId")]
@@ -25,19 +26,35 @@ pub struct Account {
     pub session_state: Option<String>,
 }
 
-#[diesel::dsl::auto_type(no_type_alias)]
-fn by_provider<'a>(provider: &'a str, provider_account_id: &'a str) -> _ {
+pub(crate) type ByProvider<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<accounts::table, Exactly<'a, accounts::provider>>,
+    Exactly<'a, accounts::provider_account_id>,
+>;
+
+pub(crate) fn by_provider<'a>(provider: &'a str, provider_account_id: &'a str) -> ByProvider<'a> {
     accounts::table
-        .filter(accounts::provider.eq(provider))
-        .filter(accounts::provider_account_id.eq(provider_account_id))
+        .filter(exact(accounts::provider, provider))
+        .filter(exact(accounts::provider_account_id, provider_account_id))
 }
 
+/// No column has a database default: the stored row is what was inserted.
 pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
-    with_conn!(db, conn => diesel::insert_into(accounts::table)
-        .values(&account)
-        .returning(Account::as_returning())
-        .get_result(conn)
-        .await)
+    let a = &account;
+    db.check_lengths("accounts", &[
+        ("id", Some(&a.id)),
+        ("userId", Some(&a.user_id)),
+        ("type", Some(&a.type_)),
+        ("provider", Some(&a.provider)),
+        ("providerAccountId", Some(&a.provider_account_id)),
+        ("refresh_token", a.refresh_token.as_deref()),
+        ("access_token", a.access_token.as_deref()),
+        ("token_type", a.token_type.as_deref()),
+        ("scope", a.scope.as_deref()),
+        ("id_token", a.id_token.as_deref()),
+        ("session_state", a.session_state.as_deref()),
+    ])?;
+    with_conn!(db, conn => diesel::insert_into(accounts::table).values(&account).execute(conn).await)?;
+    Ok(account)
 }
 
 pub async fn unlink(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<Account>> {
@@ -45,7 +62,12 @@ pub async fn unlink(db: &Db, provider: &str, provider_account_id: &str) -> DbRes
         .returning(Account::as_returning())
         .get_result(conn)
         .await
-        .optional())
+        .optional(),
+    mysql: conn => lock_then_delete!(
+        conn,
+        by_provider(provider, provider_account_id).select(Account::as_select()),
+        diesel::delete(by_provider(provider, provider_account_id))
+    ))
 }
 
 pub async fn find(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<Account>> {

@@ -2,11 +2,12 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::db::exact::exact;
 use crate::db::schema::authenticators;
-use crate::db::{Db, DbResult, with_conn};
+use crate::db::{Db, DbResult, update_then_read, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = authenticators, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = authenticators)]
 #[serde(rename_all = "camelCase")]
 pub struct Authenticator {
     #[serde(rename = "credentialID")]
@@ -20,17 +21,24 @@ pub struct Authenticator {
     pub transports: Option<String>,
 }
 
+/// No column has a database default: the stored row is what was inserted.
 pub async fn create(db: &Db, authenticator: Authenticator) -> DbResult<Authenticator> {
-    with_conn!(db, conn => diesel::insert_into(authenticators::table)
-        .values(&authenticator)
-        .returning(Authenticator::as_returning())
-        .get_result(conn)
-        .await)
+    let a = &authenticator;
+    db.check_lengths("authenticators", &[
+        ("credentialID", Some(&a.credential_id)),
+        ("userId", Some(&a.user_id)),
+        ("providerAccountId", Some(&a.provider_account_id)),
+        ("credentialPublicKey", Some(&a.credential_public_key)),
+        ("credentialDeviceType", Some(&a.credential_device_type)),
+        ("transports", a.transports.as_deref()),
+    ])?;
+    with_conn!(db, conn => diesel::insert_into(authenticators::table).values(&authenticator).execute(conn).await)?;
+    Ok(authenticator)
 }
 
 pub async fn find(db: &Db, credential_id: &str) -> DbResult<Option<Authenticator>> {
     with_conn!(db, conn => authenticators::table
-        .filter(authenticators::credential_id.eq(credential_id))
+        .filter(exact(authenticators::credential_id, credential_id))
         .select(Authenticator::as_select())
         .first(conn)
         .await
@@ -48,10 +56,16 @@ pub async fn list_by_user(db: &Db, user_id: &str) -> DbResult<Vec<Authenticator>
 
 /// `None` when no authenticator has this credential id.
 pub async fn update_counter(db: &Db, credential_id: &str, counter: i32) -> DbResult<Option<Authenticator>> {
-    with_conn!(db, conn => diesel::update(authenticators::table.filter(authenticators::credential_id.eq(credential_id)))
+    let by_id = || authenticators::table.filter(exact(authenticators::credential_id, credential_id));
+    with_conn!(db, conn => diesel::update(by_id())
         .set(authenticators::counter.eq(counter))
         .returning(Authenticator::as_returning())
         .get_result(conn)
         .await
-        .optional())
+        .optional(),
+    mysql: conn => update_then_read!(
+        conn,
+        diesel::update(by_id()).set(authenticators::counter.eq(counter)),
+        by_id().select(Authenticator::as_select())
+    ))
 }

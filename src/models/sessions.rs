@@ -1,19 +1,18 @@
 use std::num::NonZeroU32;
 
 use diesel::dsl::{case_when, count, count_star, max, sum};
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Integer, Text, Timestamp};
+use diesel::sql_types::Integer;
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use serde::Serialize;
 
 use super::users::User;
 use crate::db::schema::{sessions, users};
-use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
+use crate::db::exact::{Exactly, exact};
+use crate::db::{Db, DbResult, DbTime, lock_then_delete, update_then_read, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = sessions, check_for_backend(Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = sessions)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub id: String,
@@ -40,7 +39,7 @@ pub struct Slide {
 
 /// A session as the management routes show it: never the token.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = sessions, check_for_backend(Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = sessions)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     pub id: String,
@@ -51,41 +50,50 @@ pub struct SessionInfo {
 /// Inserts the session. With `keep_at_most`, the user's other sessions beyond that number go in
 /// the same transaction, those that expire first (reads slide the expiry, so these are the least
 /// recently used), and never the new one.
+/// No column has a database default, so the stored row is what was inserted (no `RETURNING`).
 pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
+    db.check_lengths("sessions", &[
+        ("id", Some(&session.id)),
+        ("sessionToken", Some(&session.session_token)),
+        ("userId", Some(&session.user_id)),
+    ])?;
     let Some(keep_at_most) = keep_at_most else {
-        return with_conn!(db, conn => diesel::insert_into(sessions::table)
-            .values(&session)
-            .returning(Session::as_returning())
-            .get_result(conn)
-            .await);
+        with_conn!(db, conn => diesel::insert_into(sessions::table).values(&session).execute(conn).await)?;
+        return Ok(session);
     };
     let others_kept = i64::from(keep_at_most.get() - 1);
     with_conn!(db, conn => conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            // Row-locks the user first (a no-op write), so that concurrent sign-ins of one user take
-            // turns and cannot each keep N sessions. SQLite serializes writers anyway.
+            // Row-locks the user first (a no-op write; InnoDB locks the rows an UPDATE matches
+            // even when nothing changes), so that concurrent sign-ins of one user take turns and
+            // cannot each keep N sessions. SQLite serializes writers anyway.
             diesel::update(users::table.find(&session.user_id)).set(users::name.eq(users::name)).execute(conn).await?;
-            let created =
-                diesel::insert_into(sessions::table).values(&session).returning(Session::as_returning()).get_result(conn).await?;
+            diesel::insert_into(sessions::table).values(&session).execute(conn).await?;
+            // Ids first, then the delete: MySQL allows no LIMIT/OFFSET in an `IN` subquery, and
+            // needs a LIMIT for an OFFSET.
             let beyond_limit: Vec<String> = sessions::table
-                .filter(sessions::user_id.eq(&created.user_id))
-                .filter(sessions::id.ne(&created.id))
+                .filter(sessions::user_id.eq(&session.user_id))
+                .filter(sessions::id.ne(&session.id))
                 .order((sessions::expires.desc(), sessions::id.desc()))
                 .select(sessions::id)
+                .limit(i64::MAX)
                 .offset(others_kept)
                 .load(conn)
                 .await?;
             if !beyond_limit.is_empty() {
                 diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond_limit))).execute(conn).await?;
             }
-            Ok(created)
+            Ok(())
         })
-        .await)
+        .await)?;
+    Ok(session)
 }
 
-/// Gives the live session behind `token` a new token and expiry in one statement; the old token
-/// stops matching the moment it commits. `None` when no live session has that token (which is
-/// also what the loser of two concurrent rotations gets).
+/// Gives the live session behind `token` a new token and expiry in one statement (on MySQL: that
+/// update, then a read of the new row, in one transaction); the old token stops matching the
+/// moment it commits. `None` when no live session has that token (which is also what the loser of
+/// two concurrent rotations gets: its update waits for the winner's row lock, then re-checks the
+/// token and matches nothing).
 pub async fn rotate(
     db: &Db,
     token: &str,
@@ -93,14 +101,23 @@ pub async fn rotate(
     now: DbTime,
     new_expires: DbTime,
 ) -> DbResult<Option<Session>> {
-    with_conn!(db, conn => diesel::update(
-        sessions::table.filter(sessions::session_token.eq(token)).filter(sessions::expires.gt(now)),
-    )
-    .set((sessions::session_token.eq(new_token), sessions::expires.eq(new_expires)))
-    .returning(Session::as_returning())
-    .get_result(conn)
-    .await
-    .optional())
+    let live = || by_token(token).filter(sessions::expires.gt(now));
+    let changes = (sessions::session_token.eq(new_token), sessions::expires.eq(new_expires));
+    with_conn!(db, conn => diesel::update(live())
+        .set(changes)
+        .returning(Session::as_returning())
+        .get_result(conn)
+        .await
+        .optional(),
+    mysql: conn => update_then_read!(
+        conn,
+        diesel::update(live()).set(changes),
+        by_token(new_token).select(Session::as_select())
+    ))
+}
+
+fn by_token(token: &str) -> diesel::dsl::Filter<sessions::table, Exactly<'_, sessions::session_token>> {
+    sessions::table.filter(exact(sessions::session_token, token))
 }
 
 /// A user's sessions, newest expiry first; only those alive at `alive_at` when it is given.
@@ -135,7 +152,12 @@ pub async fn delete_by_id(db: &Db, id: &str) -> DbResult<Option<SessionInfo>> {
         .returning(SessionInfo::as_returning())
         .get_result(conn)
         .await
-        .optional())
+        .optional(),
+    mysql: conn => lock_then_delete!(
+        conn,
+        sessions::table.find(id).select(SessionInfo::as_select()),
+        diesel::delete(sessions::table.find(id))
+    ))
 }
 
 /// The CASE arms of the counting sums.
@@ -213,47 +235,42 @@ pub async fn find_with_user(
     now: DbTime,
     slide: Option<Slide>,
 ) -> DbResult<Option<(Session, User)>> {
-    match (db.pool(), slide) {
+    #[cfg(feature = "postgres")]
+    if let (crate::db::Pool::Postgres(pool), Some(slide)) = (db.pool(), slide) {
         // PostgreSQL: one statement, one round trip.
-        (Pool::Postgres(pool), Some(slide)) => {
-            let mut conn = pool.get().await?;
-            Ok(SlidingLookup { token, now, slide }.get_result(&mut *conn).await.optional()?)
-        }
-        (Pool::Postgres(_), None) => read_with_user(db, token, now).await,
-        // SQLite runs in-process, so a read followed by a rare conditional write costs no round
-        // trips; it has no data-modifying CTE.
-        (Pool::Sqlite(_), slide) => {
-            let Some((mut session, user)) = read_with_user(db, token, now).await? else { return Ok(None) };
-            let Some(slide) = slide.filter(|s| session.expires <= s.due_before) else {
-                return Ok(Some((session, user)));
-            };
-            let slid: Option<DbTime> = with_conn!(db, conn => diesel::update(
-                sessions::table
-                    .filter(sessions::id.eq(&session.id))
-                    .filter(sessions::expires.le(slide.due_before)),
-            )
-            .set(sessions::expires.eq(slide.new_expires))
-            .returning(sessions::expires)
-            .get_result(conn)
-            .await
-            .optional())?;
-            match slid {
-                Some(expires) => session.expires = expires,
-                // Another request slid it first (or it was deleted in between): report what is stored.
-                None => match read_with_user(db, token, now).await? {
-                    Some((fresh, _)) => session.expires = fresh.expires,
-                    None => return Ok(None),
-                },
-            }
-            Ok(Some((session, user)))
+        let mut conn = pool.get().await?;
+        return Ok(pg::SlidingLookup { token, now, slide }.get_result(&mut *conn).await.optional()?);
+    }
+    // SQLite and MySQL have no data-modifying CTE. A read costs one statement; only when the
+    // expiry is due does a conditional write follow (and, for the loser of a race, a re-read).
+    // SQLite runs in-process; on MySQL this keeps page views at one round trip, where an
+    // always-run `UPDATE` first would cost two.
+    let Some((mut session, user)) = read_with_user(db, token, now).await? else { return Ok(None) };
+    let Some(slide) = slide.filter(|s| session.expires <= s.due_before) else {
+        return Ok(Some((session, user)));
+    };
+    let slid = with_conn!(db, conn => diesel::update(
+        sessions::table.filter(sessions::id.eq(&session.id)).filter(sessions::expires.le(slide.due_before)),
+    )
+    .set(sessions::expires.eq(slide.new_expires))
+    .execute(conn)
+    .await)?;
+    if slid == 1 {
+        session.expires = slide.new_expires;
+    } else {
+        // Another request slid it first (or it was deleted in between): report what is stored.
+        match read_with_user(db, token, now).await? {
+            Some((fresh, _)) => session.expires = fresh.expires,
+            None => return Ok(None),
         }
     }
+    Ok(Some((session, user)))
 }
 
 async fn read_with_user(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(Session, User)>> {
     with_conn!(db, conn => sessions::table
         .inner_join(users::table)
-        .filter(sessions::session_token.eq(token))
+        .filter(exact(sessions::session_token, token))
         .filter(sessions::expires.gt(now))
         .select((Session::as_select(), User::as_select()))
         .first(conn)
@@ -264,41 +281,58 @@ async fn read_with_user(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(S
 /// `None` when no session has this token.
 pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<Option<Session>> {
     if changes.expires.is_none() && changes.user_id.is_none() {
-        return with_conn!(db, conn => sessions::table
-            .filter(sessions::session_token.eq(token))
-            .select(Session::as_select())
-            .first(conn)
-            .await
-            .optional());
+        return with_conn!(db, conn => by_token(token).select(Session::as_select()).first(conn).await.optional());
     }
-    with_conn!(db, conn => diesel::update(sessions::table.filter(sessions::session_token.eq(token)))
+    db.check_lengths("sessions", &[("userId", changes.user_id.as_deref())])?;
+    with_conn!(db, conn => diesel::update(by_token(token))
         .set(&changes)
         .returning(Session::as_returning())
         .get_result(conn)
         .await
-        .optional())
+        .optional(),
+    mysql: conn => update_then_read!(
+        conn,
+        diesel::update(by_token(token)).set(&changes),
+        by_token(token).select(Session::as_select())
+    ))
 }
 
 /// Idempotent: a second sign-out answers `None` instead of failing (Prisma's P2025).
 pub async fn delete(db: &Db, token: &str) -> DbResult<Option<Session>> {
-    with_conn!(db, conn => diesel::delete(sessions::table.filter(sessions::session_token.eq(token)))
+    with_conn!(db, conn => diesel::delete(by_token(token))
         .returning(Session::as_returning())
         .get_result(conn)
         .await
-        .optional())
+        .optional(),
+    mysql: conn => lock_then_delete!(
+        conn,
+        by_token(token).select(Session::as_select()),
+        diesel::delete(by_token(token))
+    ))
 }
+
+#[cfg(feature = "postgres")]
+mod pg {
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Text, Timestamp};
+
+use super::Slide;
+use crate::db::DbTime;
+use crate::db::schema::{sessions, users};
 
 /// `getSessionAndUser` on PostgreSQL as one statement: the CTE slides the expiry when due and
 /// the outer query joins the user. The outer `SELECT` sees the snapshot taken before the
 /// update, hence the `COALESCE`.
-struct SlidingLookup<'a> {
-    token: &'a str,
-    now: DbTime,
-    slide: Slide,
+pub(super) struct SlidingLookup<'a> {
+    pub(super) token: &'a str,
+    pub(super) now: DbTime,
+    pub(super) slide: Slide,
 }
 
 /// A static query id lets diesel-async cache the prepared statement across requests.
-struct SlidingLookupId;
+pub(super) struct SlidingLookupId;
 
 impl QueryId for SlidingLookup<'_> {
     type QueryId = SlidingLookupId;
@@ -327,4 +361,5 @@ impl QueryFragment<Pg> for SlidingLookup<'_> {
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         Ok(())
     }
+}
 }

@@ -2,11 +2,11 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
-use crate::db::schema::{accounts, users};
-use crate::db::{Db, DbResult, DbTime, with_conn};
+use crate::db::schema::users;
+use crate::db::{Db, DbResult, DbTime, lock_then_delete, update_then_read, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = users)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,
@@ -26,6 +26,13 @@ pub struct NewUser {
     pub image: Option<String>,
 }
 
+impl From<NewUser> for User {
+    fn from(new: NewUser) -> Self {
+        let NewUser { id, name, email, email_verified, image } = new;
+        Self { id, name, email, email_verified, image }
+    }
+}
+
 /// PATCH semantics: `None` leaves a column alone, `Some(None)` sets it NULL.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = users)]
@@ -42,12 +49,20 @@ impl UserChanges {
     }
 }
 
+fn check_lengths(db: &Db, name: Option<&str>, email: Option<&str>, image: Option<&str>) -> DbResult<()> {
+    Ok(db.check_lengths("users", &[("name", name), ("email", email), ("image", image)])?)
+}
+
+fn flat(value: &Option<Option<String>>) -> Option<&str> {
+    value.as_ref().and_then(Option::as_deref)
+}
+
+/// The columns have no database defaults (Prisma fills them client-side), so the stored row is
+/// exactly what was inserted: no `RETURNING` needed, on any backend.
 pub async fn create(db: &Db, new: NewUser) -> DbResult<User> {
-    with_conn!(db, conn => diesel::insert_into(users::table)
-        .values(&new)
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await)
+    check_lengths(db, new.name.as_deref(), new.email.as_deref(), new.image.as_deref())?;
+    with_conn!(db, conn => diesel::insert_into(users::table).values(&new).execute(conn).await)?;
+    Ok(new.into())
 }
 
 pub async fn find(db: &Db, id: &str) -> DbResult<Option<User>> {
@@ -64,10 +79,8 @@ pub async fn find_by_email(db: &Db, email: &str) -> DbResult<Option<User>> {
 }
 
 pub async fn find_by_account(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<User>> {
-    with_conn!(db, conn => accounts::table
+    with_conn!(db, conn => super::accounts::by_provider(provider, provider_account_id)
         .inner_join(users::table)
-        .filter(accounts::provider.eq(provider))
-        .filter(accounts::provider_account_id.eq(provider_account_id))
         .select(User::as_select())
         .first(conn)
         .await
@@ -79,12 +92,18 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
     if changes.is_empty() {
         return find(db, id).await;
     }
+    check_lengths(db, flat(&changes.name), flat(&changes.email), flat(&changes.image))?;
     with_conn!(db, conn => diesel::update(users::table.find(id))
         .set(&changes)
         .returning(User::as_returning())
         .get_result(conn)
         .await
-        .optional())
+        .optional(),
+    mysql: conn => update_then_read!(
+        conn,
+        diesel::update(users::table.find(id)).set(&changes),
+        users::table.find(id).select(User::as_select())
+    ))
 }
 
 /// Sessions, accounts and authenticators go with the user (ON DELETE CASCADE), in the same
@@ -94,5 +113,10 @@ pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
         .returning(User::as_returning())
         .get_result(conn)
         .await
-        .optional())
+        .optional(),
+    mysql: conn => lock_then_delete!(
+        conn,
+        users::table.find(id).select(User::as_select()),
+        diesel::delete(users::table.find(id))
+    ))
 }

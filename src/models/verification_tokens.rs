@@ -2,36 +2,49 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::db::exact::{Exactly, exact};
 use crate::db::schema::verification_tokens;
-use crate::db::{Db, DbResult, DbTime, with_conn};
+use crate::db::{Db, DbResult, DbTime, lock_then_delete, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = verification_tokens, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = verification_tokens)]
 pub struct VerificationToken {
     pub identifier: String,
     pub token: String,
     pub expires: DbTime,
 }
 
+/// No column has a database default: the stored row is what was inserted.
 pub async fn create(db: &Db, token: VerificationToken) -> DbResult<VerificationToken> {
-    with_conn!(db, conn => diesel::insert_into(verification_tokens::table)
-        .values(&token)
-        .returning(VerificationToken::as_returning())
-        .get_result(conn)
-        .await)
+    db.check_lengths("verification_tokens", &[("identifier", Some(&token.identifier)), ("token", Some(&token.token))])?;
+    with_conn!(db, conn => diesel::insert_into(verification_tokens::table).values(&token).execute(conn).await)?;
+    Ok(token)
 }
 
-/// One `DELETE ... RETURNING`: of any number of concurrent calls exactly one gets the row
-/// (no SELECT-then-DELETE window in which a magic link could be used twice). The row is
-/// returned even when expired, so that Auth.js core can say "expired".
+type ByKey<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<verification_tokens::table, Exactly<'a, verification_tokens::identifier>>,
+    Exactly<'a, verification_tokens::token>,
+>;
+
+fn by_key<'a>(identifier: &'a str, token: &'a str) -> ByKey<'a> {
+    verification_tokens::table
+        .filter(exact(verification_tokens::identifier, identifier))
+        .filter(exact(verification_tokens::token, token))
+}
+
+/// One `DELETE ... RETURNING` (on MySQL a locking read and the delete, in one transaction): of
+/// any number of concurrent calls exactly one gets the row (no SELECT-then-DELETE window in
+/// which a magic link could be used twice). The row is returned even when expired, so that
+/// Auth.js core can say "expired".
 pub async fn use_token(db: &Db, identifier: &str, token: &str) -> DbResult<Option<VerificationToken>> {
-    with_conn!(db, conn => diesel::delete(
-        verification_tokens::table
-            .filter(verification_tokens::identifier.eq(identifier))
-            .filter(verification_tokens::token.eq(token)),
-    )
-    .returning(VerificationToken::as_returning())
-    .get_result(conn)
-    .await
-    .optional())
+    with_conn!(db, conn => diesel::delete(by_key(identifier, token))
+        .returning(VerificationToken::as_returning())
+        .get_result(conn)
+        .await
+        .optional(),
+    mysql: conn => lock_then_delete!(
+        conn,
+        by_key(identifier, token).select(VerificationToken::as_select()),
+        diesel::delete(by_key(identifier, token))
+    ))
 }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use authbridge::db::Pool;
 use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
@@ -60,19 +59,18 @@ async fn install_update_counter(app: &TestApp) {
             "CREATE TABLE session_writes (at TEXT);
              CREATE TRIGGER session_writes AFTER UPDATE ON sessions BEGIN INSERT INTO session_writes VALUES (datetime('now')); END;"
         }
+        Backend::Mysql => {
+            "CREATE TABLE session_writes (at DATETIME(3) DEFAULT CURRENT_TIMESTAMP(3));
+             CREATE TRIGGER session_writes AFTER UPDATE ON sessions FOR EACH ROW INSERT INTO session_writes () VALUES ();"
+        }
     };
-    match app.db.pool() {
-        Pool::Postgres(pool) => pool.get().await.unwrap().batch_execute(sql).await.unwrap(),
-        Pool::Sqlite(pool) => pool.get().await.unwrap().batch_execute(sql).await.unwrap(),
-    }
+    authbridge::with_conn!(app.db, conn => conn.batch_execute(sql).await).unwrap();
 }
 
 async fn session_writes(app: &TestApp) -> i64 {
-    let query = sql_query("SELECT COUNT(*) AS n FROM session_writes");
-    let count: Count = match app.db.pool() {
-        Pool::Postgres(pool) => query.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
-        Pool::Sqlite(pool) => query.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
-    };
+    let count: Count = authbridge::with_conn!(app.db, conn =>
+        sql_query("SELECT COUNT(*) AS n FROM session_writes").get_result(conn).await)
+    .unwrap();
     count.n
 }
 

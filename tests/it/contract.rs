@@ -238,18 +238,24 @@ async fn run_fixture(backend: Backend, name: &str) {
     let file = format!("{name}.json");
     let text = std::fs::read_to_string(fixtures_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    if let Some(only) = fixture.get("backends").and_then(Value::as_array) {
-        let wanted = if backend.is_sqlite() { "sqlite" } else { "postgresql" };
-        if !only.iter().any(|b| b == wanted) {
-            return;
-        }
+    // `backends` restricts a whole file, or one step, to some backends.
+    let runs_here = |entry: &Value| {
+        let wanted = match backend {
+            Backend::Sqlite | Backend::SqliteUnixMs => "sqlite",
+            Backend::Postgres => "postgresql",
+            Backend::Mysql => "mysql",
+        };
+        entry.get("backends").and_then(Value::as_array).is_none_or(|only| only.iter().any(|b| b == wanted))
+    };
+    if !runs_here(&fixture) {
+        return;
     }
     let settings = settings_for(&fixture);
     let api_key = settings.api_keys.first().cloned();
     let Some(app) = TestApp::with_settings(backend, settings).await else { return };
     let mut run = Run { api_key, vars: Map::new(), now: Utc::now(), file: file.clone() };
     let steps = fixture["steps"].as_array().unwrap_or_else(|| panic!("{file}: no steps"));
-    for (index, step) in steps.iter().enumerate() {
+    for (index, step) in steps.iter().enumerate().filter(|(_, step)| runs_here(step)) {
         let label = format!(
             "{file} step {index} ({})",
             step.get("name").or_else(|| step.get("call")).and_then(Value::as_str).unwrap_or("http")
@@ -309,6 +315,10 @@ macro_rules! fixture_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::run_fixture(crate::support::Backend::Postgres, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::run_fixture(crate::support::Backend::Mysql, stringify!($name)).await
                 }
             }
         )*

@@ -1,6 +1,7 @@
 //! The one integration-test binary. Every test runs against SQLite always and against
-//! PostgreSQL when TEST_POSTGRES_URL is set (required when CI=true); each test gets its own
-//! database.
+//! PostgreSQL and MySQL / MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL are set (required when
+//! CI=true); each test gets its own database. The tests need all three backend features (the
+//! default).
 
 mod support;
 
@@ -10,6 +11,7 @@ mod cli;
 mod concurrency;
 mod contract;
 mod hot_path;
+mod mysql;
 mod ops;
 mod sessions;
 mod startup;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authbridge::Settings;
-use authbridge::db::{Pool, PoolOptions};
+use authbridge::db::PoolOptions;
 use authbridge::handlers::adapter::METHODS;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -404,7 +404,7 @@ async fn metrics_show_live_pool_figures(backend: Backend) {
     assert_eq!(pool(&idle, "authbridge_db_pool_waiting_requests"), 0.0);
 
     // Take every connection, then let a request queue behind them.
-    let held = hold_connections(&db, 2).await;
+    let held = crate::support::hold_connections(&db, 2).await.expect("connections");
     let busy = scrape(&app).await;
     assert_eq!(pool(&busy, "authbridge_db_pool_connections"), 2.0, "{busy}");
     assert_eq!(pool(&busy, "authbridge_db_pool_connections_in_use"), 2.0, "{busy}");
@@ -426,32 +426,6 @@ async fn metrics_show_live_pool_figures(backend: Backend) {
     let after = scrape(&app).await;
     assert_eq!(pool(&after, "authbridge_db_pool_waiting_requests"), 0.0);
     assert_eq!(pool(&after, "authbridge_db_pool_connections_in_use"), 0.0);
-}
-
-enum Held {
-    Postgres(
-        #[allow(dead_code)] Vec<diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>>,
-    ),
-    Sqlite(#[allow(dead_code)] Vec<diesel_async::pooled_connection::deadpool::Object<authbridge::db::SqliteConn>>),
-}
-
-async fn hold_connections(db: &authbridge::db::Db, n: usize) -> Held {
-    match db.pool() {
-        Pool::Postgres(pool) => {
-            let mut held = Vec::new();
-            for _ in 0..n {
-                held.push(pool.get().await.expect("connection"));
-            }
-            Held::Postgres(held)
-        }
-        Pool::Sqlite(pool) => {
-            let mut held = Vec::new();
-            for _ in 0..n {
-                held.push(pool.get().await.expect("connection"));
-            }
-            Held::Sqlite(held)
-        }
-    }
 }
 
 /// The purge's counter reaches /metrics, labelled by table.

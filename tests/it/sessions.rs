@@ -136,8 +136,9 @@ async fn of_concurrent_rotations_exactly_one_wins(backend: Backend) {
         let stored = texts(
             &app.db,
             &format!(
-                r#"SELECT "sessionToken" AS value FROM sessions WHERE id = '{}'"#,
-                session["id"].as_str().unwrap()
+                "SELECT {q}sessionToken{q} AS value FROM sessions WHERE id = '{}'",
+                session["id"].as_str().unwrap(),
+                q = if backend == Backend::Mysql { '`' } else { '"' },
             ),
         )
         .await;
@@ -208,13 +209,14 @@ async fn insert_expired(app: &TestApp, user_id: &str, sessions: usize, tokens: u
     // Server-formatted dates: the SQLite database has settled on one format.
     let expired = app.db.time(chrono::Utc::now() - chrono::TimeDelta::hours(1));
     let literal = match app.backend {
-        Backend::Postgres => format!("'{}'", expired.at().naive_utc()),
+        Backend::Postgres | Backend::Mysql => format!("'{}'", expired.at().naive_utc()),
         _ => format!("'{}'", expired.at().format("%Y-%m-%dT%H:%M:%S%.3f+00:00")),
     };
+    let quote = if app.backend == Backend::Mysql { '`' } else { '"' };
     let mut sql = String::new();
     for i in 0..sessions {
         sql.push_str(&format!(
-            r#"INSERT INTO sessions (id, "sessionToken", "userId", expires) VALUES ('expired-{i}', 'expired-token-{i}', '{user_id}', {literal});"#
+            "INSERT INTO sessions (id, {quote}sessionToken{quote}, {quote}userId{quote}, expires) VALUES ('expired-{i}', 'expired-token-{i}', '{user_id}', {literal});"
         ));
     }
     for i in 0..tokens {

@@ -26,10 +26,16 @@ async fn prisma_deployed(backend: Backend) -> Option<(Scratch, String, Db)> {
     let ddl = match backend {
         Backend::Postgres => include_str!("../../migrations/postgres/00000000000000_init/up.sql"),
         Backend::Sqlite | Backend::SqliteUnixMs => include_str!("../../migrations/sqlite/00000000000000_init/up.sql"),
+        Backend::Mysql => include_str!("../../migrations/mysql/00000000000000_init/up.sql"),
     };
     execute(&db, ddl).await;
-    execute(&db, r#"CREATE TABLE "_prisma_migrations" ("id" VARCHAR(36) PRIMARY KEY NOT NULL, "migration_name" VARCHAR(255) NOT NULL)"#).await;
+    execute(&db, &quoted(backend, r#"CREATE TABLE "_prisma_migrations" ("id" VARCHAR(36) PRIMARY KEY NOT NULL, "migration_name" VARCHAR(255) NOT NULL)"#)).await;
     Some((scratch, url, db))
+}
+
+/// MySQL quotes identifiers with backticks (double quotes are string literals there).
+fn quoted(backend: Backend, sql: &str) -> String {
+    if backend == Backend::Mysql { sql.replace('"', "`") } else { sql.to_owned() }
 }
 
 async fn tables(db: &Db, backend: Backend) -> Vec<String> {
@@ -39,6 +45,9 @@ async fn tables(db: &Db, backend: Backend) -> Vec<String> {
         }
         Backend::Sqlite | Backend::SqliteUnixMs => {
             "SELECT name AS value FROM sqlite_master WHERE type = 'table' ORDER BY 1"
+        }
+        Backend::Mysql => {
+            "SELECT CAST(table_name AS CHAR) AS value FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
         }
     };
     texts(db, sql).await
@@ -55,19 +64,22 @@ async fn prisma_managed_database_is_verified_never_migrated(backend: Backend) {
     assert!(err.to_string().contains("managed by Prisma"), "{err}");
 
     // A team's own nullable or defaulted columns are fine.
-    execute(&db, r#"ALTER TABLE "users" ADD COLUMN "role" TEXT; ALTER TABLE "users" ADD COLUMN "plan" TEXT NOT NULL DEFAULT 'free'"#).await;
+    execute(&db, &quoted(backend, r#"ALTER TABLE "users" ADD COLUMN "role" TEXT; ALTER TABLE "users" ADD COLUMN "plan" VARCHAR(20) NOT NULL DEFAULT 'free'"#)).await;
     migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect("extra nullable/defaulted columns are accepted");
 }
 
 async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
     let Some((_scratch, _url, mut db)) = prisma_deployed(backend).await else { return };
-    execute(&db, r#"ALTER TABLE "users" ADD COLUMN "tenant" TEXT NOT NULL"#).await;
-    execute(&db, r#"ALTER TABLE "accounts" DROP COLUMN "session_state""#).await;
-    execute(&db, r#"DROP TABLE "authenticators""#).await;
+    execute(&db, &quoted(backend, r#"ALTER TABLE "users" ADD COLUMN "tenant" TEXT NOT NULL"#)).await;
+    execute(&db, &quoted(backend, r#"ALTER TABLE "accounts" DROP COLUMN "session_state""#)).await;
+    execute(&db, &quoted(backend, r#"DROP TABLE "authenticators""#)).await;
     execute(
         &db,
-        r#"DROP TABLE "verification_tokens";
+        &quoted(
+            backend,
+            r#"DROP TABLE "verification_tokens";
            CREATE TABLE "verification_tokens" ("identifier" TEXT NOT NULL, "token" TEXT NOT NULL, "expires" TEXT NOT NULL)"#,
+        ),
     )
     .await;
     let err = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect_err("must refuse").to_string();
@@ -86,7 +98,7 @@ async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
 
     let Some((_scratch, _url, mut empty)) = prisma_deployed(backend).await else { return };
     for table in ["authenticators", "verification_tokens", "accounts", "sessions", "users"] {
-        execute(&empty, &format!(r#"DROP TABLE "{table}""#)).await;
+        execute(&empty, &quoted(backend, &format!(r#"DROP TABLE "{table}""#))).await;
     }
     let err = migrate::prepare(&mut empty, Migrate::IfEmpty, None).await.expect_err("Prisma DB without the tables");
     assert!(err.to_string().contains("Prisma manages this database"), "{err}");
@@ -103,12 +115,7 @@ async fn pool_exhaustion_answers_503_quickly(backend: Backend) {
     let mut attempts = 0;
     let held = loop {
         attempts += 1;
-        let taken = match db.pool() {
-            authbridge::db::Pool::Postgres(pool) => {
-                pool.get().await.map(|c| (Some(c), None)).map_err(|e| e.to_string())
-            }
-            authbridge::db::Pool::Sqlite(pool) => pool.get().await.map(|c| (None, Some(c))).map_err(|e| e.to_string()),
-        };
+        let taken = crate::support::hold_connections(&db, 1).await;
         match taken {
             Ok(held) => break held,
             Err(e) if attempts < 5 => eprintln!("taking the only connection failed ({e}); retrying"),
@@ -261,13 +268,14 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         command.output().unwrap()
     };
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         (&["--bind", "0.0.0.0:7799"], &[], "without an API key"),
         (&[], &[("DATABASE_URL", "mongodb://u:hunter2@db/x")], "scheme \"mongodb\" is not supported"),
         (&["--api-key-file", "/nonexistent/keys"], &[], "cannot read --api-key-file"),
         (&["--session-update-age", "10", "--session-max-age", "5"], &[], "must not be greater"),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=require")], "sslmode=require"),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?connection_limit=0")], "connection_limit"),
+        (&[], &[("DATABASE_URL", "mysql://u:hunter2@127.0.0.1:9/x?sslaccept=strict")], "without TLS"),
         (&["check-schema"], &[("DATABASE_URL", "file:./dev.db")], "file:./prisma/dev.db"),
     ];
     // Prisma 6's native engine put `file:./dev.db` next to the schema: never start a second database.

@@ -19,13 +19,10 @@ pub enum Backend {
     /// SQLite holding dates as integer unix milliseconds (Prisma 6's native engine).
     SqliteUnixMs,
     Postgres,
+    /// MySQL / MariaDB, through `TEST_MYSQL_URL`.
+    Mysql,
 }
 
-impl Backend {
-    pub fn is_sqlite(self) -> bool {
-        matches!(self, Backend::Sqlite | Backend::SqliteUnixMs)
-    }
-}
 
 /// Generates one test per backend for each named `async fn(Backend)`.
 macro_rules! backend_tests {
@@ -39,6 +36,10 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::$name($crate::support::Backend::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::$name($crate::support::Backend::Mysql).await
                 }
             }
         )*
@@ -63,10 +64,31 @@ pub fn postgres_admin_url() -> Option<String> {
     }
 }
 
+/// The URL of the MySQL / MariaDB server used for tests (any database on it: each test creates
+/// its own next to it), or `None` to skip MySQL (only outside CI).
+pub fn mysql_admin_url() -> Option<String> {
+    match std::env::var("TEST_MYSQL_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if ci() => panic!("CI=true but TEST_MYSQL_URL is not set: the MySQL tests must run"),
+        _ => {
+            eprintln!("skipping MySQL: TEST_MYSQL_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs statements on a MySQL admin connection.
+pub async fn mysql_admin(admin_url: &str, sql: &str) {
+    use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
+    let mut conn = AsyncMysqlConnection::establish(admin_url).await.expect("connect to TEST_MYSQL_URL");
+    conn.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// A scratch database that is removed when dropped.
 pub enum Scratch {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },
+    Mysql { admin_url: String, name: String },
 }
 
 impl Scratch {
@@ -86,6 +108,16 @@ impl Scratch {
                 let url = scratch.url();
                 Some((scratch, url))
             }
+            Backend::Mysql => {
+                let admin_url = mysql_admin_url()?;
+                let name = unique_name();
+                // The server's defaults may differ; Prisma's tables say utf8mb4 themselves.
+                mysql_admin(&admin_url, &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+                    .await;
+                let scratch = Scratch::Mysql { admin_url, name };
+                let url = scratch.url();
+                Some((scratch, url))
+            }
         }
     }
 }
@@ -95,22 +127,28 @@ impl Scratch {
     pub fn url(&self) -> String {
         match self {
             Scratch::Sqlite(dir) => format!("file:{}", dir.path().join("test.db").display()),
-            Scratch::Postgres { admin_url, name } => with_database(admin_url, name),
+            Scratch::Postgres { admin_url, name } | Scratch::Mysql { admin_url, name } => with_database(admin_url, name),
         }
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Scratch::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime; a fresh thread with its own runtime may block.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (admin_url, name, mysql) = match self {
+            Scratch::Sqlite(_) => return,
+            Scratch::Postgres { admin_url, name } => (admin_url.clone(), name.clone(), false),
+            Scratch::Mysql { admin_url, name } => (admin_url.clone(), name.clone(), true),
+        };
+        // Drop runs inside the test's runtime; a fresh thread with its own runtime may block.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            if mysql {
+                rt.block_on(mysql_admin(&admin_url, &format!("DROP DATABASE IF EXISTS `{name}`")));
+            } else {
                 rt.block_on(pg_admin(&admin_url, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")));
-            })
-            .join();
-        }
+            }
+        })
+        .join();
     }
 }
 
@@ -127,7 +165,7 @@ fn rand_suffix() -> String {
 
 /// The admin URL with its database name replaced.
 pub fn with_database(admin_url: &str, name: &str) -> String {
-    let mut parsed = ::url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
+    let mut parsed = ::url::Url::parse(admin_url).expect("TEST_POSTGRES_URL / TEST_MYSQL_URL is a URL");
     parsed.set_path(&format!("/{name}"));
     parsed.to_string()
 }
@@ -250,13 +288,38 @@ impl TestApp {
     }
 }
 
+/// Pooled connections taken out of the pool and held until dropped, whatever the backend.
+pub enum Held {
+    #[allow(dead_code)]
+    Postgres(Vec<diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>>),
+    #[allow(dead_code)]
+    Mysql(Vec<diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncMysqlConnection>>),
+    #[allow(dead_code)]
+    Sqlite(Vec<diesel_async::pooled_connection::deadpool::Object<authbridge::db::SqliteConn>>),
+}
+
+/// Takes `n` connections out of the pool (waiting as the pool does).
+pub async fn hold_connections(db: &Db, n: usize) -> Result<Held, String> {
+    macro_rules! take {
+        ($pool:expr) => {{
+            let mut held = Vec::new();
+            for _ in 0..n {
+                held.push($pool.get().await.map_err(|e| e.to_string())?);
+            }
+            held
+        }};
+    }
+    Ok(match db.pool() {
+        authbridge::db::Pool::Postgres(pool) => Held::Postgres(take!(pool)),
+        authbridge::db::Pool::Mysql(pool) => Held::Mysql(take!(pool)),
+        authbridge::db::Pool::Sqlite(pool) => Held::Sqlite(take!(pool)),
+    })
+}
+
 /// Runs raw SQL (several statements) on the test database.
 pub async fn execute(db: &Db, sql: &str) {
     use diesel_async::SimpleAsyncConnection;
-    let result = match db.pool() {
-        authbridge::db::Pool::Postgres(pool) => pool.get().await.expect("connection").batch_execute(sql).await,
-        authbridge::db::Pool::Sqlite(pool) => pool.get().await.expect("connection").batch_execute(sql).await,
-    };
+    let result = authbridge::with_conn!(db, conn => conn.batch_execute(sql).await);
     result.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
@@ -269,11 +332,7 @@ struct TextRow {
 /// The first column of every row, as text (the query must alias it `value`).
 pub async fn texts(db: &Db, sql: &str) -> Vec<String> {
     use diesel_async::RunQueryDsl;
-    let query = diesel::sql_query(sql);
-    let rows: Vec<TextRow> = match db.pool() {
-        authbridge::db::Pool::Postgres(pool) => query.load(&mut *pool.get().await.expect("connection")).await,
-        authbridge::db::Pool::Sqlite(pool) => query.load(&mut *pool.get().await.expect("connection")).await,
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows: Vec<TextRow> = authbridge::with_conn!(db, conn => diesel::sql_query(sql).load(conn).await)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.into_iter().map(|r| r.value).collect()
 }
