@@ -3,8 +3,9 @@
 #   1. npm ci of the pinned Prisma 7 client set (.) and the Prisma 6.19 CLI (prisma6/);
 #   2. the Rust tests that need the Prisma CLI: schema equivalence and "migrations are Prisma's SQL"
 #      (AUTHBRIDGE_PRISMA_TESTS=required turns their skip into a failure);
-#   3. the Node suite: Prisma Client 7 + @auth/prisma-adapter against the release binary.
-# Needs TEST_POSTGRES_URL (with CI=true a missing one fails), node >= 20, and a C++ toolchain
+#   3. the Node suite: Prisma Client 7 + @auth/prisma-adapter against the release binary, on
+#      PostgreSQL, SQLite and MariaDB/MySQL (@prisma/adapter-mariadb).
+# Needs TEST_POSTGRES_URL and TEST_MYSQL_URL (with CI=true a missing one fails), node >= 20, and a C++ toolchain
 # (better-sqlite3 is compiled from source: no prebuilt binary can be downloaded).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,15 @@ if [ -n "${TEST_POSTGRES_URL:-}" ] && command -v psql >/dev/null; then
   # Scratch databases left behind by an interrupted earlier run of the Node suite.
   for db in $(psql "$TEST_POSTGRES_URL" -qtA -c "SELECT datname FROM pg_database WHERE datname LIKE 'ab\_prisma\_%'"); do
     psql "$TEST_POSTGRES_URL" -qtA -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done
+fi
+
+if [ -n "${TEST_MYSQL_URL:-}" ] && command -v mariadb >/dev/null; then
+  # The same for MySQL/MariaDB (mysql://user[:password]@host:port/db, as the tests take it).
+  my=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 3306, u.unquote(p.username or "root"), u.unquote(p.password or ""))' "$TEST_MYSQL_URL")
+  read -r my_host my_port my_user my_password <<<"$my"
+  for db in $(MYSQL_PWD="$my_password" mariadb -h "$my_host" -P "$my_port" -u "$my_user" -N -e "SHOW DATABASES LIKE 'ab\\_prisma\\_%'"); do
+    MYSQL_PWD="$my_password" mariadb -h "$my_host" -P "$my_port" -u "$my_user" -e "DROP DATABASE IF EXISTS \`$db\`"
   done
 fi
 

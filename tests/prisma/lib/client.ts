@@ -1,5 +1,6 @@
 // Prisma Client 7 as an app runs it: generated from the project's prisma/ schemas, with the
-// PostgreSQL or better-sqlite3 driver adapter, wrapped by @auth/prisma-adapter.
+// PostgreSQL, better-sqlite3 or MariaDB (also for MySQL) driver adapter, wrapped by
+// @auth/prisma-adapter.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -11,11 +12,11 @@ import type { Provider } from "./db.ts";
 const generated = (provider: Provider) => path.join(here, "generated", provider);
 
 /**
- * Generates the client for both providers. The project's schemas are in Prisma 6 form; Prisma 7
+ * Generates the client for every provider. The project's schemas are in Prisma 6 form; Prisma 7
  * wants no `url` in the datasource and the "prisma-client" generator with an output folder.
  */
 export function generateClients(): void {
-  for (const provider of ["pg", "sqlite"] as const) {
+  for (const provider of ["pg", "sqlite", "mysql"] as const) {
     const dir = generated(provider);
     mkdirSync(dir, { recursive: true });
     const schema = readFileSync(projectSchema(provider), "utf8")
@@ -60,10 +61,13 @@ export async function prismaApp(
           { connectionString: url },
           options.schema ? { schema: options.schema } : undefined,
         )
-      : new (await import("@prisma/adapter-better-sqlite3")).PrismaBetterSqlite3(
-          { url },
-          { timestampFormat: options.timestampFormat ?? "iso8601" },
-        );
+      : provider === "mysql"
+        ? // The app's own DATABASE_URL, as Prisma's docs configure it; the adapter takes mysql://.
+          new (await import("@prisma/adapter-mariadb")).PrismaMariaDb(url)
+        : new (await import("@prisma/adapter-better-sqlite3")).PrismaBetterSqlite3(
+            { url },
+            { timestampFormat: options.timestampFormat ?? "iso8601" },
+          );
   const prisma = new PrismaClient({ adapter });
   return { prisma, auth: PrismaAdapter(prisma), close: () => prisma.$disconnect() };
 }

@@ -30,3 +30,19 @@ export function postgresAdminUrl(): string | undefined {
 export function skipPostgres(): string | false {
   return postgresAdminUrl() ? false : "TEST_POSTGRES_URL is not set";
 }
+
+/**
+ * TEST_MYSQL_URL names a MySQL/MariaDB server (and database) the tests may create scratch
+ * databases on, e.g. mysql://root@127.0.0.1:3306/test. Same rules as TEST_POSTGRES_URL.
+ */
+export function mysqlAdminUrl(): string | undefined {
+  const url = process.env.TEST_MYSQL_URL;
+  if (url) return url;
+  if (ci) throw new Error("CI=true but TEST_MYSQL_URL is not set: the MySQL cases must run");
+  return undefined;
+}
+
+/** The reason to skip MySQL cases, or false to run them. */
+export function skipMysql(): string | false {
+  return mysqlAdminUrl() ? false : "TEST_MYSQL_URL is not set";
+}

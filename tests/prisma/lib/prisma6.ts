@@ -12,11 +12,12 @@ const run = promisify(execFile);
 
 /** The project's Prisma schema for a provider. */
 export function projectSchema(provider: Provider): string {
-  return path.join(root, provider === "pg" ? "prisma/schema.prisma" : "prisma/schema.sqlite.prisma");
+  const file = { pg: "schema.prisma", sqlite: "schema.sqlite.prisma", mysql: "schema.mysql.prisma" }[provider];
+  return path.join(root, "prisma", file);
 }
 
 /** `prisma6 pg|sqlite <args>` with DATABASE_URL, in `cwd` (default: the repository root). */
-export async function prisma6(provider: Provider, databaseUrl: string, args: string[], cwd = root): Promise<string> {
+export async function prisma6(provider: Exclude<Provider, "mysql">, databaseUrl: string, args: string[], cwd = root): Promise<string> {
   try {
     const { stdout } = await run(path.join(here, "bin/prisma6"), [provider, ...args], {
       cwd,
@@ -33,7 +34,7 @@ export async function prisma6(provider: Provider, databaseUrl: string, args: str
  * What `prisma migrate deploy` leaves (the tables and _prisma_migrations) for a schema: a
  * one-migration history holding Prisma's from-empty SQL, as a team starting with Prisma has.
  */
-export async function deploy(provider: Provider, databaseUrl: string, schemaText?: string, cwd = root): Promise<void> {
+export async function deploy(provider: Exclude<Provider, "mysql">, databaseUrl: string, schemaText?: string, cwd = root): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ab_prisma_history_"));
   try {
     const schema = path.join(dir, "schema.prisma");
@@ -49,7 +50,7 @@ export async function deploy(provider: Provider, databaseUrl: string, schemaText
 }
 
 /** `prisma db push` of a changed schema (a team's own change to a Prisma-managed database). */
-export async function push(provider: Provider, databaseUrl: string, schemaText: string): Promise<void> {
+export async function push(provider: Exclude<Provider, "mysql">, databaseUrl: string, schemaText: string): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ab_prisma_push_"));
   try {
     const schema = path.join(dir, "schema.prisma");

@@ -200,14 +200,21 @@ const COMPARED: Record<string, { key: string; columns: string[] }> = {
   },
 };
 
-/** One row's stored form: SQLite quote() (type and value), PostgreSQL the value as text. */
+/** One row's stored form: SQLite quote() (type and value), PostgreSQL and MySQL the value as text. */
 async function stored(db: Scratch, table: string, key: string, value: string, schema?: string): Promise<Record<string, unknown>> {
   const { key: column, columns } = COMPARED[table];
-  const select =
-    db.provider === "sqlite"
-      ? columns.map((c) => `quote("${c}") AS "${c}"`).join(", ")
-      : columns.map((c) => `"${c}"::text AS "${c}"`).join(", ");
-  const rows = await rawRows(db, `SELECT ${select} FROM ${table} WHERE "${column}" = ${db.provider === "sqlite" ? "?" : "$1"}`, [value], schema);
+  const q = db.provider === "mysql" ? (c: string) => `\`${c}\`` : (c: string) => `"${c}"`;
+  const select = columns
+    .map((c) =>
+      db.provider === "sqlite"
+        ? `quote(${q(c)}) AS ${q(c)}`
+        : db.provider === "mysql"
+          ? `CAST(${q(c)} AS CHAR) AS ${q(c)}`
+          : `${q(c)}::text AS ${q(c)}`,
+    )
+    .join(", ");
+  const placeholder = db.provider === "pg" ? "$1" : "?";
+  const rows = await rawRows(db, `SELECT ${select} FROM ${table} WHERE ${q(column)} = ${placeholder}`, [value], schema);
   assert.equal(rows.length, 1, `${table} row ${key}`);
   return rows[0];
 }

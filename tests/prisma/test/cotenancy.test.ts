@@ -5,7 +5,8 @@ import { test } from "node:test";
 import { Authbridge } from "../lib/authbridge.ts";
 import { prismaApp, type TimestampFormat } from "../lib/client.ts";
 import { rawRows, scratch, tableNames, type Provider } from "../lib/db.ts";
-import { skipPostgres } from "../lib/env.ts";
+import { skipMysql, skipPostgres } from "../lib/env.ts";
+import { deployMysql } from "../lib/mysql-deploy.ts";
 import { deploy } from "../lib/prisma6.ts";
 import {
   authbridgeReads,
@@ -31,6 +32,7 @@ interface Target {
 const targets: Target[] = [
   { name: "PostgreSQL", provider: "pg" },
   { name: "PostgreSQL, tables in ?schema=auth", provider: "pg", schema: "auth" },
+  { name: "MariaDB (MySQL schema), Prisma Client 7 with @prisma/adapter-mariadb", provider: "mysql" },
   { name: "SQLite, Prisma 7 default timestampFormat iso8601", provider: "sqlite", timestampFormat: "iso8601" },
   { name: "SQLite, timestampFormat unixepoch-ms", provider: "sqlite", timestampFormat: "unixepoch-ms" },
   {
@@ -42,11 +44,13 @@ const targets: Target[] = [
 ];
 
 for (const target of targets) {
-  test(target.name, { skip: target.provider === "pg" && skipPostgres() }, async (t) => {
+  const skip = (target.provider === "pg" && skipPostgres()) || (target.provider === "mysql" && skipMysql());
+  test(target.name, { skip }, async (t) => {
     const db = await scratch(target.provider);
     const url = target.schema ? `${db.url}?schema=${target.schema}` : db.url;
     try {
-      await deploy(target.provider, url);
+      if (target.provider === "mysql") await deployMysql(db);
+      else await deploy(target.provider, url);
       const app = await prismaApp(target.provider, db.url, { timestampFormat: target.timestampFormat, schema: target.schema });
       const ab = { current: undefined as Authbridge | undefined };
       try {
