@@ -65,6 +65,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// InnoDB rolled the transaction back to break a deadlock (error 1213).
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, Self::Query(DieselError::DatabaseError(_, info)) if info.message().contains("Deadlock found"))
+    }
+
     /// True when the database could not be reached, went away mid-request or the pool had no
     /// connection to give in time: the request may succeed if retried.
     pub fn is_unavailable(&self) -> bool {
@@ -113,6 +118,11 @@ fn is_unavailable_message(message: &str) -> bool {
 }
 
 pub type DbResult<T> = Result<T, Error>;
+
+/// How often a MySQL statement or transaction chosen as a deadlock victim is run again before
+/// the request is answered 503. Concurrent rotations of one token deadlock on the unique index
+/// under load; the retry then finds the row gone and answers as PostgreSQL would.
+pub const DEADLOCK_RETRIES: u32 = 3;
 
 /// `get_result` for writes: the row of an `INSERT`/`UPDATE`/`DELETE ... RETURNING`, handed back
 /// only once the statement has committed.
@@ -185,8 +195,16 @@ macro_rules! with_conn {
                 #[cfg(feature = "mysql")]
                 $crate::db::Pool::Mysql(pool) => {
                     let mut pooled = pool.get().await?;
-                    let $mconn = &mut *pooled;
-                    Ok::<_, $crate::db::Error>($mbody?)
+                    // InnoDB rolls a deadlock victim back whole and expects the client to run
+                    // it again; every body is one statement or one transaction, so that is safe.
+                    let mut attempt = 0;
+                    loop {
+                        let $mconn = &mut *pooled;
+                        match $mbody.map_err($crate::db::Error::from) {
+                            Err(e) if e.is_deadlock() && attempt < $crate::db::DEADLOCK_RETRIES => attempt += 1,
+                            result => break Ok::<_, $crate::db::Error>(result?),
+                        }
+                    }
                 }
             }
         }

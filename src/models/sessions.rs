@@ -164,13 +164,16 @@ pub struct UserSessionStats {
 
 /// One statement, so the counts add up even while sessions come and go.
 pub async fn user_stats(db: &Db, user_id: &str, now: DbTime) -> DbResult<UserSessionStats> {
-    let query = sessions::table.filter(sessions::user_id.eq(user_id)).select((
-        count_star(),
-        sum(case_when(sessions::expires.gt(now), one()).otherwise(zero())),
-        max(sessions::expires),
-    ));
+    // Built per attempt: MySQL runs a statement again after a deadlock.
+    let query = || {
+        sessions::table.filter(sessions::user_id.eq(user_id)).select((
+            count_star(),
+            sum(case_when(sessions::expires.gt(now), one()).otherwise(zero())),
+            max(sessions::expires),
+        ))
+    };
     let (total, active, latest): (i64, Option<i64>, Option<DbTime>) =
-        with_conn!(db, conn => query.get_result(conn).await)?;
+        with_conn!(db, conn => query().get_result(conn).await)?;
     let active = active.unwrap_or(0);
     Ok(UserSessionStats {
         total_sessions: total,
@@ -192,15 +195,18 @@ pub struct SessionStats {
 /// Service-wide counts in one statement (a scan of `sessions`; meant for dashboards, not for
 /// every request).
 pub async fn stats(db: &Db, now: DbTime, day_later: DbTime) -> DbResult<SessionStats> {
-    let alive = sessions::expires.gt(now);
-    let query = sessions::table.select((
-        count_star(),
-        sum(case_when(alive, one()).otherwise(zero())),
-        count(case_when(alive, sessions::user_id)).aggregate_distinct(),
-        sum(case_when(alive.and(sessions::expires.le(day_later)), one()).otherwise(zero())),
-    ));
+    // Built per attempt: MySQL runs a statement again after a deadlock.
+    let query = || {
+        let alive = sessions::expires.gt(now);
+        sessions::table.select((
+            count_star(),
+            sum(case_when(alive, one()).otherwise(zero())),
+            count(case_when(alive, sessions::user_id)).aggregate_distinct(),
+            sum(case_when(alive.and(sessions::expires.le(day_later)), one()).otherwise(zero())),
+        ))
+    };
     let (total, active, users, expiring): (i64, Option<i64>, i64, Option<i64>) =
-        with_conn!(db, conn => query.get_result(conn).await)?;
+        with_conn!(db, conn => query().get_result(conn).await)?;
     let active = active.unwrap_or(0);
     Ok(SessionStats {
         active_sessions: active,

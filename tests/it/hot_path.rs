@@ -28,7 +28,11 @@ async fn instrumented(backend: Backend) -> Option<(TestApp, Log)> {
             }
         }
     };
-    authbridge::with_conn!(db, conn => Ok::<_, authbridge::db::Error>(conn.set_instrumentation(recorder))).unwrap();
+    authbridge::with_conn!(db, conn => {
+        conn.set_instrumentation(recorder.clone());
+        Ok::<_, authbridge::db::Error>(())
+    })
+    .unwrap();
     Some((TestApp::over(db, Settings::default(), backend, scratch), log))
 }
 
