@@ -31,7 +31,7 @@ use crate::db::DbTime;
 use crate::db::time::WireTime;
 use crate::error::{PROBLEM_CONTENT_TYPE, Problem};
 use crate::handlers::adapter::{self as a, METHODS};
-use crate::handlers::input::{Key, MAX_KEY_BYTES, NonEmpty, Text};
+use crate::handlers::input::{Key, MAX_KEY_CHARS, NonEmpty, Text};
 use crate::handlers::ops::{Health, Readiness};
 use crate::handlers::sessions::{self as s, Deleted};
 use crate::models::accounts::Account;
@@ -683,15 +683,20 @@ impl ToSchema for DbTime {
     }
 }
 
+/// No string may hold NUL: PostgreSQL cannot store it in TEXT. Written as a pattern so that
+/// generated clients and fuzzers know it, not only readers of the description.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
 impl PartialSchema for Key {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
-            .max_length(Some(MAX_KEY_BYTES))
+            .max_length(Some(MAX_KEY_CHARS))
+            .pattern(Some(NO_NUL))
             .description(Some(format!(
-                "An id, email, token or other unique key: not empty, at most {MAX_KEY_BYTES} bytes of UTF-8, no NUL \
-                 character."
+                "An id, email, token or other unique key: not empty, at most {MAX_KEY_CHARS} characters (Unicode code \
+                 points, as maxLength counts them), no NUL character."
             )))
             .into()
     }
@@ -707,6 +712,7 @@ impl PartialSchema for NonEmpty {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
+            .pattern(Some(NO_NUL))
             .description(Some("A required string: not empty, no NUL character."))
             .into()
     }
@@ -719,7 +725,11 @@ impl ToSchema for NonEmpty {
 
 impl PartialSchema for Text {
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new().schema_type(Type::String).description(Some("Any string without a NUL character.")).into()
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(NO_NUL))
+            .description(Some("Any string without a NUL character."))
+            .into()
     }
 }
 impl ToSchema for Text {

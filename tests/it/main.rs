@@ -4,6 +4,7 @@
 
 mod support;
 
+mod auth;
 mod bad_input;
 mod catalog;
 mod cli;
@@ -11,5 +12,6 @@ mod concurrency;
 mod contract;
 mod hot_path;
 mod ops;
+mod secrets;
 mod sessions;
 mod startup;
