@@ -20,7 +20,7 @@ bin="${AUTHBRIDGE_BIN:-$root/target/release/authbridge}"
 [ -x "$bin" ] || { echo "build the release binary first: cargo build --release" >&2; exit 1; }
 SCHEMATHESIS_VERSION=4.32.5
 SEED="${FUZZ_SEED:-$(( (RANDOM << 15) | RANDOM ))}"
-EXAMPLES="${FUZZ_EXAMPLES:-200}"
+EXAMPLES="${FUZZ_EXAMPLES:-220}"
 # One worker: with two, hypothesis's threads race in CPython 3.11's ast.parse and schemathesis
 # reports "AST constructor recursion depth mismatch" errors now and then (a tool failure).
 WORKERS="${FUZZ_WORKERS:-1}"

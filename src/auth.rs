@@ -22,7 +22,7 @@ pub struct ApiKeys(Vec<KeyDigest>);
 impl ApiKeys {
     /// Keys as configured; empty ones are skipped.
     pub fn new<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> Self {
-        Self(keys.into_iter().map(|k| k.as_ref().to_owned()).filter(|k| !k.is_empty()).map(|k| digest(&k)).collect())
+        Self(keys.into_iter().filter(|k| !k.as_ref().is_empty()).map(|k| digest(k.as_ref())).collect())
     }
 
     /// No key configured: the service then only listens on loopback and asks for none.
