@@ -92,6 +92,9 @@ fuzz() {
   panics=$(grep -c 'panicked' "$dir/server.log" || true)
   errors=$(grep -c '"level":"ERROR"' "$dir/server.log" || true)
   echo "=== $name: $total requests fuzzed in $(( $(date +%s) - started )) s, seed $SEED (server counts: 2xx $c2, 4xx $c4, 5xx $c5; panics $panics, error log lines $errors; schemathesis exit $status)"
+  # Exact statuses from the server's request log (one JSON line per request).
+  echo "    statuses: $(jq -r 'select(.target == "authbridge::request") | .status' "$dir/server.log" 2>/dev/null \
+    | sort | uniq -c | awk '{ printf "%s %s, ", $2, $1 }' | sed 's/, $//')"
   summary+=("$name: $total requests, 5xx $c5, schemathesis exit $status")
   local failed=0
   [ "$status" -eq 0 ] || { echo "FAIL $name: schemathesis found non-conforming responses (replay: FUZZ_SEED=$SEED scripts/fuzz.sh)"; failed=1; }
