@@ -21,6 +21,7 @@ backend_tests!(
     dropped_keys_may_hold_anything,
     key_limits_count_characters_and_fit_the_indexes,
     create_user_ignores_any_user_id,
+    the_document_follows_the_unknown_fields_policy,
 );
 
 fn assert_problem(response: &TestResponse, context: &str) {
@@ -486,5 +487,26 @@ async fn create_user_ignores_any_user_id(backend: Backend) {
         assert_eq!(response.status, StatusCode::OK, "{id}: {}", response.text);
         assert_ne!(response.json()["id"], id);
         assert_eq!(response.header("authbridge-ignored-fields"), None, "user.id is not reported");
+    }
+}
+
+/// With `--unknown-fields=reject` the served document closes `user` and `account` objects, so a
+/// client (or the fuzzer) is not promised what the server then refuses; `user.id` stays allowed.
+async fn the_document_follows_the_unknown_fields_policy(backend: Backend) {
+    use authbridge::config::UnknownFields;
+    for policy in [UnknownFields::Drop, UnknownFields::Reject] {
+        let settings = Settings { unknown_fields: policy, ..Settings::default() };
+        let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+        let document = app.send(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.json();
+        let closed = policy == UnknownFields::Reject;
+        for schema in ["UserFields", "AccountFields"] {
+            let extra = &document["components"]["schemas"][schema]["additionalProperties"];
+            assert_eq!(extra == &json!(false), closed, "{policy:?} {schema}: {extra}");
+        }
+        let with_id = app.call("createUser", json!({ "user": { "id": "core-id", "email": "p@example.com" } })).await;
+        assert_eq!(with_id.status, StatusCode::OK, "{policy:?}: {}", with_id.text);
+        let extra = app.call("createUser", json!({ "user": { "email": "q@example.com", "extra": 1 } })).await;
+        let expected = if closed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        assert_eq!(extra.status, expected, "{policy:?}: {}", extra.text);
     }
 }
