@@ -66,7 +66,10 @@ def map_body(context, body):
     if not isinstance(inner, dict) or not _valid_key(inner.get(field)):
         return body
     # Deterministic for a given body, so that a seed replays the same requests.
-    digest = sum(map(ord, json.dumps(body, sort_keys=True)))
+    try:
+        digest = sum(map(ord, json.dumps(body, sort_keys=True)))
+    except (TypeError, ValueError):
+        return body
     if digest % 2 == 0:
         inner[field] = _USER_IDS[digest // 2 % len(_USER_IDS)]
     return body
