@@ -232,10 +232,12 @@ impl Config {
         if let Some(path) = &self.api_key_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read --api-key-file {}: {e}", path.display()))?;
+            let before = keys.len();
             keys.extend(
                 text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned),
             );
-            if keys.is_empty() {
+            // Even with keys from --api-key: an emptied key file is a mistake, not a setting.
+            if keys.len() == before {
                 return Err(format!("--api-key-file {} holds no key", path.display()));
             }
         }

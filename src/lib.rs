@@ -4,6 +4,7 @@
 //! [`app`] builds the whole HTTP service from an [`AppState`]; `main.rs` only parses the command
 //! line and calls [`startup::run`]. Tests drive [`app`] in-process.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 
+use crate::auth::ApiKeys;
 use crate::config::UnknownFields;
 use crate::db::Db;
 
@@ -29,7 +31,7 @@ use crate::db::Db;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Accepted bearer keys; empty means no authentication (loopback only).
-    pub api_keys: Vec<String>,
+    pub api_keys: ApiKeys,
     pub session_max_age: u64,
     pub session_update_age: u64,
     pub unknown_fields: UnknownFields,
@@ -47,7 +49,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            api_keys: Vec::new(),
+            api_keys: ApiKeys::default(),
             session_max_age: config::DEFAULT_SESSION_MAX_AGE,
             session_update_age: config::DEFAULT_SESSION_UPDATE_AGE,
             unknown_fields: UnknownFields::Drop,

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::openapi::content::ContentBuilder;
@@ -20,18 +21,20 @@ use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{
     AdditionalProperties, AllOfBuilder, ArrayBuilder, ComponentsBuilder, KnownFormat, ObjectBuilder, OneOfBuilder,
-    SchemaFormat, Type,
+    SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
+use crate::AppState;
+use crate::config::UnknownFields;
 use crate::db::DbTime;
 use crate::db::time::WireTime;
 use crate::error::{PROBLEM_CONTENT_TYPE, Problem};
 use crate::handlers::adapter::{self as a, METHODS};
-use crate::handlers::input::{Key, MAX_KEY_BYTES, NonEmpty, Text};
+use crate::handlers::input::{Key, MAX_KEY_CHARS, NonEmpty, Text};
 use crate::handlers::ops::{Health, Readiness};
 use crate::handlers::sessions::{self as s, Deleted};
 use crate::models::accounts::Account;
@@ -46,16 +49,49 @@ const BEARER: &str = "bearerAuth";
 const REQUEST_ID: &str = "X-Request-Id";
 const IGNORED_FIELDS: &str = "AuthBridge-Ignored-Fields";
 
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| document().to_json().expect("an OpenAPI document always serializes to JSON"));
+/// The document for each `--unknown-fields` policy, rendered once.
+static DOCUMENTS: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [UnknownFields::Drop, UnknownFields::Reject]
+        .map(|policy| document_for(policy).to_json().expect("an OpenAPI document always serializes to JSON"))
+});
 
-/// `GET /openapi.json`.
-pub async fn serve() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, JSON)], DOCUMENT.as_str())
+/// `GET /openapi.json`: the document of this server's configuration.
+pub async fn serve(State(state): State<AppState>) -> impl IntoResponse {
+    let document = match state.settings.unknown_fields {
+        UnknownFields::Drop => &DOCUMENTS[0],
+        UnknownFields::Reject => &DOCUMENTS[1],
+    };
+    ([(header::CONTENT_TYPE, JSON)], document.as_str())
 }
 
-/// The whole document.
+/// The whole document, for the default `--unknown-fields=drop`.
 pub fn document() -> OpenApi {
+    document_for(UnknownFields::Drop)
+}
+
+/// The whole document for an `--unknown-fields` policy: with `reject`, `user` and `account`
+/// objects take no key beyond their columns (and `user.id`, which createUser ignores).
+pub fn document_for(policy: UnknownFields) -> OpenApi {
+    let mut document = document_dropping_unknown_fields();
+    if policy == UnknownFields::Reject {
+        let schemas = &mut document.components.as_mut().expect("the document has components").schemas;
+        for name in ["UserFields", "AccountFields"] {
+            let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(name) else {
+                panic!("{name} is an object schema");
+            };
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            if name == "UserFields" {
+                let ignored = ObjectBuilder::new()
+                    .schema_type(SchemaType::AnyValue)
+                    .description(Some("Ignored by createUser, whatever it holds; required by updateUser."));
+                object.properties.insert("id".into(), ignored.into());
+            }
+        }
+    }
+    document
+}
+
+fn document_dropping_unknown_fields() -> OpenApi {
     let mut schemas = Schemas(Vec::new());
     let mut paths = Paths::new();
     for op in operations(&mut schemas) {
@@ -700,15 +736,20 @@ impl ToSchema for DbTime {
     }
 }
 
+/// No string may hold NUL: PostgreSQL cannot store it in TEXT. Written as a pattern so that
+/// generated clients and fuzzers know it, not only readers of the description.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
 impl PartialSchema for Key {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
-            .max_length(Some(MAX_KEY_BYTES))
+            .max_length(Some(MAX_KEY_CHARS))
+            .pattern(Some(NO_NUL))
             .description(Some(format!(
-                "An id, email, token or other unique key: not empty, at most {MAX_KEY_BYTES} bytes of UTF-8, no NUL \
-                 character."
+                "An id, email, token or other unique key: not empty, at most {MAX_KEY_CHARS} characters (Unicode code \
+                 points, as maxLength counts them), no NUL character."
             )))
             .into()
     }
@@ -724,6 +765,7 @@ impl PartialSchema for NonEmpty {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
+            .pattern(Some(NO_NUL))
             .description(Some("A required string: not empty, no NUL character."))
             .into()
     }
@@ -736,7 +778,11 @@ impl ToSchema for NonEmpty {
 
 impl PartialSchema for Text {
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new().schema_type(Type::String).description(Some("Any string without a NUL character.")).into()
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(NO_NUL))
+            .description(Some("Any string without a NUL character."))
+            .into()
     }
 }
 impl ToSchema for Text {

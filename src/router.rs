@@ -9,7 +9,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -94,7 +93,10 @@ fn head_size(request: &Request) -> usize {
     line + request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>()
 }
 
-/// `Authorization: Bearer <key>`, compared in constant time against every configured key.
+/// `Authorization: Bearer <key>`, checked in constant time against every configured key
+/// ([`crate::auth::ApiKeys`]). It runs before routing, so without a valid key every path
+/// (unknown ones and wrong methods included) answers the same 401: a client without a key learns
+/// nothing about which routes exist.
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let keys = &state.settings.api_keys;
     if keys.is_empty() || PUBLIC_PATHS.contains(&request.uri().path()) {
@@ -107,10 +109,10 @@ async fn require_api_key(State(state): State<AppState>, request: Request, next: 
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim().as_bytes());
-    let Some(presented) = presented else { return ApiError::Unauthenticated.into_response() };
-    // Every key is compared, so the time taken does not say which one (if any) matched.
-    let matched = keys.iter().fold(subtle::Choice::from(0u8), |acc, key| acc | key.as_bytes().ct_eq(presented));
-    if bool::from(matched) { next.run(request).await } else { ApiError::Unauthenticated.into_response() }
+    match presented {
+        Some(presented) if keys.verify(presented) => next.run(request).await,
+        _ => ApiError::Unauthenticated.into_response(),
+    }
 }
 
 /// One line per request: method, route template (never the raw path), status, latency, id.

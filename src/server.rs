@@ -62,7 +62,10 @@ where
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok((stream, peer)) => {
+                    tracing::trace!(%peer, "connection accepted");
+                    stream
+                }
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before it was accepted:
                     // the listener itself is fine, so back off briefly and go on.

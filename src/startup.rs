@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing_subscriber::Layer as _;
 
+use crate::auth::ApiKeys;
 use crate::config::{Cli, Command, Config, LogFormat};
 use crate::db::migrate::{self, Migrate};
 use crate::db::{Db, check, url};
@@ -183,7 +184,7 @@ async fn serve(config: Config, db: Db) -> ExitCode {
         );
     }
     let settings = Settings {
-        api_keys,
+        api_keys: ApiKeys::new(api_keys),
         session_max_age: config.session_max_age,
         session_update_age: config.session_update_age,
         unknown_fields: config.unknown_fields,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::input::{Key, NonEmpty, Text, entity, parse_body, patch};
+use super::input::{Key, NonEmpty, Text, entity, parse_body, patch, whole, whole_opt};
 use crate::AppState;
 use crate::db::time::WireTime;
 use crate::error::ApiError;
@@ -72,14 +72,16 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], self.body).into_response();
         if !self.ignored.is_empty() {
-            tracing::warn!(fields = %self.ignored.join(", "), "dropped fields that have no column");
-            // Keys are provider-chosen names; percent-encode anything a header cannot carry.
+            // Keys are client-chosen names; percent-encode anything a header cannot carry. The log
+            // gets the same encoded list: a raw key could hold a newline and forge a log line.
             let encoded: Vec<String> = self
                 .ignored
                 .iter()
                 .map(|k| percent_encoding::utf8_percent_encode(k, HEADER_UNSAFE).to_string())
                 .collect();
-            if let Ok(value) = HeaderValue::from_str(&encoded.join(", ")) {
+            let encoded = encoded.join(", ");
+            tracing::warn!(fields = %encoded, "dropped fields that have no column");
+            if let Ok(value) = HeaderValue::from_str(&encoded) {
                 response.headers_mut().insert(IGNORED_FIELDS_HEADER, value);
             }
         }
@@ -142,11 +144,14 @@ impl Args<'_> {
 // Users
 
 /// The columns of `users` as they arrive in a `user` object. `id` is only read by `updateUser`;
-/// the `id` Auth.js core sends to `createUser` is expected and ignored (the server makes a cuid).
+/// the `id` Auth.js core sends to `createUser` is expected and ignored, whatever it holds (the
+/// server makes a cuid). Other keys without a column are dropped and reported.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UserFields {
+    /// Described by `updateUser`'s body only: `createUser` never reads it.
     #[serde(default)]
+    #[schema(ignore)]
     id: Option<Key>,
     #[serde(default, deserialize_with = "patch")]
     #[schema(value_type = Option<Text>)]
@@ -262,7 +267,8 @@ pub(crate) struct AccountFields {
     refresh_token: Option<Text>,
     #[serde(default)]
     access_token: Option<Text>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
+    #[schema(minimum = -2147483648, maximum = 2147483647)]
     expires_at: Option<i32>,
     #[serde(default)]
     token_type: Option<Text>,
@@ -354,11 +360,12 @@ async fn create_session(args: Args<'_>) -> Result<Reply, ApiError> {
 pub(crate) struct SessionLookupArg {
     session_token: Key,
     /// Seconds a session lives after a slide (default: --session-max-age); at most 100 years.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     #[schema(maximum = 3_153_600_000_u64)]
     max_age: Option<u64>,
     /// Seconds between slides (default: --session-update-age); not greater than `maxAge`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
+    #[schema(maximum = 3_153_600_000_u64)]
     update_age: Option<u64>,
     /// `false` only reads, never slides.
     #[serde(default)]
@@ -490,6 +497,8 @@ pub(crate) struct AuthenticatorFields {
     user_id: Key,
     provider_account_id: Key,
     credential_public_key: NonEmpty,
+    #[serde(deserialize_with = "whole")]
+    #[schema(minimum = -2147483648, maximum = 2147483647)]
     counter: i32,
     credential_device_type: NonEmpty,
     credential_backed_up: bool,
@@ -540,6 +549,8 @@ async fn list_authenticators_by_user_id(args: Args<'_>) -> Result<Reply, ApiErro
 pub(crate) struct CounterArg {
     #[serde(rename = "credentialID")]
     credential_id: Key,
+    #[serde(deserialize_with = "whole")]
+    #[schema(minimum = -2147483648, maximum = 2147483647)]
     counter: i32,
 }
 

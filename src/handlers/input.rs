@@ -12,8 +12,11 @@ use crate::config::UnknownFields;
 use crate::error::ApiError;
 
 /// Unique and primary-key columns are B-tree indexed; PostgreSQL refuses index entries over
-/// ~2.7 kB, so longer keys are rejected up front instead of failing in the database.
-pub const MAX_KEY_BYTES: usize = 1024;
+/// ~2.7 kB, so longer keys are rejected up front instead of failing in the database. The limit
+/// counts characters (Unicode scalar values), as JSON Schema's `maxLength` does, so the OpenAPI
+/// document and the server agree on every string; 256 characters are at most 1024 bytes of UTF-8,
+/// so even a two-column key (`provider` + `providerAccountId`) fits PostgreSQL's index limit.
+pub const MAX_KEY_CHARS: usize = 256;
 
 /// A string that must not be empty, must not hold NUL (PostgreSQL TEXT cannot store it) and is
 /// short enough to be an index key.
@@ -35,8 +38,8 @@ fn no_nul<E: serde::de::Error>(s: &str) -> Result<(), E> {
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let NonEmpty(s) = NonEmpty::deserialize(d)?;
-        if s.len() > MAX_KEY_BYTES {
-            return Err(D::Error::custom(format_args!("must be at most {MAX_KEY_BYTES} bytes long")));
+        if s.chars().count() > MAX_KEY_CHARS {
+            return Err(D::Error::custom(format_args!("must be at most {MAX_KEY_CHARS} characters long")));
         }
         Ok(Key(s))
     }
@@ -68,6 +71,38 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// An integer field. JSON Schema (and so the OpenAPI document) counts `5.0` as the integer 5,
+/// while serde refuses a number written with a fraction for an integer type: accept any number
+/// with a zero fraction that fits `T`, and refuse the rest with one message.
+pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    let number = serde_json::Number::deserialize(d)?;
+    let value = number
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| number.as_u64().map(i128::from))
+        // 2^100 bounds the cast; every T here is far smaller, so the range check below decides.
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(100)).map(|f| f as i128));
+    let Some(value) = value else {
+        return Err(D::Error::custom(format_args!("expected an integer, found {number}")));
+    };
+    T::try_from(value).map_err(|_| D::Error::custom(format_args!("integer {number} is out of range")))
+}
+
+/// [`whole`] for an optional field: absent or `null` is `None`.
+pub fn whole_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    #[derive(Deserialize)]
+    struct Whole<T: TryFrom<i128>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<Whole<T>>::deserialize(d)?.map(|Whole(value)| value))
 }
 
 /// `application/json`, optionally with parameters such as `charset=utf-8`.
@@ -137,6 +172,10 @@ impl<'de> Deserialize<'de> for QueryNumber {
     }
 }
 
+/// The objects whose unknown keys are dropped: [`entity`] checks what is kept, so a dropped key
+/// may hold anything, arrays included.
+const ENTITY_OBJECTS: [&str; 2] = ["user", "account"];
+
 /// No argument of the API is an array, but serde would read `["id"]` into a struct by
 /// position: arguments go by name only.
 fn reject_arrays(value: &Value, path: &str) -> Result<(), ApiError> {
@@ -145,6 +184,7 @@ fn reject_arrays(value: &Value, path: &str) -> Result<(), ApiError> {
             "" => ApiError::InvalidArgument { detail: "the request body must be a JSON object".into(), field: None },
             _ => ApiError::invalid(path, format!("invalid `{path}`: expected an object or a scalar, found an array")),
         }),
+        Value::Object(_) if ENTITY_OBJECTS.contains(&path) => Ok(()),
         Value::Object(map) => map.iter().try_for_each(|(key, value)| {
             let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
             reject_arrays(value, &path)
@@ -180,6 +220,7 @@ pub fn entity<T: DeserializeOwned>(
     {
         return Err(ApiError::invalid(first.clone(), format!("`{first}` is not a known field")));
     }
+    kept.iter().try_for_each(|(key, value)| reject_arrays(value, &format!("{object}.{key}")))?;
     let value = serde_path_to_error::deserialize(Value::Object(kept)).map_err(|e| invalid_at(object, e))?;
     Ok((value, ignored))
 }

@@ -14,7 +14,7 @@ use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{checked_max_age, new_session_token};
-use super::input::{Key, QueryFlag, QueryNumber, parse_body, parse_query, path_key};
+use super::input::{Key, QueryFlag, QueryNumber, parse_body, parse_query, path_key, whole_opt};
 use crate::AppState;
 use crate::config::MAX_PURGE_BATCH_SIZE;
 use crate::error::ApiError;
@@ -30,7 +30,7 @@ pub const MAX_LISTED_SESSIONS: u32 = 1_000;
 pub struct RotateArg {
     session_token: Key,
     /// Seconds the rotated session lives (default: --session-max-age); at most 100 years.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     #[schema(maximum = 3_153_600_000_u64)]
     max_age: Option<u64>,
 }
@@ -150,7 +150,7 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<SessionStats>, 
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PurgeArg {
     /// Rows deleted per statement (default: --purge-batch-size).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     #[schema(minimum = 1, maximum = 100_000)]
     batch_size: Option<u32>,
 }

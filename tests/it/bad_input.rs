@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use authbridge::Settings;
+use authbridge::auth::ApiKeys;
 use authbridge::handlers::adapter::METHODS;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -16,6 +17,11 @@ backend_tests!(
     every_field_mutated_gets_4xx_or_ok,
     bodies_over_the_limit_get_413,
     api_keys_are_required_when_configured,
+    integers_written_with_a_zero_fraction_are_integers,
+    dropped_keys_may_hold_anything,
+    key_limits_count_characters_and_fit_the_indexes,
+    create_user_ignores_any_user_id,
+    the_document_follows_the_unknown_fields_policy,
 );
 
 fn assert_problem(response: &TestResponse, context: &str) {
@@ -211,7 +217,7 @@ async fn bodies_over_the_limit_get_413(backend: Backend) {
 }
 
 async fn api_keys_are_required_when_configured(backend: Backend) {
-    let settings = Settings { api_keys: vec!["old-key".into(), "new-key".into()], ..Settings::default() };
+    let settings = Settings { api_keys: ApiKeys::new(["old-key", "new-key"]), ..Settings::default() };
     let Some(app) = TestApp::with_settings(backend, settings).await else { return };
     let request = |auth: Option<&str>, path: &str| {
         let mut r = Request::post(path).header("content-type", "application/json");
@@ -275,7 +281,7 @@ async fn secrets_never_reach_logs_or_error_bodies() {
         .expect("this test owns the global subscriber");
     let mut bodies = String::new();
     for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-        let settings = Settings { api_keys: vec!["key-SECRET-api".into()], ..Settings::default() };
+        let settings = Settings { api_keys: ApiKeys::new(["key-SECRET-api"]), ..Settings::default() };
         let Some(app) = TestApp::with_settings(backend, settings).await else { continue };
         let call = |method: &str, body: Value| {
             Request::post(format!("/v1/adapter/{method}"))
@@ -328,5 +334,189 @@ async fn secrets_never_reach_logs_or_error_bodies() {
     for secret in ["secret-email", "SECRET"] {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
         assert!(!bodies.contains(secret), "a secret reached an error body:\n{bodies}");
+    }
+}
+
+// Regressions found by the schemathesis run of scripts/fuzz.sh: requests the OpenAPI document
+// allows must not be refused, and what it forbids must be refused.
+
+/// JSON Schema counts `60.0` as the integer 60; serde refused it for integer fields.
+async fn integers_written_with_a_zero_fraction_are_integers(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let user = app.user("whole@example.com").await;
+    // Due for a slide under maxAge 60 / updateAge 0: it then expires a minute from now.
+    let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(30)).to_rfc3339();
+    app.ok("createSession", json!({ "session": { "sessionToken": "w1", "userId": user, "expires": soon } })).await;
+    let lookup = app.ok("getSessionAndUser", json!({ "sessionToken": "w1", "maxAge": 60.0, "updateAge": 0.0 })).await;
+    let expires = chrono::DateTime::parse_from_rfc3339(lookup["session"]["expires"].as_str().unwrap()).unwrap();
+    let ahead = expires.signed_duration_since(chrono::Utc::now()).num_seconds();
+    assert!((50..=60).contains(&ahead), "maxAge 60.0 slid the session to a minute ahead: {lookup}");
+    let account = app
+        .ok(
+            "linkAccount",
+            json!({ "account": { "userId": user, "type": "oauth", "provider": "p", "providerAccountId": "1", "expires_at": 1.9e9 } }),
+        )
+        .await;
+    assert_eq!(account["expires_at"], 1_900_000_000);
+    let authenticator = json!({ "authenticator": { "credentialID": "c-whole", "userId": user, "providerAccountId": "pa",
+        "credentialPublicKey": "k", "counter": -2.0, "credentialDeviceType": "singleDevice", "credentialBackedUp": false } });
+    assert_eq!(app.ok("createAuthenticator", authenticator).await["counter"], -2);
+    let counter =
+        app.ok("updateAuthenticatorCounter", json!({ "credentialID": "c-whole", "counter": 2147483647.0 })).await;
+    assert_eq!(counter["counter"], i32::MAX);
+    let rotated = app.post("/v1/sessions/rotate", &json!({ "sessionToken": "w1", "maxAge": 3600.0 })).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let purged = app.post("/v1/maintenance/purge-expired", &json!({ "batchSize": 10.0 })).await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.text);
+
+    // A fraction, a value out of the field's range, or no number at all is still a 400 naming it.
+    let refused = [
+        ("getSessionAndUser", json!({ "sessionToken": "w1", "maxAge": 60.5 }), "maxAge"),
+        ("getSessionAndUser", json!({ "sessionToken": "w1", "maxAge": -1.0 }), "maxAge"),
+        ("getSessionAndUser", json!({ "sessionToken": "w1", "updateAge": 1e300 }), "updateAge"),
+        ("getSessionAndUser", json!({ "sessionToken": "w1", "maxAge": "60" }), "maxAge"),
+        ("updateAuthenticatorCounter", json!({ "credentialID": "c-whole", "counter": 2147483648.0 }), "counter"),
+        ("updateAuthenticatorCounter", json!({ "credentialID": "c-whole", "counter": true }), "counter"),
+        (
+            "linkAccount",
+            json!({ "account": { "userId": user, "type": "oauth", "provider": "p", "providerAccountId": "2", "expires_at": 0.25 } }),
+            "account.expires_at",
+        ),
+    ];
+    for (method, body, field) in refused {
+        let response = app.call(method, body.clone()).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{method} {body}: {}", response.text);
+        assert_problem(&response, method);
+        assert_eq!(response.json()["field"], field, "{method} {body}");
+    }
+    let purge = app.post("/v1/maintenance/purge-expired", &json!({ "batchSize": 0.5 })).await;
+    assert_eq!(purge.status, StatusCode::BAD_REQUEST, "{}", purge.text);
+}
+
+/// `user` and `account` drop keys without a column whatever they hold, arrays included; a
+/// column given an array is still a 400.
+async fn dropped_keys_may_hold_anything(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let response = app
+        .call(
+            "createUser",
+            json!({ "user": { "email": "drop@example.com", "roles": ["admin"], "meta": { "a": [[1], {}] } } }),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    assert_eq!(response.header("authbridge-ignored-fields"), Some("user.roles, user.meta"));
+    let user = response.json()["id"].as_str().unwrap().to_owned();
+    let account = json!({ "account": { "userId": user, "type": "oauth", "provider": "p", "providerAccountId": "1",
+        "authorization_details": [{ "type": "x" }] } });
+    let response = app.call("linkAccount", account).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    assert_eq!(response.header("authbridge-ignored-fields"), Some("account.authorization_details"));
+    let updated = app.call("updateUser", json!({ "user": { "id": user, "tags": [], "name": "n" } })).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+
+    for (method, body, field) in [
+        ("createUser", json!({ "user": { "name": ["n"] } }), "user.name"),
+        ("updateUser", json!({ "user": { "id": [user] } }), "user.id"),
+        (
+            "linkAccount",
+            json!({ "account": { "userId": user, "type": "oauth", "provider": ["p"], "providerAccountId": "2" } }),
+            "account.provider",
+        ),
+    ] {
+        let response = app.call(method, body).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{method}: {}", response.text);
+        assert_eq!(response.json()["field"], field, "{method}");
+    }
+}
+
+/// Keys are limited in characters, as the document's `maxLength` counts; the longest allowed
+/// keys, in four-byte characters, still fit PostgreSQL's B-tree limit in two-column unique
+/// indexes (provider + providerAccountId, identifier + token, userId + credentialID).
+async fn key_limits_count_characters_and_fit_the_indexes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let document = app.send(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.json();
+    let key = &document["components"]["schemas"]["Key"];
+    let max = key["maxLength"].as_u64().expect("Key has a maxLength") as usize;
+    assert_eq!(max, authbridge::handlers::input::MAX_KEY_CHARS);
+    // MySQL's columns (VARCHAR(191), utf8mb4) hold fewer characters than the key limit: there the
+    // column's own limit is the longest key, and it fits InnoDB's index limit the same way.
+    let stored = if backend == Backend::Mysql { 191 } else { max };
+    let longest = |c: char| c.to_string().repeat(stored);
+    let (wide, wider) = (longest('🙂'), longest('\u{10FFFF}'));
+    assert_eq!(wide.len(), 4 * stored);
+
+    let user = app.ok("createUser", json!({ "user": { "email": wide } })).await;
+    assert_eq!(user["email"], wide.as_str());
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let account =
+        json!({ "account": { "userId": user_id, "type": "oauth", "provider": wide, "providerAccountId": wider } });
+    assert_eq!(app.ok("linkAccount", account).await["providerAccountId"], wider.as_str());
+    let token =
+        json!({ "verificationToken": { "identifier": wide, "token": wider, "expires": "2030-01-01T00:00:00Z" } });
+    app.ok("createVerificationToken", token).await;
+    let authenticator = json!({ "authenticator": { "credentialID": wider, "userId": user_id, "providerAccountId": wide,
+        "credentialPublicKey": "k", "counter": 0, "credentialDeviceType": "singleDevice", "credentialBackedUp": false } });
+    app.ok("createAuthenticator", authenticator).await;
+    let session = json!({ "session": { "sessionToken": wider, "userId": user_id, "expires": "2030-01-01T00:00:00Z" } });
+    app.ok("createSession", session).await;
+    let found = app.ok("getSessionAndUser", json!({ "sessionToken": wider })).await;
+    assert_eq!(found["user"]["email"], wide.as_str());
+    let used = app.ok("useVerificationToken", json!({ "identifier": wide, "token": wider })).await;
+    assert_eq!(used["token"], wider.as_str());
+
+    let too_long = "a".repeat(max + 1);
+    for (method, body, field) in [
+        ("getUserByEmail", json!({ "email": too_long }), "email"),
+        ("getUser", json!({ "id": format!("{}é", "a".repeat(max)) }), "id"),
+        ("createUser", json!({ "user": { "email": too_long } }), "user.email"),
+    ] {
+        let response = app.call(method, body).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{method}: {}", response.text);
+        assert_eq!(response.json()["field"], field);
+        assert!(response.json()["detail"].as_str().unwrap().contains("characters"), "{}", response.text);
+    }
+    let path = format!("/v1/users/{}/sessions", "a".repeat(max + 1));
+    let response = app.send(Request::get(path).body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.text);
+
+    // The document forbids NUL in every string type, and the server refuses it.
+    for schema in ["Key", "NonEmptyString", "Text"] {
+        let pattern = document["components"]["schemas"][schema]["pattern"].as_str();
+        assert_eq!(pattern, Some("^[^\\u0000]*$"), "{schema}");
+    }
+}
+
+/// Auth.js core sends the id it generated; createUser ignores `user.id` whatever it holds (the
+/// document does not constrain it), and makes its own.
+async fn create_user_ignores_any_user_id(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    for id in
+        [json!(""), json!(5), json!(null), json!([1]), json!({ "x": 1 }), json!("a\u{0}b"), json!("x".repeat(2000))]
+    {
+        let response = app.call("createUser", json!({ "user": { "id": id, "name": "n" } })).await;
+        assert_eq!(response.status, StatusCode::OK, "{id}: {}", response.text);
+        assert_ne!(response.json()["id"], id);
+        assert_eq!(response.header("authbridge-ignored-fields"), None, "user.id is not reported");
+    }
+}
+
+/// With `--unknown-fields=reject` the served document closes `user` and `account` objects, so a
+/// client (or the fuzzer) is not promised what the server then refuses; `user.id` stays allowed.
+async fn the_document_follows_the_unknown_fields_policy(backend: Backend) {
+    use authbridge::config::UnknownFields;
+    for policy in [UnknownFields::Drop, UnknownFields::Reject] {
+        let settings = Settings { unknown_fields: policy, ..Settings::default() };
+        let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+        let document = app.send(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.json();
+        let closed = policy == UnknownFields::Reject;
+        for schema in ["UserFields", "AccountFields"] {
+            let extra = &document["components"]["schemas"][schema]["additionalProperties"];
+            assert_eq!(extra == &json!(false), closed, "{policy:?} {schema}: {extra}");
+        }
+        let with_id = app.call("createUser", json!({ "user": { "id": "core-id", "email": "p@example.com" } })).await;
+        assert_eq!(with_id.status, StatusCode::OK, "{policy:?}: {}", with_id.text);
+        let extra = app.call("createUser", json!({ "user": { "email": "q@example.com", "extra": 1 } })).await;
+        let expected = if closed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        assert_eq!(extra.status, expected, "{policy:?}: {}", extra.text);
     }
 }

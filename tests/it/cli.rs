@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::support::{Backend, Scratch, postgres_admin_url, with_database};
 
-fn authbridge(args: &[&str]) -> Command {
+pub fn authbridge(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_authbridge"));
     command.args(args);
     // A developer's own settings must not leak into these runs.
@@ -122,19 +122,26 @@ fn the_database_password_never_reaches_the_output() {
     }
 }
 
-/// A running `authbridge serve` on a free port, its stderr read line by line.
-struct Server {
+/// A running `authbridge serve` on a free port, its stderr read line by line; its stdout goes to
+/// `stdout.log` in the working directory.
+pub struct Server {
     child: Child,
     stderr: BufReader<ChildStderr>,
-    address: String,
+    pub address: String,
     log: String,
 }
 
 impl Server {
     /// Starts the binary and waits for the line that says where it listens.
-    fn start(dir: &Path, format: &str, env: &[(&str, &str)]) -> Server {
-        let mut command = authbridge(&["serve", "--bind", "127.0.0.1:0", "--log-format", format]);
-        command.current_dir(dir).stdout(Stdio::null()).stderr(Stdio::piped());
+    pub fn start(dir: &Path, format: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_with(dir, &["--log-format", format], env)
+    }
+
+    /// Starts `authbridge serve --bind 127.0.0.1:0` with more arguments.
+    pub fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = authbridge(&[&["serve", "--bind", "127.0.0.1:0"], args].concat());
+        let stdout = std::fs::File::create(dir.join("stdout.log")).expect("stdout.log");
+        command.current_dir(dir).stdout(stdout).stderr(Stdio::piped());
         for (name, value) in env {
             command.env(name, value);
         }
@@ -160,7 +167,7 @@ impl Server {
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns the status and the body.
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.address).unwrap();
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
         for (name, value) in headers {
@@ -177,7 +184,7 @@ impl Server {
     }
 
     /// SIGTERM; returns everything the server wrote to stderr once it has exited.
-    fn stop(mut self) -> String {
+    pub fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         while self.next_line().is_some() {}
@@ -205,7 +212,7 @@ fn listening_address(line: &str) -> String {
 }
 
 /// A MySQL account that may use one scratch database, dropped with the test.
-struct MysqlUser {
+pub struct MysqlUser {
     admin_url: String,
     name: String,
 }
@@ -223,7 +230,7 @@ impl Drop for MysqlUser {
 /// A database for the server: a SQLite file, or a scratch PostgreSQL or MySQL database reached
 /// with a password in the URL (PostgreSQL's trust authentication ignores it; on MySQL it belongs
 /// to an account made for the test), so that it can be checked for in the logs.
-fn database(backend: Backend, dir: &Path) -> Option<(Option<Scratch>, Option<MysqlUser>, String)> {
+pub fn database(backend: Backend, dir: &Path) -> Option<(Option<Scratch>, Option<MysqlUser>, String)> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (scratch, url) = match backend {
         Backend::Postgres | Backend::Mysql => runtime.block_on(Scratch::create(backend))?,

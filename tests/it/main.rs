@@ -5,6 +5,7 @@
 
 mod support;
 
+mod auth;
 mod bad_input;
 mod catalog;
 mod cli;
@@ -17,5 +18,6 @@ mod mysql;
 mod ops;
 mod process;
 mod process_faults;
+mod secrets;
 mod sessions;
 mod startup;

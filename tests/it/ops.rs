@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authbridge::Settings;
+use authbridge::auth::ApiKeys;
 use authbridge::db::PoolOptions;
 use authbridge::handlers::adapter::METHODS;
 use axum::body::Body;
@@ -16,7 +17,7 @@ use crate::support::{Backend, Scratch, TestApp, TestResponse, backend_tests, rea
 const KEY: &str = "ops-test-key";
 
 fn keyed() -> Settings {
-    Settings { api_keys: vec![KEY.into()], ..Settings::default() }
+    Settings { api_keys: ApiKeys::new([KEY]), ..Settings::default() }
 }
 
 async fn get(app: &TestApp, path: &str, key: Option<&str>) -> TestResponse {
