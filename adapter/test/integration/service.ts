@@ -1,5 +1,6 @@
 // Starts the real authbridge binary for the integration tests: on a temporary SQLite file, or on a
-// fresh PostgreSQL database created from TEST_POSTGRES_URL (required when CI=true).
+// fresh PostgreSQL or MySQL/MariaDB database created from TEST_POSTGRES_URL / TEST_MYSQL_URL
+// (required when CI=true).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -8,7 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export type Backend = "sqlite" | "postgresql";
+export type Backend = "sqlite" | "postgresql" | "mysql";
 
 export interface Service {
   backend: Backend;
@@ -29,15 +30,18 @@ export function binaryPath(): string {
   return bin;
 }
 
-/** The backends to run on. PostgreSQL is skipped (with a reason) only outside CI. */
+/** The backends to run on. PostgreSQL and MySQL are skipped (with a reason) only outside CI. */
 export function backends(): { backend: Backend; skip: string | false }[] {
-  const pg = process.env.TEST_POSTGRES_URL;
-  if (!pg && process.env.CI === "true") {
-    throw new Error("CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL integration tests must run");
-  }
+  const server = (variable: string, name: string): string | false => {
+    if (process.env[variable]) return false;
+    if (process.env.CI === "true")
+      throw new Error(`CI=true but ${variable} is not set: the ${name} integration tests must run`);
+    return `${variable} is not set`;
+  };
   return [
     { backend: "sqlite", skip: false },
-    { backend: "postgresql", skip: pg ? false : "TEST_POSTGRES_URL is not set" },
+    { backend: "postgresql", skip: server("TEST_POSTGRES_URL", "PostgreSQL") },
+    { backend: "mysql", skip: server("TEST_MYSQL_URL", "MySQL") },
   ];
 }
 
@@ -60,7 +64,18 @@ function psql(url: string, sql: string) {
   }
 }
 
-/** Replaces the database name of a postgresql:// URL. */
+/** Runs SQL on the server of a mysql:// URL with the mariadb client (Debian's mariadb-client). */
+function mysql(url: string, sql: string) {
+  const { hostname, port, username, password } = new URL(url);
+  const args = ["-h", hostname, "-P", port || "3306", "-u", decodeURIComponent(username || "root"), "-e", sql];
+  const env = { ...process.env, MYSQL_PWD: decodeURIComponent(password) };
+  const result = spawnSync("mariadb", args, { encoding: "utf8", env });
+  if (result.error || result.status !== 0) {
+    throw new Error(`mariadb failed: ${result.error?.message ?? result.stderr}`);
+  }
+}
+
+/** Replaces the database name of a postgresql:// or mysql:// URL. */
 function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
@@ -76,6 +91,12 @@ export async function startService(backend: Backend, env: Record<string, string>
     const dir = mkdtempSync(join(tmpdir(), "ab_adapter_"));
     databaseUrl = `file:${join(dir, "x.db")}`;
     cleanup = () => rmSync(dir, { recursive: true, force: true });
+  } else if (backend === "mysql") {
+    const admin = process.env.TEST_MYSQL_URL!;
+    const name = `ab_adapter_${randomBytes(6).toString("hex")}`;
+    mysql(admin, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    databaseUrl = withDatabase(admin, name);
+    cleanup = () => mysql(admin, `DROP DATABASE IF EXISTS \`${name}\``);
   } else {
     const admin = process.env.TEST_POSTGRES_URL!;
     const name = `ab_adapter_${randomBytes(6).toString("hex")}`;
