@@ -29,8 +29,18 @@ fn database(rt: &tokio::runtime::Runtime, backend: Backend) -> Option<(Scratch, 
     Some((scratch, url, db))
 }
 
-fn count(rt: &tokio::runtime::Runtime, db: &Db, sql: &str) -> i64 {
-    let sql = format!("SELECT CAST(count(*) AS TEXT) AS value FROM {sql}");
+/// `sql`, written for SQLite and PostgreSQL (double-quoted identifiers, ISO dates with an
+/// offset, `CAST(... AS TEXT)`), as `backend` reads it: unchanged but on MySQL, which wants
+/// backticks, `'YYYY-MM-DD HH:MM:SS.fff'` dates and `CAST(... AS CHAR)`.
+fn portable(backend: Backend, sql: &str) -> String {
+    if backend != Backend::Mysql {
+        return sql.to_owned();
+    }
+    sql.replace('"', "`").replace("T00:00:00.000+00:00'", " 00:00:00.000'").replace(" AS TEXT)", " AS CHAR)")
+}
+
+fn count(rt: &tokio::runtime::Runtime, db: &Db, backend: Backend, sql: &str) -> i64 {
+    let sql = portable(backend, &format!("SELECT CAST(count(*) AS TEXT) AS value FROM {sql}"));
     rt.block_on(texts(db, &sql))[0].parse().unwrap()
 }
 
@@ -143,7 +153,7 @@ fn sigterm_under_load(backend: Backend) {
     let mut acknowledged: Vec<String> =
         load.iter().filter(|(_, o)| o.status() == Some(200)).map(|(t, _)| t.clone()).collect();
     acknowledged.extend((0..3).map(|i| format!("inflight-{i}")));
-    let stored = rt.block_on(texts(&db, r#"SELECT "sessionToken" AS value FROM sessions"#));
+    let stored = rt.block_on(texts(&db, &portable(backend, r#"SELECT "sessionToken" AS value FROM sessions"#)));
     for token in &acknowledged {
         assert!(stored.contains(token), "{token} was answered 200 but is not stored");
     }
@@ -166,6 +176,11 @@ fn sigterm_under_load_finishes_in_flight_requests_sqlite() {
 #[test]
 fn sigterm_under_load_finishes_in_flight_requests_postgres() {
     sigterm_under_load(Backend::Postgres);
+}
+
+#[test]
+fn sigterm_under_load_finishes_in_flight_requests_mysql() {
+    sigterm_under_load(Backend::Mysql);
 }
 
 /// A request still in flight when the grace period ends, or at a second signal: exit 1, and the
@@ -206,8 +221,9 @@ fn sigterm_past_the_grace_period_or_twice_exits_non_zero() {
 }
 
 /// Rows the kill -9 test starts from: users whose deletion cascades, sessions to rotate, a
-/// backlog to purge. Dates are ISO text, which both backends read.
-fn seed(rt: &tokio::runtime::Runtime, db: &Db) {
+/// backlog to purge. Dates are ISO text, which SQLite and PostgreSQL read (MySQL gets them
+/// through `portable`).
+fn seed(rt: &tokio::runtime::Runtime, db: &Db, backend: Backend) {
     let mut sql = String::new();
     for u in 0..5 {
         sql += &format!("INSERT INTO users (id) VALUES ('lim-{u}');");
@@ -233,16 +249,34 @@ fn seed(rt: &tokio::runtime::Runtime, db: &Db) {
                  VALUES ('del-{d}-c', 'del-{d}', 'del-{d}-0', 'key', 0, 'singleDevice', false);"
         );
     }
-    sql += &format!(
-        "INSERT INTO users (id) VALUES ('pur');
+    sql += &if backend == Backend::Mysql {
+        // `INSERT ... WITH`, `CONCAT`, and numbers from a cross join of digits: MariaDB stops
+        // a recursive CTE at max_recursive_iterations (1000 by default), MySQL at
+        // cte_max_recursion_depth (1000).
+        format!(
+            "INSERT INTO users (id) VALUES ('pur');
+             INSERT INTO sessions (id, \"sessionToken\", \"userId\", expires)
+                 WITH RECURSIVE d(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 9),
+                     g(n) AS (SELECT 1 + a.n + 10 * b.n + 100 * c.n + 1000 * e.n + 10000 * f.n AS n
+                              FROM d a, d b, d c, d e, d f)
+                 SELECT CONCAT('pur-x-', n), CONCAT('pur-xt-', n), 'pur', '2000-01-01T00:00:00.000+00:00'
+                     FROM g WHERE n <= {EXPIRED};
+             INSERT INTO sessions (id, \"sessionToken\", \"userId\", expires)
+                 WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 10)
+                 SELECT CONCAT('pur-l-', n), CONCAT('pur-lt-', n), 'pur', '2099-01-01T00:00:00.000+00:00' FROM g;"
+        )
+    } else {
+        format!(
+            "INSERT INTO users (id) VALUES ('pur');
          WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {EXPIRED})
          INSERT INTO sessions (id, \"sessionToken\", \"userId\", expires)
              SELECT 'pur-x-' || n, 'pur-xt-' || n, 'pur', '2000-01-01T00:00:00.000+00:00' FROM g;
          WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 10)
          INSERT INTO sessions (id, \"sessionToken\", \"userId\", expires)
              SELECT 'pur-l-' || n, 'pur-lt-' || n, 'pur', '2099-01-01T00:00:00.000+00:00' FROM g;"
-    );
-    rt.block_on(execute(db, &sql));
+        )
+    };
+    rt.block_on(execute(db, &portable(backend, &sql)));
 }
 
 const DELETED_USERS: usize = 20;
@@ -261,7 +295,7 @@ fn gone(outcome: &Outcome) -> bool {
 fn kill_9_mid_load(backend: Backend) {
     let rt = runtime();
     let Some((_scratch, url, db)) = database(&rt, backend) else { return };
-    seed(&rt, &db);
+    seed(&rt, &db, backend);
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("DATABASE_URL", url.as_str()),
@@ -348,7 +382,8 @@ fn kill_9_mid_load(backend: Backend) {
     // Kill once every kind of write is under way (or after 8 s): some users deleted, the purge
     // started, so that the kill cuts each of them off between two of its transactions.
     let loaded = Instant::now();
-    let expired = || count(&rt, &db, "sessions WHERE \"userId\" = 'pur' AND expires < '2050-01-01T00:00:00.000+00:00'");
+    let expired =
+        || count(&rt, &db, backend, "sessions WHERE \"userId\" = 'pur' AND expires < '2050-01-01T00:00:00.000+00:00'");
     let under_way =
         || deleted.lock().unwrap().len() >= 2 && last_created.lock().unwrap().len() >= 3 && expired() < EXPIRED as i64;
     while loaded.elapsed() < Duration::from_secs(8) && !under_way() {
@@ -359,15 +394,16 @@ fn kill_9_mid_load(backend: Backend) {
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
     let calls: Vec<(&str, i64)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     let expired_left =
-        count(&rt, &db, "sessions WHERE \"userId\" = 'pur' AND expires < '2050-01-01T00:00:00.000+00:00'");
+        count(&rt, &db, backend, "sessions WHERE \"userId\" = 'pur' AND expires < '2050-01-01T00:00:00.000+00:00'");
 
     // 1. The per-user limit: never more than 3 sessions, and the last acknowledged one is kept.
     for u in 0..5 {
-        let n = count(&rt, &db, &format!("sessions WHERE \"userId\" = 'lim-{u}'"));
+        let n = count(&rt, &db, backend, &format!("sessions WHERE \"userId\" = 'lim-{u}'"));
         assert!(n <= MAX_SESSIONS, "lim-{u} holds {n} sessions");
     }
     for (user, token) in last_created.lock().unwrap().iter() {
-        let n = count(&rt, &db, &format!("sessions WHERE \"sessionToken\" = '{token}' AND \"userId\" = '{user}'"));
+        let n =
+            count(&rt, &db, backend, &format!("sessions WHERE \"sessionToken\" = '{token}' AND \"userId\" = '{user}'"));
         assert_eq!(n, 1, "{token} was acknowledged but is gone");
     }
     // 2. Rotation: the session row is still one row; it holds the last acknowledged token or, when
@@ -375,7 +411,7 @@ fn kill_9_mid_load(backend: Backend) {
     for (r, (tokens, cut_off)) in chains.lock().unwrap().iter() {
         let rows = rt.block_on(texts(
             &db,
-            &format!("SELECT \"sessionToken\" AS value FROM sessions WHERE \"userId\" = 'rot-{r}'"),
+            &portable(backend, &format!("SELECT \"sessionToken\" AS value FROM sessions WHERE \"userId\" = 'rot-{r}'")),
         ));
         assert_eq!(rows.len(), 1, "rot-{r}: {rows:?}");
         let last = tokens.last().unwrap();
@@ -389,11 +425,11 @@ fn kill_9_mid_load(backend: Backend) {
     let acknowledged = deleted.lock().unwrap().clone();
     let mut gone_users = 0;
     for d in 0..DELETED_USERS {
-        let user = count(&rt, &db, &format!("users WHERE id = 'del-{d}'"));
+        let user = count(&rt, &db, backend, &format!("users WHERE id = 'del-{d}'"));
         let parts = [
-            count(&rt, &db, &format!("accounts WHERE \"userId\" = 'del-{d}'")),
-            count(&rt, &db, &format!("sessions WHERE \"userId\" = 'del-{d}'")),
-            count(&rt, &db, &format!("authenticators WHERE \"userId\" = 'del-{d}'")),
+            count(&rt, &db, backend, &format!("accounts WHERE \"userId\" = 'del-{d}'")),
+            count(&rt, &db, backend, &format!("sessions WHERE \"userId\" = 'del-{d}'")),
+            count(&rt, &db, backend, &format!("authenticators WHERE \"userId\" = 'del-{d}'")),
         ];
         if user == 0 {
             gone_users += 1;
@@ -405,11 +441,15 @@ fn kill_9_mid_load(backend: Backend) {
     }
     // 4. No orphans anywhere.
     for table in ["accounts", "sessions", "authenticators"] {
-        let n = count(&rt, &db, &format!("{table} WHERE \"userId\" NOT IN (SELECT id FROM users)"));
+        let n = count(&rt, &db, backend, &format!("{table} WHERE \"userId\" NOT IN (SELECT id FROM users)"));
         assert_eq!(n, 0, "orphaned {table}");
     }
     // 5. The purge took only expired rows.
-    assert_eq!(count(&rt, &db, "sessions WHERE \"userId\" = 'pur' AND id LIKE 'pur-l-%'"), 10, "live sessions purged");
+    assert_eq!(
+        count(&rt, &db, backend, "sessions WHERE \"userId\" = 'pur' AND id LIKE 'pur-l-%'"),
+        10,
+        "live sessions purged"
+    );
     if backend.is_sqlite() {
         let check = rt.block_on(texts(&db, "SELECT integrity_check AS value FROM pragma_integrity_check()"));
         assert_eq!(check, ["ok"], "SQLite integrity");
@@ -419,7 +459,7 @@ fn kill_9_mid_load(backend: Backend) {
     assert_eq!(http(&server.address, "GET", "/readyz", "", TIMEOUT).status(), Some(200));
     let purged = post(&server.address, "/v1/maintenance/purge-expired", &json!({}));
     assert_eq!(purged.json()["sessionsDeleted"], expired_left, "{purged:?}");
-    assert_eq!(count(&rt, &db, "sessions WHERE \"userId\" = 'pur'"), 10);
+    assert_eq!(count(&rt, &db, backend, "sessions WHERE \"userId\" = 'pur'"), 10);
     eprintln!(
         "FIGURES kill-9 {backend:?}: calls before the kill {calls:?}; users deleted {gone_users}/{DELETED_USERS} \
          ({} acknowledged); expired sessions left mid-purge {expired_left}/{EXPIRED}; killed after {} ms; invariants held",
@@ -436,4 +476,9 @@ fn kill_9_mid_load_leaves_whole_transactions_sqlite() {
 #[test]
 fn kill_9_mid_load_leaves_whole_transactions_postgres() {
     kill_9_mid_load(Backend::Postgres);
+}
+
+#[test]
+fn kill_9_mid_load_leaves_whole_transactions_mysql() {
+    kill_9_mid_load(Backend::Mysql);
 }
