@@ -15,31 +15,23 @@ export function authbridgeBin(): string {
 
 export const ci = process.env.CI === "true" || process.env.CI === "1";
 
-/**
- * TEST_POSTGRES_URL names a database the tests may create scratch databases from. Outside CI a
- * missing URL skips the PostgreSQL cases; with CI=true it is a failure.
- */
-export function postgresAdminUrl(): string | undefined {
-  const url = process.env.TEST_POSTGRES_URL;
+/** The server URL in `variable`; outside CI a missing one skips those cases, with CI=true it fails. */
+function adminUrl(variable: string, name: string): string | undefined {
+  const url = process.env[variable];
   if (url) return url;
-  if (ci) throw new Error("CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL cases must run");
+  if (ci) throw new Error(`CI=true but ${variable} is not set: the ${name} cases must run`);
   return undefined;
 }
+
+/** A PostgreSQL database the tests may create scratch databases from. */
+export const postgresAdminUrl = () => adminUrl("TEST_POSTGRES_URL", "PostgreSQL");
+
+/** A MySQL/MariaDB server (and database) for scratch databases, e.g. mysql://root@127.0.0.1:3306/test. */
+export const mysqlAdminUrl = () => adminUrl("TEST_MYSQL_URL", "MySQL");
 
 /** The reason to skip PostgreSQL cases, or false to run them. */
 export function skipPostgres(): string | false {
   return postgresAdminUrl() ? false : "TEST_POSTGRES_URL is not set";
-}
-
-/**
- * TEST_MYSQL_URL names a MySQL/MariaDB server (and database) the tests may create scratch
- * databases on, e.g. mysql://root@127.0.0.1:3306/test. Same rules as TEST_POSTGRES_URL.
- */
-export function mysqlAdminUrl(): string | undefined {
-  const url = process.env.TEST_MYSQL_URL;
-  if (url) return url;
-  if (ci) throw new Error("CI=true but TEST_MYSQL_URL is not set: the MySQL cases must run");
-  return undefined;
 }
 
 /** The reason to skip MySQL cases, or false to run them. */

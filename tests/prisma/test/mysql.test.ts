@@ -3,11 +3,12 @@
 // own, a Prisma-migrated one is verified and never migrated, and DATABASE_URL is the app's line.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Authbridge, runAuthbridge } from "../lib/authbridge.ts";
+import { Authbridge } from "../lib/authbridge.ts";
 import { prismaApp } from "../lib/client.ts";
-import { rawRows, scratch, tableNames } from "../lib/db.ts";
+import { scratch, tableNames } from "../lib/db.ts";
 import { skipMysql } from "../lib/env.ts";
 import { deployMysql } from "../lib/mysql-deploy.ts";
+import { verifiedNeverMigrated } from "../lib/ownership.ts";
 import { authbridgeReads, prismaReads, sameBytes, writeWithAuthbridge, writeWithPrisma } from "../lib/rows.ts";
 
 const skip = skipMysql();
@@ -36,25 +37,8 @@ test("MySQL: tables authbridge created on an empty database are tables Prisma Cl
 
 test("MySQL: a Prisma-migrated database is verified, never migrated", { skip }, async (t) => {
   const db = await scratch("mysql");
-  const env = { DATABASE_URL: db.url };
-  const history = async () => (await rawRows(db, "SELECT migration_name FROM _prisma_migrations ORDER BY 1")).map((r) => r.migration_name);
   try {
-    const applied = await deployMysql(db);
-    await t.test("authbridge migrate refuses and changes nothing", async () => {
-      const migrate = await runAuthbridge(["migrate"], env);
-      assert.equal(migrate.code, 1, migrate.stderr);
-      assert.match(migrate.stderr, /managed by Prisma \(_prisma_migrations exists\)/);
-      assert.ok(!(await tableNames(db)).includes("__diesel_schema_migrations"));
-    });
-    await t.test("check-schema accepts it; serve starts without migrating", async () => {
-      const check = await runAuthbridge(["check-schema"], env);
-      assert.equal(check.code, 0, check.stderr);
-      const ab = await Authbridge.start(env);
-      assert.match(ab.log, /prisma_managed=true/);
-      assert.match(ab.log, /applied_migrations=0/);
-      assert.equal(await ab.stop(), 0);
-      assert.deepEqual(await history(), applied);
-    });
+    await verifiedNeverMigrated(t, db, await deployMysql(db));
   } finally {
     await db.drop();
   }

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { Authbridge, runAuthbridge } from "../lib/authbridge.ts";
 import { rawExec, rawRows, scratch, tableNames, type Provider } from "../lib/db.ts";
 import { skipPostgres } from "../lib/env.ts";
+import { verifiedNeverMigrated } from "../lib/ownership.ts";
 import { deploy, push } from "../lib/prisma6.ts";
 import { addFields, editedSchema, removeField, removeModel, retype } from "../lib/schema-edit.ts";
 
@@ -16,28 +17,9 @@ for (const provider of ["pg", "sqlite"] as Provider[]) {
   test(`${name}: a Prisma-managed database is verified, never migrated`, { skip: provider === "pg" && skipPostgres() }, async (t) => {
     const db = await scratch(provider);
     const env = { DATABASE_URL: db.url };
-    const history = async () => (await rawRows(db, "SELECT migration_name FROM _prisma_migrations")).map((r) => r.migration_name);
     try {
       await deploy(provider, db.url);
-      assert.deepEqual(await history(), ["0_init"]);
-
-      await t.test("authbridge migrate refuses and changes nothing", async () => {
-        const migrate = await runAuthbridge(["migrate"], env);
-        assert.equal(migrate.code, 1, migrate.stderr);
-        assert.match(migrate.stderr, /managed by Prisma \(_prisma_migrations exists\)/);
-        assert.ok(!(await tableNames(db)).includes("__diesel_schema_migrations"));
-      });
-
-      await t.test("check-schema accepts Prisma's schema; serve starts without migrating", async () => {
-        const check = await runAuthbridge(["check-schema"], env);
-        assert.equal(check.code, 0, check.stderr);
-        const ab = await Authbridge.start(env);
-        assert.match(ab.log, /prisma_managed=true/);
-        assert.match(ab.log, /applied_migrations=0/);
-        assert.equal(await ab.stop(), 0);
-        assert.ok(!(await tableNames(db)).includes("__diesel_schema_migrations"));
-        assert.deepEqual(await history(), ["0_init"]);
-      });
+      await verifiedNeverMigrated(t, db, ["0_init"]);
 
       await t.test("a team's nullable or defaulted columns (role, plan) are accepted", async () => {
         await push(provider, db.url, editedSchema(provider, [TEAM_COLUMNS]));
