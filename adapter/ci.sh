@@ -22,22 +22,7 @@ if [ -z "${AUTHBRIDGE_BIN:-}" ] && [ ! -x ../target/release/authbridge ]; then
 fi
 
 # Scratch databases an interrupted earlier run left behind.
-if [ -n "${TEST_POSTGRES_URL:-}" ]; then
-  for db in $(psql "$TEST_POSTGRES_URL" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'ab\_adapter\_%'"); do
-    psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
-  done
-fi
-
-if [ -n "${TEST_MYSQL_URL:-}" ] && command -v mariadb >/dev/null; then
-  my_db=$(node -e 'const u = new URL(process.argv[1]); console.log([u.hostname, u.port || 3306, decodeURIComponent(u.username || "root")].join(" "))' "$TEST_MYSQL_URL")
-  read -r my_host my_port my_user <<<"$my_db"
-  export MYSQL_PWD
-  MYSQL_PWD=$(node -e 'console.log(decodeURIComponent(new URL(process.argv[1]).password))' "$TEST_MYSQL_URL")
-  for db in $(mariadb -h "$my_host" -P "$my_port" -u "$my_user" -N -e "SHOW DATABASES LIKE 'ab\\_adapter\\_%'"); do
-    mariadb -h "$my_host" -P "$my_port" -u "$my_user" -e "DROP DATABASE IF EXISTS \`$db\`"
-  done
-  unset MYSQL_PWD
-fi
+../scripts/drop-leftover-databases.sh ab_adapter_
 
 npm ci --no-audit --no-fund
 npm run format:check

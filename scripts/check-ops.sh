@@ -18,12 +18,7 @@ cleanup() {
 trap cleanup EXIT
 
 venv="$root/target/ops-venv"
-if ! "$venv/bin/openapi-spec-validator" --help >/dev/null 2>&1 \
-  || ! "$venv/bin/pip" show openapi-spec-validator 2>/dev/null | grep -qx "Version: $VALIDATOR_VERSION"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$VALIDATOR_VERSION"
-fi
+"$root/scripts/pinned-venv.sh" "$venv" openapi-spec-validator "$VALIDATOR_VERSION"
 
 cd "$work"
 # Port 0: the kernel picks a free port, and the log line says which.

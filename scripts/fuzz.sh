@@ -39,11 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 venv="$root/target/fuzz-venv"
-if ! "$venv/bin/st" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+"$root/scripts/pinned-venv.sh" "$venv" schemathesis "$SCHEMATHESIS_VERSION"
 "$venv/bin/st" --version
 
 # The sum of authbridge_http_requests_total for one status class ("" = all).

@@ -41,11 +41,7 @@ node --version
 chromium --version 2>/dev/null || true
 
 # Scratch databases an interrupted earlier run left behind.
-if [ -n "${TEST_POSTGRES_URL:-}" ]; then
-  for db in $(psql "$TEST_POSTGRES_URL" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'ab\_next4\_%'"); do
-    psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
-  done
-fi
+../../scripts/drop-leftover-databases.sh ab_next4_
 
 # postinstall builds the adapter (file:../../adapter) when its dist/ is missing or stale.
 s=$(date +%s)

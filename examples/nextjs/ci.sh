@@ -28,11 +28,7 @@ node --version
 "$chromium_path" --version
 
 # Scratch databases an interrupted earlier run left behind.
-if [ -n "${TEST_POSTGRES_URL:-}" ]; then
-  for db in $(psql "$TEST_POSTGRES_URL" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'ab\_next\_%'"); do
-    psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
-  done
-fi
+../../scripts/drop-leftover-databases.sh ab_next_
 
 # npm links `file:../../adapter` as a symlink and builds nothing in it: the example imports its
 # dist/, so build it here unless it is already up to date (adapter/ci.sh builds it earlier in CI).

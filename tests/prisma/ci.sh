@@ -21,21 +21,8 @@ if [ -z "${npm_config_nodedir:-}" ] && [ "$(npm config get nodedir 2>/dev/null)"
   export npm_config_nodedir=/usr
 fi
 
-if [ -n "${TEST_POSTGRES_URL:-}" ] && command -v psql >/dev/null; then
-  # Scratch databases left behind by an interrupted earlier run of the Node suite.
-  for db in $(psql "$TEST_POSTGRES_URL" -qtA -c "SELECT datname FROM pg_database WHERE datname LIKE 'ab\_prisma\_%'"); do
-    psql "$TEST_POSTGRES_URL" -qtA -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
-  done
-fi
-
-if [ -n "${TEST_MYSQL_URL:-}" ] && command -v mariadb >/dev/null; then
-  # The same for MySQL/MariaDB (mysql://user[:password]@host:port/db, as the tests take it).
-  my=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 3306, u.unquote(p.username or "root"), u.unquote(p.password or ""))' "$TEST_MYSQL_URL")
-  read -r my_host my_port my_user my_password <<<"$my"
-  for db in $(MYSQL_PWD="$my_password" mariadb -h "$my_host" -P "$my_port" -u "$my_user" -N -e "SHOW DATABASES LIKE 'ab\\_prisma\\_%'"); do
-    MYSQL_PWD="$my_password" mariadb -h "$my_host" -P "$my_port" -u "$my_user" -e "DROP DATABASE IF EXISTS \`$db\`"
-  done
-fi
+# Scratch databases left behind by an interrupted earlier run of the Node suite.
+"$root/scripts/drop-leftover-databases.sh" ab_prisma_
 
 echo "--- npm ci (Prisma Client 7 set, Prisma 6.19 CLI), side by side: each compiles its better-sqlite3"
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) & client=$!
