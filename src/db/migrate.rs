@@ -144,9 +144,10 @@ async fn run_migrations(db: &Db) -> Result<usize, StartError> {
         // MySQL commits each DDL statement on its own: a migration that fails half-way leaves its
         // first tables behind, which the schema check then reports.
         #[cfg(feature = "mysql")]
-        Target::Mysql { url } => {
-            use diesel_async::{AsyncConnection, AsyncMysqlConnection};
-            let conn = AsyncMysqlConnection::establish(&url).await.map_err(|e| StartError::Connect(e.to_string()))?;
+        Target::Mysql { url, tls } => {
+            // The pool's own way in, TLS included.
+            let connector = super::mysql::Connector::new(&url, &tls)?;
+            let conn = connector.connect().await.map_err(|e| StartError::Connect(e.to_string()))?;
             run_blocking(conn, MYSQL_MIGRATIONS).await
         }
         #[cfg(feature = "sqlite")]

@@ -4,6 +4,8 @@
 pub mod check;
 pub mod exact;
 pub mod migrate;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 pub mod schema;
 pub mod time;
 pub mod url;
@@ -274,25 +276,19 @@ impl Db {
                 Pool::Postgres(build_pool(manager, options)?)
             }
             #[cfg(feature = "mysql")]
-            Target::Mysql { url } => {
+            Target::Mysql { url, tls } => {
+                let connector = mysql::Connector::new(url, tls)?;
+                if let Some(warning) = tls.warning() {
+                    tracing::warn!("{warning}");
+                } else if tls.mode != url::MysqlSslMode::Disabled {
+                    tracing::info!(sslmode = tls.mode.name(), "MySQL connections use TLS");
+                }
                 let mut config = ManagerConfig::<AsyncMysqlConnection>::default();
                 config.recycling_method = RecyclingMethod::Fast;
-                config.custom_setup = Box::new(|url| {
+                config.custom_setup = Box::new(move |_url| {
                     use futures_util::FutureExt;
-                    let url = url.to_owned();
-                    async move {
-                        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-                        // diesel-async already sets time_zone '+00:00' (DATETIME holds UTC wall
-                        // time, as Prisma writes it) and utf8mb4. Strict mode turns an over-long
-                        // value into an error instead of a silent truncation (we also check
-                        // lengths before writing) and refuses zero dates.
-                        let mut conn = AsyncMysqlConnection::establish(&url).await?;
-                        conn.batch_execute(MYSQL_SESSION_SETUP)
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        Ok(conn)
-                    }
-                    .boxed()
+                    let connector = connector.clone();
+                    async move { connector.connect().await }.boxed()
                 });
                 let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
                 Pool::Mysql(build_pool(manager, options)?)
@@ -386,12 +382,6 @@ impl Db {
     }
 }
 
-/// Run once per new MySQL connection. `STRICT_ALL_TABLES` errors on over-long strings and bad
-/// dates instead of truncating them; the rest is MySQL 8's default minus what would change how
-/// our statements parse (`ANSI_QUOTES`) or compare.
-#[cfg(feature = "mysql")]
-const MYSQL_SESSION_SETUP: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
-
 #[allow(dead_code)]
 fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, options: &PoolOptions) -> Result<DeadPool<C>, StartError>
 where
@@ -418,6 +408,9 @@ pub enum StartError {
     Connect(String),
     #[error("database error during start-up: {0}")]
     Query(String),
+    /// MySQL settings that cannot be used (a certificate file missing or unreadable, ...).
+    #[error("{0}")]
+    MysqlSettings(String),
     #[error("{0}")]
     Schema(String),
     #[error(
@@ -430,6 +423,8 @@ pub enum StartError {
 impl From<Error> for StartError {
     fn from(e: Error) -> Self {
         match e {
+            // deadpool's "Error occurred while creating a new object: " adds nothing for a reader.
+            Error::Pool(PoolError::Backend(connect)) => StartError::Connect(connect.to_string()),
             Error::Pool(p) => StartError::Connect(p.to_string()),
             Error::Query(q) => StartError::Query(q.to_string()),
             Error::TooLong(t) => StartError::Query(t.to_string()),

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 pub enum Target {
     /// `postgres://` or `postgresql://`; `url` is what tokio-postgres accepts.
     Postgres { url: String, schema: Option<String> },
-    /// `mysql://` or `mariadb://`; `url` is what mysql_async accepts.
-    Mysql { url: String },
+    /// `mysql://` or `mariadb://`; `url` is what mysql_async accepts (without the TLS
+    /// parameters, which are in `tls`).
+    Mysql { url: String, tls: MysqlTls },
     /// `file:`, `sqlite:` or no URL at all.
     Sqlite { path: PathBuf },
 }
@@ -72,11 +73,10 @@ pub enum UrlError {
          on a trusted network, or a local TLS proxy (stunnel, pgbouncer, cloud SQL proxy)"
     )]
     TlsUnsupported(String),
-    #[error(
-        "DATABASE_URL asks for TLS ({0}), but authbridge connects to MySQL without TLS: drop it on a trusted \
-         network, or use a local TLS proxy (stunnel, cloud SQL proxy)"
-    )]
-    MysqlTlsUnsupported(String),
+    /// Two TLS parameters of a MySQL URL that cannot both hold. Names parameters and modes,
+    /// never `sslpassword`'s value.
+    #[error("DATABASE_URL: {0}")]
+    MysqlTlsConflict(String),
     #[error("DATABASE_URL must name a database (mysql://user:password@host:3306/database)")]
     MysqlNoDatabase,
     #[error("DATABASE_URL parameter {0} must be {1}")]
@@ -184,8 +184,230 @@ fn parse_postgres(url: &str) -> Result<Parsed, UrlError> {
     Ok(Parsed { target: Target::Postgres { url, schema }, dropped, connection_limit, pgbouncer })
 }
 
+/// TLS to MySQL / MariaDB, as `DATABASE_URL` asks for it.
+///
+/// Prisma's own parameters, with the meaning Prisma's MySQL connector gives them:
+/// - `sslcert=<path>`: the CA certificate(s) (PEM; a bundle is fine) the server's certificate must
+///   chain to. They replace the system's CA certificates.
+/// - `sslidentity=<path>` and `sslpassword=<password>`: a PKCS#12 client identity (certificate
+///   and RSA key) for a user created `REQUIRE X509`; no `sslpassword` for a file without one.
+/// - `sslaccept=strict`: verify the certificate chain and the host name (against the system's CA
+///   certificates when there is no `sslcert`); `sslaccept=accept_invalid_certs`: encrypt, verify
+///   nothing.
+///
+/// Any of them turns TLS on, and without `sslaccept` Prisma verifies nothing
+/// (`accept_invalid_certs`); so does authbridge, so that one URL means the same to both. A
+/// `sslcert` is then unused, as in Prisma, and start-up warns that nothing is verified.
+///
+/// `sslmode` (or `ssl-mode`), as other MySQL clients write it, case-insensitive: `DISABLED` no
+/// TLS; `PREFERRED` TLS when the server offers it, verifying nothing, plain otherwise; `REQUIRED`
+/// TLS, verifying nothing; `VERIFY_CA` TLS with the chain verified but not the host name;
+/// `VERIFY_IDENTITY` TLS with chain and host name verified. libpq's words (`disable`, `prefer`,
+/// `require`, `verify-ca`, `verify-full`) mean the same.
+///
+/// Both forms in one URL must agree: `sslaccept=strict` goes only with `VERIFY_IDENTITY`,
+/// `sslaccept=accept_invalid_certs` only with `REQUIRED`, and `sslcert` / `sslidentity` only with
+/// a mode that requires TLS (which then decides what is verified). Refused as well: a TLS
+/// parameter given twice with different values, an unknown `sslaccept` (Prisma would quietly
+/// verify nothing), `sslpassword` without `sslidentity`, and TLS with `socket=` (mysql_async never
+/// encrypts a Unix socket). No TLS parameter at all means no TLS, as in Prisma.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MysqlTls {
+    pub mode: MysqlSslMode,
+    /// `sslcert`: the CA certificates to verify the server with, instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// `sslidentity` + `sslpassword`.
+    pub identity: Option<Pkcs12Identity>,
+}
+
+impl MysqlTls {
+    /// What start-up should warn about: TLS that verifies nothing.
+    pub fn warning(&self) -> Option<String> {
+        if !matches!(self.mode, MysqlSslMode::Preferred | MysqlSslMode::Required) {
+            return None;
+        }
+        let unused = if self.ca_file.is_some() { " (sslcert is not used)" } else { "" };
+        Some(format!(
+            "DATABASE_URL asks for MySQL TLS without certificate verification{unused}, as Prisma does without \
+             sslaccept: add sslaccept=strict to verify the server"
+        ))
+    }
+}
+
+/// How much TLS a MySQL connection uses and what it verifies, in MySQL's `--ssl-mode` terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MysqlSslMode {
+    /// No TLS.
+    #[default]
+    Disabled,
+    /// TLS when the server offers it, verifying nothing.
+    Preferred,
+    /// TLS, verifying nothing.
+    Required,
+    /// TLS, the certificate chain verified, the host name not.
+    VerifyCa,
+    /// TLS, chain and host name verified.
+    VerifyIdentity,
+}
+
+impl MysqlSslMode {
+    /// `sslmode` / `ssl-mode` values (compared case-insensitively): MySQL's, then libpq's.
+    const WORDS: [(&'static str, MysqlSslMode); 10] = [
+        ("disabled", Self::Disabled),
+        ("preferred", Self::Preferred),
+        ("required", Self::Required),
+        ("verify_ca", Self::VerifyCa),
+        ("verify_identity", Self::VerifyIdentity),
+        ("disable", Self::Disabled),
+        ("prefer", Self::Preferred),
+        ("require", Self::Required),
+        ("verify-ca", Self::VerifyCa),
+        ("verify-full", Self::VerifyIdentity),
+    ];
+
+    fn parse(value: &str) -> Option<Self> {
+        Self::WORDS.iter().find(|(word, _)| value.eq_ignore_ascii_case(word)).map(|&(_, mode)| mode)
+    }
+
+    /// MySQL's name for the mode, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disabled => "DISABLED",
+            Self::Preferred => "PREFERRED",
+            Self::Required => "REQUIRED",
+            Self::VerifyCa => "VERIFY_CA",
+            Self::VerifyIdentity => "VERIFY_IDENTITY",
+        }
+    }
+
+    /// The connection fails rather than go unencrypted.
+    pub fn requires_tls(self) -> bool {
+        matches!(self, Self::Required | Self::VerifyCa | Self::VerifyIdentity)
+    }
+
+    /// The server's certificate chain is verified.
+    pub fn verifies(self) -> bool {
+        matches!(self, Self::VerifyCa | Self::VerifyIdentity)
+    }
+}
+
+/// `sslidentity` and `sslpassword`. The password is never printed, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pkcs12Identity {
+    pub path: PathBuf,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Pkcs12Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs12Identity").field("path", &self.path).field("password", &"<redacted>").finish()
+    }
+}
+
+/// The TLS parameters of a MySQL URL as written, before they are checked against each other.
+#[derive(Default)]
+struct MysqlTlsParams {
+    sslmode: Option<String>,
+    sslaccept: Option<String>,
+    sslcert: Option<String>,
+    sslidentity: Option<String>,
+    sslpassword: Option<String>,
+}
+
+impl MysqlTlsParams {
+    /// Takes `key` if it is a TLS parameter; `Ok(false)` otherwise.
+    fn take(&mut self, key: &str, value: &str) -> Result<bool, UrlError> {
+        let (name, slot) = match key {
+            "sslmode" | "ssl-mode" => ("sslmode", &mut self.sslmode),
+            "sslaccept" => ("sslaccept", &mut self.sslaccept),
+            "sslcert" => ("sslcert", &mut self.sslcert),
+            "sslidentity" => ("sslidentity", &mut self.sslidentity),
+            "sslpassword" => ("sslpassword", &mut self.sslpassword),
+            _ => return Ok(false),
+        };
+        // Two spellings of one mode (`REQUIRED`, `required`, `require`) say the same thing.
+        let same = |earlier: &str| match name {
+            "sslmode" => {
+                MysqlSslMode::parse(earlier).is_some() && MysqlSslMode::parse(earlier) == MysqlSslMode::parse(value)
+            }
+            _ => earlier == value,
+        };
+        match slot {
+            Some(earlier) if !same(earlier) => {
+                Err(UrlError::MysqlTlsConflict(format!("{name} is given twice, with different values")))
+            }
+            _ => {
+                *slot = Some(value.to_owned());
+                Ok(true)
+            }
+        }
+    }
+
+    fn resolve(self, socket: bool) -> Result<MysqlTls, UrlError> {
+        let conflict = |text: String| Err(UrlError::MysqlTlsConflict(text));
+        let mode = match self.sslmode.as_deref() {
+            Some(value) => Some(MysqlSslMode::parse(value).ok_or(UrlError::InvalidParameter(
+                "sslmode",
+                "DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY",
+            ))?),
+            None => None,
+        };
+        let accept = match self.sslaccept.as_deref() {
+            Some("strict") => Some(MysqlSslMode::VerifyIdentity),
+            Some("accept_invalid_certs") => Some(MysqlSslMode::Required),
+            Some(_) => return Err(UrlError::InvalidParameter("sslaccept", "strict or accept_invalid_certs")),
+            None => None,
+        };
+        if self.sslpassword.is_some() && self.sslidentity.is_none() {
+            return conflict("sslpassword is given without sslidentity, the PKCS#12 file it opens".into());
+        }
+        let material = [("sslcert", &self.sslcert), ("sslidentity", &self.sslidentity)]
+            .into_iter()
+            .find_map(|(name, value)| value.as_ref().map(|_| name));
+        let mode = match (mode, accept) {
+            (Some(mode), Some(accept)) if mode != accept => {
+                return conflict(format!(
+                    "sslaccept={} and sslmode={} disagree (sslaccept=strict is VERIFY_IDENTITY, \
+                     sslaccept=accept_invalid_certs is REQUIRED): keep one of them",
+                    self.sslaccept.as_deref().unwrap_or_default(),
+                    mode.name()
+                ));
+            }
+            (Some(mode), _) => match material {
+                Some(name) if !mode.requires_tls() => {
+                    return conflict(format!(
+                        "{name} asks for TLS but sslmode={} does not require it: use REQUIRED, VERIFY_CA or \
+                         VERIFY_IDENTITY, or drop {name}",
+                        mode.name()
+                    ));
+                }
+                _ => mode,
+            },
+            (None, Some(accept)) => accept,
+            // Prisma: any TLS parameter turns TLS on, verifying nothing unless told to.
+            (None, None) if material.is_some() => MysqlSslMode::Required,
+            (None, None) => MysqlSslMode::Disabled,
+        };
+        if socket && mode != MysqlSslMode::Disabled {
+            return conflict(format!(
+                "TLS (sslmode {}) cannot protect a Unix socket (socket=): a socket is local, drop the TLS parameters",
+                mode.name()
+            ));
+        }
+        Ok(MysqlTls {
+            mode,
+            ca_file: self.sslcert.map(PathBuf::from),
+            identity: self.sslidentity.map(|path| Pkcs12Identity {
+                path: PathBuf::from(path),
+                password: self.sslpassword.unwrap_or_default(),
+            }),
+        })
+    }
+}
+
 /// `mysql://user:password@host:port/database?...` as Prisma reads it. The password stays inside
 /// the URL handed to the driver and is never logged: errors name parameters, never values.
+/// The TLS parameters are taken out into [`MysqlTls`].
 fn parse_mysql(url: &str) -> Result<Parsed, UrlError> {
     let mut parsed = url::Url::parse(url).map_err(|_| UrlError::Invalid)?;
     if parsed.path().trim_start_matches('/').is_empty() {
@@ -194,26 +416,22 @@ fn parse_mysql(url: &str) -> Result<Parsed, UrlError> {
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     let mut connection_limit = None;
+    let mut tls = MysqlTlsParams::default();
     for (key, value) in parsed.query_pairs() {
+        if tls.take(&key, &value)? {
+            continue;
+        }
         match key.as_ref() {
             "connection_limit" => connection_limit = Some(parse_connection_limit(&value)?),
             // A Unix socket path, which mysql_async calls the same.
             "socket" => kept.push(("socket".to_owned(), value.into_owned())),
-            // Prisma's TLS settings: any of them means the server is meant to be reached over TLS.
-            "sslcert" | "sslidentity" | "sslpassword" | "sslaccept" => {
-                return Err(UrlError::MysqlTlsUnsupported(key.into_owned()));
-            }
-            // Not Prisma's, but what other MySQL clients write: modes that need no TLS pass.
-            "sslmode" | "ssl-mode" => match value.to_ascii_lowercase().as_str() {
-                "disable" | "disabled" | "prefer" | "preferred" => {}
-                _ => return Err(UrlError::MysqlTlsUnsupported(format!("{key}={value}"))),
-            },
             // Prisma's pool and socket settings (`connect_timeout`, `pool_timeout`,
             // `socket_timeout`, ...): dropped and logged by name, as on PostgreSQL. mysql_async
             // would refuse them.
             _ => dropped.push(key.into_owned()),
         }
     }
+    let tls = tls.resolve(kept.iter().any(|(k, _)| k == "socket"))?;
     let query: Vec<String> =
         kept.iter().map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))).collect();
     parsed.set_query(Some(&query.join("&")).filter(|q| !q.is_empty()).map(String::as_str));
@@ -224,7 +442,7 @@ fn parse_mysql(url: &str) -> Result<Parsed, UrlError> {
         Some((_, rest)) => format!("mysql://{rest}"),
         None => return Err(UrlError::Invalid),
     };
-    Ok(Parsed { target: Target::Mysql { url }, dropped, connection_limit, pgbouncer: false })
+    Ok(Parsed { target: Target::Mysql { url, tls }, dropped, connection_limit, pgbouncer: false })
 }
 
 fn encode_component(text: &str) -> String {
@@ -336,12 +554,15 @@ mod tests {
     }
 
     #[test]
-    fn prisma_mysql_urls_keep_what_mysql_async_needs_and_refuse_tls() {
+    fn prisma_mysql_urls_keep_what_mysql_async_needs() {
         let parsed = parse_url(Some(
             "mysql://u:p%40ss@db:3306/app?connection_limit=5&pool_timeout=3&socket_timeout=1&sslmode=disabled",
         ))
         .unwrap();
-        assert_eq!(parsed.target, Target::Mysql { url: "mysql://u:p%40ss@db:3306/app".into() });
+        assert_eq!(
+            parsed.target,
+            Target::Mysql { url: "mysql://u:p%40ss@db:3306/app".into(), tls: MysqlTls::default() }
+        );
         assert_eq!(
             (parsed.connection_limit, parsed.dropped),
             (Some(5), vec!["pool_timeout".into(), "socket_timeout".into()])
@@ -349,18 +570,156 @@ mod tests {
         let mariadb = parse_url(Some("mariadb://u@db/app?socket=/run/mysqld/mysqld.sock")).unwrap();
         assert_eq!(
             mariadb.target,
-            Target::Mysql { url: "mysql://u@db/app?socket=%2Frun%2Fmysqld%2Fmysqld%2Esock".into() }
+            Target::Mysql {
+                url: "mysql://u@db/app?socket=%2Frun%2Fmysqld%2Fmysqld%2Esock".into(),
+                tls: MysqlTls::default()
+            }
         );
-        for tls in ["sslaccept=strict", "sslcert=./ca.pem", "sslmode=required", "ssl-mode=VERIFY_IDENTITY"] {
-            let err = parse_url(Some(&format!("mysql://u:secret@db/app?{tls}"))).unwrap_err();
-            assert!(matches!(err, UrlError::MysqlTlsUnsupported(_)), "{tls}: {err}");
-            assert!(!err.to_string().contains("secret"));
-        }
         assert_eq!(parse_url(Some("mysql://u:secret@db:3306")), Err(UrlError::MysqlNoDatabase));
         assert_eq!(
             parse_url(Some("mysql://db/app?connection_limit=0")).unwrap_err(),
             UrlError::InvalidParameter("connection_limit", "a positive integer")
         );
+    }
+
+    /// The URL handed to mysql_async (no TLS parameter left in it) and the TLS settings.
+    fn mysql(url: &str) -> (String, MysqlTls) {
+        match parse_url(Some(url)).unwrap_or_else(|e| panic!("{url}: {e}")).target {
+            Target::Mysql { url, tls } => (url, tls),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+
+    fn tls(mode: MysqlSslMode, ca_file: Option<&str>) -> MysqlTls {
+        MysqlTls { mode, ca_file: ca_file.map(PathBuf::from), identity: None }
+    }
+
+    /// The URL forms the managed services hand out, as authbridge reads them.
+    #[test]
+    fn managed_mysql_url_forms() {
+        // PlanetScale's Prisma URL: TLS, chain and host name checked against the system's CAs.
+        assert_eq!(
+            mysql("mysql://k2x9user:pscale_pw_AbC123@aws.connect.psdb.cloud/authdb?sslaccept=strict"),
+            (
+                "mysql://k2x9user:pscale_pw_AbC123@aws.connect.psdb.cloud/authdb".into(),
+                tls(MysqlSslMode::VerifyIdentity, None)
+            )
+        );
+        // RDS / Aurora MySQL with the RDS CA bundle; Azure Database for MySQL with its root CA.
+        assert_eq!(
+            mysql(
+                "mysql://admin:pw@app.c9akciq32.eu-west-1.rds.amazonaws.com:3306/app?sslcert=/etc/ssl/rds/global-bundle.pem&sslaccept=strict"
+            ),
+            (
+                "mysql://admin:pw@app.c9akciq32.eu-west-1.rds.amazonaws.com:3306/app".into(),
+                tls(MysqlSslMode::VerifyIdentity, Some("/etc/ssl/rds/global-bundle.pem"))
+            )
+        );
+        assert_eq!(
+            mysql("mysql://app:pw@app.mysql.database.azure.com:3306/app?sslcert=./DigiCertGlobalRootG2.crt.pem&sslmode=VERIFY_IDENTITY").1,
+            tls(MysqlSslMode::VerifyIdentity, Some("./DigiCertGlobalRootG2.crt.pem"))
+        );
+        // DigitalOcean / Aiven hand out `ssl-mode=REQUIRED`.
+        assert_eq!(
+            mysql("mysql://doadmin:pw@db-mysql-fra1-0001.b.db.ondigitalocean.com:25060/defaultdb?ssl-mode=REQUIRED").1,
+            tls(MysqlSslMode::Required, None)
+        );
+    }
+
+    /// Prisma's parameters: any of them turns TLS on, verifying nothing unless `sslaccept=strict`.
+    #[test]
+    fn prisma_mysql_tls_parameters() {
+        let (url, only_ca) = mysql("mysql://u:pw@db/app?sslcert=certs/ca.pem&connection_limit=2");
+        assert_eq!(url, "mysql://u:pw@db/app");
+        assert_eq!(only_ca, tls(MysqlSslMode::Required, Some("certs/ca.pem")));
+        assert!(only_ca.warning().is_some_and(|w| w.contains("sslcert is not used")), "{:?}", only_ca.warning());
+        let strict = mysql("mysql://u:pw@db/app?sslcert=certs/ca.pem&sslaccept=strict").1;
+        assert_eq!(strict, tls(MysqlSslMode::VerifyIdentity, Some("certs/ca.pem")));
+        assert_eq!(strict.warning(), None);
+        let lax = mysql("mysql://u:pw@db/app?sslaccept=accept_invalid_certs").1;
+        assert_eq!(lax, tls(MysqlSslMode::Required, None));
+        assert!(lax.warning().is_some_and(|w| w.contains("sslaccept=strict")));
+        assert_eq!(mysql("mysql://u:pw@db/app").1.warning(), None);
+
+        let (url, identity) =
+            mysql("mysql://u@db/app?sslidentity=%2Fkeys%2Fclient.p12&sslpassword=p12-SECRET&sslaccept=strict");
+        assert_eq!(url, "mysql://u@db/app", "no TLS parameter, and no sslpassword, reaches the driver URL");
+        assert_eq!(identity.mode, MysqlSslMode::VerifyIdentity);
+        let client = identity.identity.clone().expect("an identity");
+        assert_eq!((client.path.to_str(), client.password.as_str()), (Some("/keys/client.p12"), "p12-SECRET"));
+        assert!(!format!("{identity:?}").contains("p12-SECRET"), "Debug hides the password");
+        let no_password = mysql("mysql://u@db/app?sslidentity=client.p12").1;
+        assert_eq!(no_password.mode, MysqlSslMode::Required);
+        assert_eq!(no_password.identity.map(|i| i.password), Some(String::new()));
+    }
+
+    #[test]
+    fn sslmode_reads_mysqls_and_libpqs_words() {
+        for (words, mode) in [
+            (&["DISABLED", "disabled", "disable"][..], MysqlSslMode::Disabled),
+            (&["PREFERRED", "Preferred", "prefer"], MysqlSslMode::Preferred),
+            (&["REQUIRED", "required", "require"], MysqlSslMode::Required),
+            (&["VERIFY_CA", "verify_ca", "verify-ca"], MysqlSslMode::VerifyCa),
+            (&["VERIFY_IDENTITY", "verify_identity", "verify-full"], MysqlSslMode::VerifyIdentity),
+        ] {
+            for word in words {
+                assert_eq!(mysql(&format!("mysql://db/app?sslmode={word}")).1, tls(mode, None), "sslmode={word}");
+                assert_eq!(mysql(&format!("mysql://db/app?ssl-mode={word}")).1, tls(mode, None), "ssl-mode={word}");
+            }
+        }
+        assert_eq!(
+            mysql("mysql://db/app?sslmode=VERIFY_CA&sslcert=ca.pem").1,
+            tls(MysqlSslMode::VerifyCa, Some("ca.pem")),
+            "sslcert is the CA VERIFY_CA checks against"
+        );
+        assert!(mysql("mysql://db/app?sslmode=PREFERRED").1.warning().is_some());
+    }
+
+    /// A URL mixing Prisma's parameters and `sslmode` must say one thing; what cannot hold is a
+    /// configuration error naming the parameters, never `sslpassword`'s value.
+    #[test]
+    fn contradicting_mysql_tls_parameters_are_refused() {
+        for agreeing in [
+            "sslaccept=strict&sslmode=VERIFY_IDENTITY",
+            "sslaccept=accept_invalid_certs&ssl-mode=required",
+            "sslcert=ca.pem&sslmode=REQUIRED",
+            "sslidentity=c.p12&sslpassword=SECRET-p12&sslmode=VERIFY_IDENTITY",
+            "sslmode=REQUIRED&ssl-mode=required",
+            "sslcert=ca.pem&sslcert=ca.pem",
+        ] {
+            parse_url(Some(&format!("mysql://u:SECRET-db@db/app?{agreeing}")))
+                .unwrap_or_else(|e| panic!("{agreeing}: {e}"));
+        }
+        for (conflicting, expected) in [
+            ("sslaccept=strict&sslmode=REQUIRED", "sslaccept=strict and sslmode=REQUIRED disagree"),
+            ("sslaccept=strict&sslmode=VERIFY_CA", "sslaccept=strict and sslmode=VERIFY_CA disagree"),
+            ("sslaccept=accept_invalid_certs&sslmode=VERIFY_IDENTITY", "disagree"),
+            ("sslaccept=strict&sslmode=DISABLED", "disagree"),
+            ("sslcert=ca.pem&sslmode=DISABLED", "sslcert asks for TLS but sslmode=DISABLED"),
+            ("sslcert=ca.pem&sslmode=PREFERRED", "sslcert asks for TLS but sslmode=PREFERRED"),
+            ("sslidentity=c.p12&sslpassword=SECRET-p12&ssl-mode=disabled", "sslidentity asks for TLS"),
+            ("sslpassword=SECRET-p12", "sslpassword is given without sslidentity"),
+            ("sslmode=REQUIRED&ssl-mode=DISABLED", "sslmode is given twice"),
+            ("sslpassword=SECRET-p12&sslidentity=c.p12&sslpassword=SECRET-p13", "sslpassword is given twice"),
+            ("sslaccept=strict&socket=/run/mysqld/mysqld.sock", "Unix socket"),
+            ("sslmode=PREFERRED&socket=/run/mysqld/mysqld.sock", "Unix socket"),
+        ] {
+            let err = parse_url(Some(&format!("mysql://u:SECRET-db@db/app?{conflicting}"))).unwrap_err();
+            assert!(matches!(err, UrlError::MysqlTlsConflict(_)), "{conflicting}: {err:?}");
+            let text = err.to_string();
+            assert!(text.contains(expected), "{conflicting}: {text}");
+            assert!(!text.contains("SECRET"), "{conflicting}: {text}");
+        }
+        // A typo must not quietly verify nothing (Prisma would fall back to accept_invalid_certs).
+        assert_eq!(
+            parse_url(Some("mysql://db/app?sslaccept=stict")).unwrap_err(),
+            UrlError::InvalidParameter("sslaccept", "strict or accept_invalid_certs")
+        );
+        assert!(matches!(
+            parse_url(Some("mysql://db/app?sslmode=sometimes")).unwrap_err(),
+            UrlError::InvalidParameter("sslmode", _)
+        ));
+        assert_eq!(mysql("mysql://db/app?sslmode=DISABLED&socket=/s.sock").1, MysqlTls::default());
     }
 
     #[test]

@@ -101,6 +101,9 @@ fn the_database_password_never_reaches_the_output() {
         urls.push(url.to_string());
     }
     urls.push("mysql://app:SECRET-pw@127.0.0.1:1/app".to_owned());
+    // A PKCS#12 password that cannot be used, and one that contradicts the rest of the URL.
+    urls.push("mysql://app:SECRET-pw@127.0.0.1:1/app?sslidentity=./missing.p12&sslpassword=SECRET-p12".to_owned());
+    urls.push("mysql://app:SECRET-pw@127.0.0.1:1/app?sslpassword=SECRET-p12".to_owned());
     if let Some(admin) = crate::support::mysql_admin_url() {
         // MariaDB checks the password: the refusal must not quote it either.
         let mut url = url::Url::parse(&admin).unwrap();

@@ -236,6 +236,11 @@ async fn send_step(app: &TestApp, run: &Run, step: &Value) -> TestResponse {
 }
 
 async fn run_fixture(backend: Backend, name: &str) {
+    run_fixture_on(backend, name, async |settings| TestApp::with_settings(backend, settings).await).await
+}
+
+/// Runs one fixture file on the app `app` builds from the fixture's settings (`None`: skipped).
+pub async fn run_fixture_on(backend: Backend, name: &str, app: impl AsyncFnOnce(Settings) -> Option<TestApp>) {
     let file = format!("{name}.json");
     let text = std::fs::read_to_string(fixtures_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -254,7 +259,7 @@ async fn run_fixture(backend: Backend, name: &str) {
     let settings = settings_for(&fixture);
     // The server keeps only digests; the client sends the fixture's first key.
     let api_key = fixture.pointer("/config/apiKeys/0").and_then(Value::as_str).map(str::to_owned);
-    let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+    let Some(app) = app(settings).await else { return };
     let mut run = Run { api_key, vars: Map::new(), now: Utc::now(), file: file.clone() };
     let steps = fixture["steps"].as_array().unwrap_or_else(|| panic!("{file}: no steps"));
     for (index, step) in steps.iter().enumerate().filter(|(_, step)| runs_here(step)) {
@@ -303,7 +308,7 @@ async fn run_fixture(backend: Backend, name: &str) {
 /// One test per fixture file and backend.
 macro_rules! fixture_tests {
     ($($name:ident),* $(,)?) => {
-        const LISTED: &[&str] = &[$(stringify!($name)),*];
+        pub const LISTED: &[&str] = &[$(stringify!($name)),*];
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ mod db_faults;
 mod hot_path;
 mod limits;
 mod mysql;
+mod mysql_tls;
 mod ops;
 mod process;
 mod process_faults;
