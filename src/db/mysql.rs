@@ -138,6 +138,8 @@ impl Connector {
                 server.message
             ),
             (None, Error::Server(server)) => format!("{} (error {})", server.message, server.code),
+            // mysql_async says "Input/output error: " twice before the system's message.
+            (None, Error::Io(IoError::Io(io))) => io.to_string(),
             (None, other) => other.to_string(),
         }
     }

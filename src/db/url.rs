@@ -201,9 +201,11 @@ fn parse_postgres(url: &str) -> Result<Parsed, UrlError> {
 ///
 /// `sslmode` (or `ssl-mode`), as other MySQL clients write it, case-insensitive: `DISABLED` no
 /// TLS; `PREFERRED` TLS when the server offers it, verifying nothing, plain otherwise; `REQUIRED`
-/// TLS, verifying nothing; `VERIFY_CA` TLS with the chain verified but not the host name;
-/// `VERIFY_IDENTITY` TLS with chain and host name verified. libpq's words (`disable`, `prefer`,
-/// `require`, `verify-ca`, `verify-full`) mean the same.
+/// TLS, verifying nothing; `VERIFY_CA` TLS with the chain verified (the host name is meant to be
+/// left out, but mysql_async 0.36's rustls support checks it all the same, so a name the
+/// certificate does not hold is refused, with a line that says so); `VERIFY_IDENTITY` TLS with
+/// chain and host name verified. libpq's words (`disable`, `prefer`, `require`, `verify-ca`,
+/// `verify-full`) mean the same.
 ///
 /// Both forms in one URL must agree: `sslaccept=strict` goes only with `VERIFY_IDENTITY`,
 /// `sslaccept=accept_invalid_certs` only with `REQUIRED`, and `sslcert` / `sslidentity` only with
@@ -244,7 +246,7 @@ pub enum MysqlSslMode {
     Preferred,
     /// TLS, verifying nothing.
     Required,
-    /// TLS, the certificate chain verified, the host name not.
+    /// TLS, the certificate chain verified; the host name too, as mysql_async cannot skip it.
     VerifyCa,
     /// TLS, chain and host name verified.
     VerifyIdentity,

@@ -275,7 +275,7 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         (&["--session-update-age", "10", "--session-max-age", "5"], &[], "must not be greater"),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=require")], "sslmode=require"),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?connection_limit=0")], "connection_limit"),
-        (&[], &[("DATABASE_URL", "mysql://u:hunter2@127.0.0.1:9/x?sslaccept=strict")], "without TLS"),
+        (&[], &[("DATABASE_URL", "mysql://u:hunter2@127.0.0.1:9/x?sslaccept=strict&sslmode=REQUIRED")], "disagree"),
         (&["check-schema"], &[("DATABASE_URL", "file:./dev.db")], "file:./prisma/dev.db"),
     ];
     // Prisma 6's native engine put `file:./dev.db` next to the schema: never start a second database.
