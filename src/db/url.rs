@@ -228,10 +228,11 @@ impl MysqlTls {
         if !matches!(self.mode, MysqlSslMode::Preferred | MysqlSslMode::Required) {
             return None;
         }
-        let unused = if self.ca_file.is_some() { " (sslcert is not used)" } else { "" };
+        let unused = if self.ca_file.is_some() { ", so sslcert is not used" } else { "" };
         Some(format!(
-            "DATABASE_URL asks for MySQL TLS without certificate verification{unused}, as Prisma does without \
-             sslaccept: add sslaccept=strict to verify the server"
+            "MySQL TLS verifies nothing here (sslmode {}, Prisma's default without sslaccept){unused}: add \
+             sslaccept=strict (or sslmode=VERIFY_IDENTITY) to DATABASE_URL to verify the server",
+            self.mode.name()
         ))
     }
 }

@@ -289,9 +289,13 @@ async fn cipher(db: &Db) -> String {
 
 /// What `authbridge serve` prints when it cannot start: its exit code and its stderr.
 fn start_up_failure(url: &str) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
+    start_up_failure_in(tempfile::tempdir().unwrap().path(), url)
+}
+
+/// [`start_up_failure`] with `dir` as the working directory.
+fn start_up_failure_in(dir: &Path, url: &str) -> (Option<i32>, String) {
     let mut child = authbridge(&["serve", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("DATABASE_URL", url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -388,6 +392,13 @@ async fn a_require_ssl_account_is_reached_over_verified_tls_only() {
     let (code, output) = start_up_failure(&url("localhost", "sslaccept=strict&sslcert=./no-such-ca.pem"));
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("sslcert ./no-such-ca.pem: No such file"), "{output}");
+    // Where Prisma 6 would have found a relative path (the schema's folder), the line says so.
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join("prisma")).unwrap();
+    std::fs::copy(&ca, project.path().join("prisma/ca.pem")).unwrap();
+    let (code, output) = start_up_failure_in(project.path(), &url("localhost", "sslaccept=strict&sslcert=./ca.pem"));
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("from here it is prisma/ca.pem"), "{output}");
     eprintln!("MySQL TLS: REQUIRE SSL checks took {} ms", started.elapsed().as_millis());
 }
 
