@@ -1,5 +1,6 @@
 //! Runs the contract fixtures of `tests/fixtures/*.json` (the format is described in
-//! `tests/fixtures/README.md`) against the real router on every backend.
+//! `tests/fixtures/README.md`) against the real router on every backend, and again on each
+//! backend's Prisma `relationMode = "prisma"` schema, which has no foreign keys.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use axum::http::Request;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use crate::support::{Backend, TestApp, TestResponse};
+use crate::support::{Backend, Schema, TestApp, TestResponse};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -236,6 +237,10 @@ async fn send_step(app: &TestApp, run: &Run, step: &Value) -> TestResponse {
 }
 
 async fn run_fixture(backend: Backend, name: &str) {
+    run_fixture_on(backend, Schema::Migrations, name).await
+}
+
+async fn run_fixture_on(backend: Backend, schema: Schema, name: &str) {
     let file = format!("{name}.json");
     let text = std::fs::read_to_string(fixtures_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -254,7 +259,7 @@ async fn run_fixture(backend: Backend, name: &str) {
     let settings = settings_for(&fixture);
     // The server keeps only digests; the client sends the fixture's first key.
     let api_key = fixture.pointer("/config/apiKeys/0").and_then(Value::as_str).map(str::to_owned);
-    let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+    let Some(app) = TestApp::with_schema(backend, schema, settings).await else { return };
     let mut run = Run { api_key, vars: Map::new(), now: Utc::now(), file: file.clone() };
     let steps = fixture["steps"].as_array().unwrap_or_else(|| panic!("{file}: no steps"));
     for (index, step) in steps.iter().enumerate().filter(|(_, step)| runs_here(step)) {
@@ -321,6 +326,19 @@ macro_rules! fixture_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
                     super::run_fixture(crate::support::Backend::Mysql, stringify!($name)).await
+                }
+                // Prisma's relationMode = "prisma" schema: authbridge enforces the relations.
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_without_foreign_keys() {
+                    super::run_fixture_on(crate::support::Backend::Sqlite, crate::support::Schema::WithoutForeignKeys, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_without_foreign_keys() {
+                    super::run_fixture_on(crate::support::Backend::Postgres, crate::support::Schema::WithoutForeignKeys, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql_without_foreign_keys() {
+                    super::run_fixture_on(crate::support::Backend::Mysql, crate::support::Schema::WithoutForeignKeys, stringify!($name)).await
                 }
             }
         )*

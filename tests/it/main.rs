@@ -18,6 +18,7 @@ mod mysql;
 mod ops;
 mod process;
 mod process_faults;
+mod relation_mode;
 mod secrets;
 mod sessions;
 mod startup;
