@@ -63,7 +63,8 @@ pub enum Command {
     /// Create or update the tables in the database (never on a Prisma-managed database).
     ///
     /// Applies the embedded migrations, the exact SQL Prisma generates, for the backend of
-    /// DATABASE_URL. Refuses to touch a database that has a `_prisma_migrations` table: run
+    /// DATABASE_URL: Prisma's default schema, with foreign keys (a schema without them is
+    /// Prisma's to create). Refuses to touch a database that has a `_prisma_migrations` table: run
     /// `prisma migrate deploy` there instead.
     Migrate,
     /// Compare the live schema with the Prisma schema; exit 1 with a readable diff.
