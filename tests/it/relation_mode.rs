@@ -174,10 +174,11 @@ async fn writer(
 /// with its old user), and the delete answered the user.
 async fn delete_create_race(backend: Backend, schema: Schema) {
     let Some(app) = TestApp::with_schema(backend, schema, Settings::default()).await else { return };
-    race_on(app, schema).await
+    race_on(app, &format!("{backend:?} {schema:?}")).await
 }
 
-async fn race_on(app: TestApp, schema: Schema) {
+/// The race on `app`, named `label` in its messages.
+async fn race_on(app: TestApp, label: &str) {
     let backend = app.backend;
     let bystander = app.user("bystander@example.com").await;
     let kinds = [Kind::Session, Kind::Account, Kind::Authenticator, Kind::Move];
@@ -215,13 +216,11 @@ async fn race_on(app: TestApp, schema: Schema) {
             }
         }
         let left = leftovers(&app.db, backend, &user).await;
-        assert!(left.is_empty(), "{backend:?} {schema:?} round {round}: rows outlived their user: {left:?}");
+        assert!(left.is_empty(), "{label} round {round}: rows outlived their user: {left:?}");
         assert_eq!(call(&app.router, "getUser", json!({ "id": user })).await.1, Value::Null);
     }
     // Each round's writers were refused once each; what they created before went with the user.
-    eprintln!(
-        "{backend:?} {schema:?}: {rounds} rounds, {created} rows created then deleted with their user, {refused} refused"
-    );
+    eprintln!("{label}: {rounds} rounds, {created} rows created then deleted with their user, {refused} refused");
 }
 
 mod race {
@@ -251,7 +250,7 @@ mod race {
         );
         super::race_on(
             TestApp::over(db, authbridge::Settings::default(), Backend::Postgres, scratch),
-            Schema::WithoutForeignKeys,
+            "Postgres WithoutForeignKeys, default REPEATABLE READ",
         )
         .await
     }
