@@ -63,13 +63,16 @@ pub enum Command {
     /// Create or update the tables in the database (never on a Prisma-managed database).
     ///
     /// Applies the embedded migrations, the exact SQL Prisma generates, for the backend of
-    /// DATABASE_URL. Refuses to touch a database that has a `_prisma_migrations` table: run
+    /// DATABASE_URL: Prisma's default schema, with foreign keys (a schema without them is
+    /// Prisma's to create). Refuses to touch a database that has a `_prisma_migrations` table: run
     /// `prisma migrate deploy` there instead.
     Migrate,
     /// Compare the live schema with the Prisma schema; exit 1 with a readable diff.
     ///
     /// Lists every table or column authbridge needs that is missing or has a type it cannot
-    /// read, and extra NOT NULL columns without a default that its inserts could not fill.
+    /// read, and extra NOT NULL columns without a default that its inserts could not fill. Then
+    /// says who enforces the relations to users (--relation-mode) and warns, without failing,
+    /// about a relation column no index starts with where there are no foreign keys.
     CheckSchema,
     /// Delete expired sessions and verification tokens once, in batches, and print the counts.
     PurgeExpired,
@@ -104,6 +107,30 @@ impl SqliteDatetimeFormat {
             Self::Iso8601 => Some(SqliteTimeFormat::Iso8601),
             Self::UnixepochMs => Some(SqliteTimeFormat::UnixEpochMs),
         }
+    }
+}
+
+/// Who keeps every session, account and authenticator pointing at an existing user (see
+/// docs/relation-mode.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum RelationMode {
+    /// Read the schema at start-up: `foreign-keys` when sessions, accounts and authenticators
+    /// each have a foreign key to users with ON DELETE CASCADE, otherwise `prisma`.
+    #[default]
+    Auto,
+    /// The database's foreign keys do it (Prisma's default, `relationMode = "foreignKeys"`);
+    /// start-up fails when one of the three is missing.
+    ForeignKeys,
+    /// authbridge does it in its own transactions, as Prisma Client does with
+    /// `relationMode = "prisma"` (PlanetScale / Vitess); correct with or without foreign keys.
+    Prisma,
+}
+
+/// The flag's spelling (`foreign-keys`), for messages and logs.
+impl std::fmt::Display for RelationMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(value.get_name())
     }
 }
 
@@ -209,6 +236,12 @@ pub struct Config {
     /// beyond this, in the same transaction. 0 = no limit.
     #[arg(long, env = "AUTHBRIDGE_MAX_SESSIONS_PER_USER", default_value_t = 0, global = true)]
     pub max_sessions_per_user: u32,
+
+    /// Who enforces the relations to users: auto (detected from the schema at start-up),
+    /// foreign-keys (the database's) or prisma (authbridge's transactions, for databases without
+    /// foreign keys such as PlanetScale / Vitess).
+    #[arg(long, env = "AUTHBRIDGE_RELATION_MODE", value_enum, default_value_t, global = true)]
+    pub relation_mode: RelationMode,
 
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "AUTHBRIDGE_LOG_FORMAT", value_enum, default_value_t, global = true)]

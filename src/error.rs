@@ -166,7 +166,8 @@ impl From<db::Error> for ApiError {
             db::Error::Query(E::DatabaseError(_, info)) if info.message().starts_with("Data too long for column") => {
                 Self::InvalidArgument { detail: format!("a value is too long: {}", info.message()), field: None }
             }
-            db::Error::Query(E::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+            // The same answer whether the database's foreign key or authbridge found it.
+            db::Error::Query(E::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) | db::Error::MissingUser => {
                 Self::FailedPrecondition("a referenced row does not exist (no user has this userId)".into())
             }
             _ => {

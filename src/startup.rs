@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::Layer as _;
 
 use crate::auth::ApiKeys;
-use crate::config::{Cli, Command, Config, LogFormat};
+use crate::config::{Cli, Command, Config, LogFormat, RelationMode};
 use crate::db::migrate::{self, Migrate};
 use crate::db::{Db, check, url};
 use crate::server::{self, ServerOptions};
@@ -89,14 +89,15 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     let options = config.pool_options(parsed.connection_limit);
     tracing::info!(pool_size = options.max_size, "connection pool");
-    let db = match Db::new(parsed.target, &options, Default::default()) {
+    let mut db = match Db::new(parsed.target, &options, Default::default()) {
         Ok(db) => db,
         Err(e) => return config_error(e),
     };
+    db.set_relation_mode(config.relation_mode);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config, db).await,
         Command::Migrate => prepare(db, Migrate::Always, &config).await.map_or_else(|code| code, |_| ExitCode::SUCCESS),
-        Command::CheckSchema => check_schema(db).await,
+        Command::CheckSchema => check_schema(db, config.relation_mode).await,
         Command::PurgeExpired => purge_expired(db, &config).await,
     }
 }
@@ -109,8 +110,13 @@ async fn prepare(mut db: Db, policy: Migrate, config: &Config) -> Result<Db, Exi
                 applied_migrations = prepared.applied_migrations,
                 prisma_managed = prepared.prisma_managed,
                 sqlite_datetime_format = prepared.sqlite_format.map(|f| f.name()),
+                relation_mode = %prepared.relation_mode,
                 "database ready"
             );
+            tracing::info!("{}", prepared.relations.describe(prepared.relation_mode));
+            for warning in prepared.relations.warnings(prepared.relation_mode) {
+                tracing::warn!("{warning}");
+            }
             Ok(db)
         }
         Err(e) => {
@@ -121,18 +127,35 @@ async fn prepare(mut db: Db, policy: Migrate, config: &Config) -> Result<Db, Exi
     }
 }
 
-async fn check_schema(db: Db) -> ExitCode {
-    match check::check(&db).await {
-        Ok(report) if report.is_ok() => {
+/// Prints the schema's problems (exit 1), then how the relations are enforced and the warnings
+/// (missing indexes), which do not fail the check: the contract holds without the indexes.
+async fn check_schema(db: Db, relation_mode: RelationMode) -> ExitCode {
+    let checked = match check::check(&db).await {
+        Ok(report) if report.is_ok() => check::relations(&db).await,
+        Ok(report) => {
+            eprintln!("authbridge: the schema does not match:\n{report}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => Err(e),
+    };
+    let relations = match checked {
+        Ok(relations) => relations,
+        Err(e) => {
+            eprintln!("authbridge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match relations.resolve(relation_mode) {
+        Ok(mode) => {
+            eprintln!("authbridge: {}", relations.describe(mode));
+            for warning in relations.warnings(mode) {
+                eprintln!("authbridge: warning: {warning}");
+            }
             eprintln!("authbridge: the schema has everything authbridge needs");
             ExitCode::SUCCESS
         }
-        Ok(report) => {
-            eprintln!("authbridge: the schema does not match:\n{report}");
-            ExitCode::FAILURE
-        }
         Err(e) => {
-            eprintln!("authbridge: {e}");
+            eprintln!("authbridge: the schema does not match:\n  - {e}");
             ExitCode::FAILURE
         }
     }

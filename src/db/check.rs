@@ -9,6 +9,7 @@ use diesel::{QueryableByName, sql_query};
 use diesel_async::RunQueryDsl;
 
 use super::migrate::TABLES;
+use super::relations::{RELATIONS, RelationReport};
 use super::{Db, Pool, StartError, with_conn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,4 +265,79 @@ fn compare(live: &[LiveColumn]) -> Report {
         })
         .collect();
     Report { problems, limits: ColumnLimits { by_column } }
+}
+
+/// One fact about a relation column: `cascade` (a single-column foreign key to `users.id` with
+/// ON DELETE CASCADE) or `index` (the column is the first of an index, any kind).
+#[derive(QueryableByName, Debug)]
+struct RelationFact {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+}
+
+#[cfg(feature = "postgres")]
+const PG_RELATION_FACTS: &str = "SELECT c.relname::text AS table_name, a.attname::text AS column_name, 'cascade' AS kind \
+    FROM pg_constraint con \
+    JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+    JOIN pg_class f ON f.oid = con.confrelid \
+    JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1] \
+    JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[1] \
+    WHERE con.contype = 'f' AND con.confdeltype = 'c' AND cardinality(con.conkey) = 1 \
+    AND n.nspname = current_schema() AND f.relnamespace = n.oid AND f.relname = 'users' AND fa.attname = 'id' \
+    AND c.relname IN ('sessions', 'accounts', 'authenticators') \
+    UNION ALL SELECT c.relname::text, a.attname::text, 'index' \
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+    WHERE n.nspname = current_schema() AND c.relname IN ('sessions', 'accounts', 'authenticators')";
+
+/// A composite foreign key is not one of ours, hence the `NOT EXISTS` on a second column.
+#[cfg(feature = "mysql")]
+const MYSQL_RELATION_FACTS: &str = "SELECT CAST(k.table_name AS CHAR) AS table_name, \
+    CAST(k.column_name AS CHAR) AS column_name, CAST('cascade' AS CHAR) AS kind \
+    FROM information_schema.key_column_usage k JOIN information_schema.referential_constraints r \
+    ON r.constraint_schema = k.constraint_schema AND r.constraint_name = k.constraint_name AND r.table_name = k.table_name \
+    WHERE k.table_schema = DATABASE() AND k.referenced_table_schema = DATABASE() \
+    AND k.referenced_table_name = 'users' AND k.referenced_column_name = 'id' AND r.delete_rule = 'CASCADE' \
+    AND k.table_name IN ('sessions', 'accounts', 'authenticators') \
+    AND NOT EXISTS (SELECT 1 FROM information_schema.key_column_usage k2 WHERE k2.constraint_schema = k.constraint_schema \
+    AND k2.constraint_name = k.constraint_name AND k2.table_name = k.table_name AND k2.ordinal_position > 1) \
+    UNION ALL SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST('index' AS CHAR) \
+    FROM information_schema.statistics WHERE table_schema = DATABASE() AND seq_in_index = 1 \
+    AND table_name IN ('sessions', 'accounts', 'authenticators')";
+
+/// A foreign key without a column list (`"to"` NULL) references the primary key, `users.id`.
+#[cfg(feature = "sqlite")]
+const SQLITE_RELATION_FACTS: &str = "SELECT m.name AS table_name, f.\"from\" AS column_name, 'cascade' AS kind \
+    FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f \
+    WHERE m.type = 'table' AND m.name IN ('sessions', 'accounts', 'authenticators') \
+    AND f.\"table\" = 'users' AND coalesce(f.\"to\", 'id') = 'id' AND f.on_delete = 'CASCADE' \
+    AND (SELECT count(*) FROM pragma_foreign_key_list(m.name) g WHERE g.id = f.id) = 1 \
+    UNION ALL SELECT m.name, x.name, 'index' \
+    FROM sqlite_master m JOIN pragma_index_list(m.name) i JOIN pragma_index_info(i.name) x \
+    WHERE m.type = 'table' AND m.name IN ('sessions', 'accounts', 'authenticators') AND x.seqno = 0";
+
+/// Reads which relations have a cascading foreign key and an index (see [`RelationReport`]).
+pub async fn relations(db: &Db) -> Result<RelationReport, StartError> {
+    let facts: Vec<RelationFact> = with_conn!(db, conn => sql_query(match db.pool() {
+        #[cfg(feature = "postgres")]
+        Pool::Postgres(_) => PG_RELATION_FACTS,
+        #[cfg(feature = "mysql")]
+        Pool::Mysql(_) => MYSQL_RELATION_FACTS,
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(_) => SQLITE_RELATION_FACTS,
+    })
+    .load(conn)
+    .await)
+    .map_err(StartError::from)?;
+    let has = |relation: &super::relations::Relation, kind: &str| {
+        facts.iter().any(|f| f.table_name == relation.table && f.column_name == relation.column && f.kind == kind)
+    };
+    Ok(RelationReport {
+        without_cascade: RELATIONS.iter().filter(|r| !has(r, "cascade")).copied().collect(),
+        without_index: RELATIONS.iter().filter(|r| !has(r, "index")).copied().collect(),
+    })
 }

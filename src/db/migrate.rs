@@ -4,14 +4,20 @@
 //! of them and Prisma has never migrated it, or when told to (`authbridge migrate`). A database
 //! with `_prisma_migrations` is never migrated: it is verified, and start-up stops with a
 //! readable diff when something authbridge needs is missing.
+//!
+//! `migrate` always creates Prisma's default schema, with its foreign keys. A database without
+//! them (Prisma's `relationMode = "prisma"`) is one Prisma owns: authbridge only detects it and
+//! enforces the relations itself (see [`super::relations`]).
 
 use diesel::sql_types::Text;
 use diesel::{QueryableByName, sql_query};
 use diesel_async::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use super::relations::RelationReport;
 use super::url::Target;
 use super::{Db, Pool, SqliteTimeFormat, StartError, check, with_conn};
+use crate::config::RelationMode;
 
 #[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -40,6 +46,10 @@ pub struct Prepared {
     pub applied_migrations: usize,
     pub prisma_managed: bool,
     pub sqlite_format: Option<SqliteTimeFormat>,
+    /// `foreign-keys` or `prisma`: the mode `auto` settled on, or the configured one.
+    pub relation_mode: RelationMode,
+    /// What the catalog says about the relations (for the start-up log).
+    pub relations: RelationReport,
 }
 
 #[derive(QueryableByName)]
@@ -68,8 +78,9 @@ pub async fn existing_tables(db: &Db) -> Result<Vec<String>, StartError> {
     Ok(rows.into_iter().map(|r| r.name).collect())
 }
 
-/// Migrates (as `policy` allows), verifies the schema and settles the SQLite time format.
-/// `configured_format` is `None` for auto-detection.
+/// Migrates (as `policy` allows), verifies the schema, settles the relation mode (from the one
+/// set on `db`, `auto` by default) and the SQLite time format. `configured_format` is `None` for
+/// auto-detection.
 pub async fn prepare(
     db: &mut Db,
     policy: Migrate,
@@ -110,6 +121,10 @@ pub async fn prepare(
 
     db.set_limits(report.limits);
 
+    let relations = check::relations(db).await?;
+    let relation_mode = relations.resolve(db.relation_mode()).map_err(StartError::Schema)?;
+    db.set_relation_mode(relation_mode);
+
     let sqlite_format = match db.pool() {
         #[cfg(feature = "sqlite")]
         Pool::Sqlite(_) => {
@@ -123,7 +138,7 @@ pub async fn prepare(
             None
         }
     };
-    Ok(Prepared { applied_migrations, prisma_managed, sqlite_format })
+    Ok(Prepared { applied_migrations, prisma_managed, sqlite_format, relation_mode, relations })
 }
 
 async fn run_migrations(db: &Db) -> Result<usize, StartError> {

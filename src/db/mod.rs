@@ -6,6 +6,7 @@ pub mod exact;
 pub mod migrate;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+pub mod relations;
 pub mod schema;
 pub mod time;
 pub mod url;
@@ -27,6 +28,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 pub use self::check::{ColumnLimits, TooLong};
 pub use self::time::{DbTime, SqliteTimeFormat};
 use self::url::Target;
+use crate::config::RelationMode;
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!("enable at least one database backend feature: postgres, mysql or sqlite");
@@ -53,6 +55,8 @@ pub struct Db {
     sqlite_format: SqliteTimeFormat,
     /// The declared lengths of the string columns, read by the schema check.
     limits: Arc<ColumnLimits>,
+    /// As configured until start-up has read the schema, then `foreign-keys` or `prisma`.
+    relation_mode: RelationMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,10 @@ pub enum Error {
     /// A value longer than its column: refused before the write, never truncated.
     #[error(transparent)]
     TooLong(#[from] TooLong),
+    /// A row would point at a user that does not exist: what a foreign key violation says, found
+    /// by authbridge where the database has no foreign keys (see [`relations`]).
+    #[error("no user has this userId")]
+    MissingUser,
 }
 
 impl Error {
@@ -326,7 +334,7 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(StartError::NotCompiled(other.backend_name(), other.feature())),
         };
-        Ok(Self { pool, target, sqlite_format, limits: Arc::default() })
+        Ok(Self { pool, target, sqlite_format, limits: Arc::default(), relation_mode: RelationMode::default() })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -348,6 +356,24 @@ impl Db {
 
     pub(crate) fn set_limits(&mut self, limits: ColumnLimits) {
         self.limits = Arc::new(limits);
+    }
+
+    /// Who enforces the relations to users: the configured mode before start-up has read the
+    /// schema (see [`migrate::prepare`]), `foreign-keys` or `prisma` after.
+    pub fn relation_mode(&self) -> RelationMode {
+        self.relation_mode
+    }
+
+    /// Sets the mode to run in (`auto` is settled by [`migrate::prepare`]).
+    pub fn set_relation_mode(&mut self, mode: RelationMode) {
+        self.relation_mode = mode;
+    }
+
+    /// True when the database's foreign keys delete a user's rows with it and refuse rows for an
+    /// unknown user. An unsettled `auto` counts as false: authbridge's own enforcement is correct
+    /// on any schema.
+    pub fn foreign_keys_enforce_relations(&self) -> bool {
+        self.relation_mode == RelationMode::ForeignKeys
     }
 
     pub fn sqlite_format(&self) -> SqliteTimeFormat {
@@ -428,6 +454,7 @@ impl From<Error> for StartError {
             Error::Pool(p) => StartError::Connect(p.to_string()),
             Error::Query(q) => StartError::Query(q.to_string()),
             Error::TooLong(t) => StartError::Query(t.to_string()),
+            Error::MissingUser => StartError::Query(Error::MissingUser.to_string()),
         }
     }
 }

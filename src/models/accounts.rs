@@ -3,6 +3,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::db::exact::{Exactly, exact};
+use crate::db::relations::write_for_user;
 use crate::db::schema::accounts;
 use crate::db::{Db, DbResult, with_conn};
 
@@ -37,7 +38,8 @@ pub(crate) fn by_provider<'a>(provider: &'a str, provider_account_id: &'a str) -
         .filter(exact(accounts::provider_account_id, provider_account_id))
 }
 
-/// No column has a database default: the stored row is what was inserted.
+/// No column has a database default: the stored row is what was inserted. An unknown user is
+/// [`crate::db::Error::MissingUser`] or a foreign key violation (see [`crate::db::relations`]).
 pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
     let a = &account;
     db.check_lengths(
@@ -56,7 +58,7 @@ pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
             ("session_state", a.session_state.as_deref()),
         ],
     )?;
-    with_conn!(db, conn => diesel::insert_into(accounts::table).values(&account).execute(conn).await)?;
+    write_for_user!(db, &account.user_id, conn => diesel::insert_into(accounts::table).values(&account).execute(conn).await)?;
     Ok(account)
 }
 

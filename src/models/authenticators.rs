@@ -3,6 +3,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::db::exact::exact;
+use crate::db::relations::write_for_user;
 use crate::db::schema::authenticators;
 use crate::db::{Db, DbResult, with_conn};
 
@@ -21,7 +22,8 @@ pub struct Authenticator {
     pub transports: Option<String>,
 }
 
-/// No column has a database default: the stored row is what was inserted.
+/// No column has a database default: the stored row is what was inserted. An unknown user is
+/// [`crate::db::Error::MissingUser`] or a foreign key violation (see [`crate::db::relations`]).
 pub async fn create(db: &Db, authenticator: Authenticator) -> DbResult<Authenticator> {
     let a = &authenticator;
     db.check_lengths(
@@ -35,7 +37,10 @@ pub async fn create(db: &Db, authenticator: Authenticator) -> DbResult<Authentic
             ("transports", a.transports.as_deref()),
         ],
     )?;
-    with_conn!(db, conn => diesel::insert_into(authenticators::table).values(&authenticator).execute(conn).await)?;
+    write_for_user!(db, &authenticator.user_id, conn => diesel::insert_into(authenticators::table)
+        .values(&authenticator)
+        .execute(conn)
+        .await)?;
     Ok(authenticator)
 }
 

@@ -3,11 +3,12 @@ use std::num::NonZeroU32;
 use diesel::dsl::{case_when, count, count_star, max, sum};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use super::users::User;
 use crate::db::exact::{Exactly, exact};
+use crate::db::relations::{LockingConnection, locking_transaction, write_for_user};
 use crate::db::schema::{sessions, users};
 use crate::db::{Db, DbResult, DbTime, with_conn};
 
@@ -49,7 +50,8 @@ pub struct SessionInfo {
 
 /// Inserts the session. With `keep_at_most`, the user's other sessions beyond that number go in
 /// the same transaction, those that expire first (reads slide the expiry, so these are the least
-/// recently used), and never the new one.
+/// recently used), and never the new one. An unknown user is [`crate::db::Error::MissingUser`] or
+/// a foreign key violation (see [`crate::db::relations`]).
 /// No column has a database default, so the stored row is what was inserted (no `RETURNING`).
 pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
     db.check_lengths(
@@ -61,35 +63,45 @@ pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>)
         ],
     )?;
     let Some(keep_at_most) = keep_at_most else {
-        with_conn!(db, conn => diesel::insert_into(sessions::table).values(&session).execute(conn).await)?;
+        write_for_user!(db, &session.user_id, conn => diesel::insert_into(sessions::table)
+            .values(&session)
+            .execute(conn)
+            .await)?;
         return Ok(session);
     };
     let others_kept = i64::from(keep_at_most.get() - 1);
-    with_conn!(db, conn => conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            // Row-locks the user first (a no-op write; InnoDB locks the rows an UPDATE matches
-            // even when nothing changes), so that concurrent sign-ins of one user take turns and
-            // cannot each keep N sessions. SQLite serializes writers anyway.
-            diesel::update(users::table.find(&session.user_id)).set(users::name.eq(users::name)).execute(conn).await?;
-            diesel::insert_into(sessions::table).values(&session).execute(conn).await?;
-            // Ids first, then the delete: MySQL allows no LIMIT/OFFSET in an `IN` subquery, and
-            // needs a LIMIT for an OFFSET.
-            let beyond_limit: Vec<String> = sessions::table
-                .filter(sessions::user_id.eq(&session.user_id))
-                .filter(sessions::id.ne(&session.id))
-                .order((sessions::expires.desc(), sessions::id.desc()))
-                .select(sessions::id)
-                .limit(i64::MAX)
-                .offset(others_kept)
-                .load(conn)
-                .await?;
-            if !beyond_limit.is_empty() {
-                diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond_limit))).execute(conn).await?;
-            }
-            Ok(())
-        })
-        .await)?;
-    Ok(session)
+    // A locking transaction (see `relations`): the trimming SELECT must see the sessions that
+    // sign-ins committed while this one waited for the user's lock.
+    let created = with_conn!(db, conn => locking_transaction!(conn => {
+        // Row-locks the user first (a no-op write; InnoDB locks the rows an UPDATE matches
+        // even when nothing changes), so that concurrent sign-ins of one user take turns and
+        // cannot each keep N sessions, and a user delete waits (or has happened: no row). SQLite
+        // serializes writers anyway.
+        let locked = diesel::update(users::table.find(&session.user_id))
+            .set(users::name.eq(users::name))
+            .execute(conn)
+            .await?;
+        if locked == 0 {
+            return Ok(false);
+        }
+        diesel::insert_into(sessions::table).values(&session).execute(conn).await?;
+        // Ids first, then the delete: MySQL allows no LIMIT/OFFSET in an `IN` subquery, and
+        // needs a LIMIT for an OFFSET.
+        let beyond_limit: Vec<String> = sessions::table
+            .filter(sessions::user_id.eq(&session.user_id))
+            .filter(sessions::id.ne(&session.id))
+            .order((sessions::expires.desc(), sessions::id.desc()))
+            .select(sessions::id)
+            .limit(i64::MAX)
+            .offset(others_kept)
+            .load(conn)
+            .await?;
+        if !beyond_limit.is_empty() {
+            diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond_limit))).execute(conn).await?;
+        }
+        Ok(true)
+    }))?;
+    if created { Ok(session) } else { Err(crate::db::Error::MissingUser) }
 }
 
 /// Gives the live session behind `token` a new token and expiry in one statement (on MySQL: that
@@ -270,13 +282,43 @@ async fn read_with_user(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(S
         .optional())
 }
 
-/// `None` when no session has this token.
+/// `None` when no session has this token. Moving it to an unknown user is
+/// [`crate::db::Error::MissingUser`] or a foreign key violation (see [`crate::db::relations`]).
 pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<Option<Session>> {
     if changes.expires.is_none() && changes.user_id.is_none() {
         return with_conn!(db, conn => by_token(token).select(Session::as_select()).first(conn).await.optional());
     }
     db.check_lengths("sessions", &[("userId", changes.user_id.as_deref())])?;
-    crate::db::update_returning!(db, by_token(token), &changes, Session, read_back: by_token(token))
+    match changes.user_id.as_deref() {
+        Some(user_id) if !db.foreign_keys_enforce_relations() => move_to_user(db, token, user_id, &changes).await,
+        _ => crate::db::update_returning!(db, by_token(token), &changes, Session, read_back: by_token(token)),
+    }
+}
+
+/// [`update`] where authbridge enforces the relations: the new user is share-locked first.
+async fn move_to_user(db: &Db, token: &str, user_id: &str, changes: &SessionChanges) -> DbResult<Option<Session>> {
+    // Evaluates to `None` when the user is missing and the session exists. As with a foreign key,
+    // a missing session is `null` whoever the new user is (the UPDATE would match nothing to check).
+    macro_rules! lock_user_or_return {
+        ($conn:ident) => {
+            if !LockingConnection::lock_user_shared(&mut *$conn, user_id).await? {
+                let session: Option<String> = by_token(token).select(sessions::id).first($conn).await.optional()?;
+                return Ok(if session.is_some() { None } else { Some(None) });
+            }
+        };
+    }
+    let moved = with_conn!(db, conn => locking_transaction!(conn => {
+        lock_user_or_return!(conn);
+        diesel::update(by_token(token)).set(changes).returning(Session::as_returning()).get_result(conn).await.optional().map(Some)
+    }),
+    mysql: conn => locking_transaction!(conn => {
+        lock_user_or_return!(conn);
+        if diesel::update(by_token(token)).set(changes).execute(conn).await? == 0 {
+            return Ok(Some(None));
+        }
+        by_token(token).select(Session::as_select()).first(conn).await.optional().map(Some)
+    }))?;
+    moved.ok_or(crate::db::Error::MissingUser)
 }
 
 /// Idempotent: a second sign-out answers `None` instead of failing (Prisma's P2025).

@@ -2,7 +2,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
-use crate::db::schema::users;
+use crate::db::relations::{LockingConnection, locking_transaction};
+use crate::db::schema::{accounts, authenticators, sessions, users};
 use crate::db::{Db, DbResult, DbTime, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
@@ -96,8 +97,20 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
     crate::db::update_returning!(db, users::table.find(id), &changes, User, read_back: users::table.find(id))
 }
 
-/// Sessions, accounts and authenticators go with the user (ON DELETE CASCADE), in the same
-/// statement.
+/// Sessions, accounts and authenticators go with the user: by the foreign keys' ON DELETE CASCADE
+/// in the same statement, or, where authbridge enforces the relations, in one transaction that
+/// locks the user row first and deletes the user last (see [`crate::db::relations`]).
 pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
-    crate::db::delete_returning!(db, users::table.find(id), User)
+    if db.foreign_keys_enforce_relations() {
+        return crate::db::delete_returning!(db, users::table.find(id), User);
+    }
+    with_conn!(db, conn => locking_transaction!(conn => {
+        let Some(user) = LockingConnection::lock_user_exclusive(&mut *conn, id).await? else { return Ok(None) };
+        // The tables of `relations::RELATIONS`.
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn).await?;
+        diesel::delete(accounts::table.filter(accounts::user_id.eq(id))).execute(conn).await?;
+        diesel::delete(authenticators::table.filter(authenticators::user_id.eq(id))).execute(conn).await?;
+        diesel::delete(users::table.find(id)).execute(conn).await?;
+        Ok(Some(user))
+    }))
 }

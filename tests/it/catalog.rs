@@ -60,6 +60,13 @@ const SQLITE: Flavour = Flavour {
     cli: "sqlite",
 };
 
+/// Prisma's `relationMode = "prisma"` variants (no foreign keys), and the DDL Prisma prints for
+/// them, kept in `prisma/relation-mode-prisma/` for teams and tests; authbridge never creates it.
+const POSTGRES_NO_FK: Flavour = Flavour { schema: "prisma/relation-mode-prisma/schema.prisma", ..POSTGRES };
+const SQLITE_NO_FK: Flavour = Flavour { schema: "prisma/relation-mode-prisma/schema.sqlite.prisma", ..SQLITE };
+const POSTGRES_NO_FK_DDL: &str = "prisma/relation-mode-prisma/postgresql.sql";
+const SQLITE_NO_FK_DDL: &str = "prisma/relation-mode-prisma/sqlite.sql";
+
 /// The migration folders of a backend, in the order they are applied.
 fn migration_dirs(flavour: Flavour) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(project_file(flavour.migrations))
@@ -264,6 +271,12 @@ fn assert_same(what: &str, prisma: &[String], ours: &[String]) {
 
 /// Guards against a vacuous comparison (say, both sides read from an empty schema).
 fn assert_complete(what: &str, catalog: &[String]) {
+    assert_complete_with(what, catalog, 3);
+}
+
+/// [`assert_complete`] for a schema with `foreign_keys` foreign keys to users (0 for Prisma's
+/// `relationMode = "prisma"`).
+fn assert_complete_with(what: &str, catalog: &[String], foreign_keys: usize) {
     for table in TABLES {
         let prefix = format!("{table}: ");
         let has = |kind: &str| catalog.iter().any(|l| l.starts_with(&format!("{prefix}{kind}")));
@@ -276,8 +289,8 @@ fn assert_complete(what: &str, catalog: &[String]) {
             catalog.join("\n")
         );
     }
-    let foreign_keys = catalog.iter().filter(|l| l.contains(": foreign key ")).count();
-    assert_eq!(foreign_keys, 3, "{what}: expected the three foreign keys to users:\n{}", catalog.join("\n"));
+    let found = catalog.iter().filter(|l| l.contains(": foreign key ")).count();
+    assert_eq!(found, foreign_keys, "{what}: expected {foreign_keys} foreign keys to users:\n{}", catalog.join("\n"));
 }
 
 fn sorted(mut lines: Vec<String>) -> Vec<String> {
@@ -838,4 +851,85 @@ fn sqlite_comparison_reports_every_kind_of_drift() {
             diff(&reference, &changed).unwrap_or_else(|| panic!("the comparison did not notice {from:?} -> {to:?}"));
         assert!(report.contains(expected), "after {from:?} -> {to:?}\nthe report lacks {expected:?}:\n{report}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prisma's relationMode = "prisma" schema (no foreign keys): prisma/relation-mode-prisma/.
+// ---------------------------------------------------------------------------------------------
+
+/// `file` is exactly what `prisma migrate diff --from-empty` prints for the flavour's schema.
+async fn no_fk_ddl_is_prisma_output(cli: &Path, flavour: Flavour, database_url: &str, file: &str) {
+    let expected = prisma_diff(cli, flavour, database_url, None, &project_file(flavour.schema)).await;
+    let ours = read_text(&project_file(file));
+    assert!(
+        expected == ours,
+        "{file} is not what `prisma migrate diff --from-empty` prints for {}: {}",
+        flavour.schema,
+        first_difference(&expected, &ours)
+    );
+}
+
+/// The no-FK catalog is the migrations' catalog without the three foreign keys and with the
+/// `accounts_userId_idx` that Prisma asks for in relationMode = "prisma" (every `+` line names it).
+fn assert_migrations_without_foreign_keys(what: &str, migrations: &[String], no_fk: &[String]) {
+    let report = diff(migrations, no_fk).unwrap_or_else(|| panic!("{what}: no difference at all"));
+    let (removed, added): (Vec<&str>, Vec<&str>) = report.lines().partition(|l| l.starts_with("- "));
+    assert!(
+        removed.len() == 3 && removed.iter().all(|l| l.contains(": foreign key ")),
+        "{what}: only the three foreign keys go:\n{report}"
+    );
+    assert!(
+        !added.is_empty() && added.iter().all(|l| l.starts_with("+ accounts: ") && l.contains("accounts_userId_idx")),
+        "{what}: only accounts_userId_idx comes:\n{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog() {
+    let Some(cli) = prisma_cli() else { return };
+    let Some((_push_scratch, push_url)) = Scratch::create(Backend::Postgres).await else { return };
+    let Some((_file_scratch, file_url)) = Scratch::create(Backend::Postgres).await else { return };
+    no_fk_ddl_is_prisma_output(&cli, POSTGRES_NO_FK, &push_url, POSTGRES_NO_FK_DDL).await;
+
+    prisma_push(&cli, POSTGRES_NO_FK, &push_url).await;
+    let pushed = pg_catalog(&pg_connect(&push_url).await, "public").await;
+    assert_complete_with("PostgreSQL relationMode = \"prisma\" (prisma db push)", &pushed, 0);
+    let client = pg_connect(&file_url).await;
+    client.batch_execute(&read_text(&project_file(POSTGRES_NO_FK_DDL))).await.expect("apply the no-FK DDL");
+    assert_same("PostgreSQL relationMode = \"prisma\", prisma db push", &pushed, &pg_catalog(&client, "public").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog() {
+    let Some(cli) = prisma_cli() else { return };
+    no_fk_ddl_is_prisma_output(&cli, SQLITE_NO_FK, ":memory:", SQLITE_NO_FK_DDL).await;
+    let (_push_scratch, push_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
+    prisma_push(&cli, SQLITE_NO_FK, &push_url).await;
+    let pushed = sqlite_catalog(&mut sqlite_open(sqlite_path(&push_url)));
+    assert_complete_with("SQLite relationMode = \"prisma\" (prisma db push)", &pushed, 0);
+    assert_same(
+        "SQLite relationMode = \"prisma\", prisma db push",
+        &pushed,
+        &sqlite_catalog_of(&read_text(&project_file(SQLITE_NO_FK_DDL))),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_keys() {
+    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
+    let client = pg_connect(&url).await;
+    client.batch_execute(&migrations_sql(POSTGRES)).await.expect("apply the migrations");
+    let migrations = pg_catalog(&client, "public").await;
+    client.batch_execute("DROP SCHEMA public CASCADE").await.expect("empty the database");
+    client.batch_execute(&read_text(&project_file(POSTGRES_NO_FK_DDL))).await.expect("apply the no-FK DDL");
+    let no_fk = pg_catalog(&client, "public").await;
+    assert_complete_with("PostgreSQL relationMode = \"prisma\"", &no_fk, 0);
+    assert_migrations_without_foreign_keys("PostgreSQL", &migrations, &no_fk);
+}
+
+#[test]
+fn sqlite_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_keys() {
+    let no_fk = sqlite_catalog_of(&read_text(&project_file(SQLITE_NO_FK_DDL)));
+    assert_complete_with("SQLite relationMode = \"prisma\"", &no_fk, 0);
+    assert_migrations_without_foreign_keys("SQLite", &sqlite_catalog_of(&migrations_sql(SQLITE)), &no_fk);
 }

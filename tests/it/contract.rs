@@ -1,5 +1,6 @@
 //! Runs the contract fixtures of `tests/fixtures/*.json` (the format is described in
-//! `tests/fixtures/README.md`) against the real router on every backend.
+//! `tests/fixtures/README.md`) against the real router on every backend, and again on each
+//! backend's Prisma `relationMode = "prisma"` schema, which has no foreign keys.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use axum::http::Request;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use crate::support::{Backend, TestApp, TestResponse};
+use crate::support::{Backend, Schema, TestApp, TestResponse};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -239,6 +240,14 @@ async fn run_fixture(backend: Backend, name: &str) {
     run_fixture_on(backend, name, async |settings| TestApp::with_settings(backend, settings).await).await
 }
 
+/// Runs one fixture file on a database created from Prisma's `relationMode = "prisma"` SQL.
+async fn run_without_foreign_keys(backend: Backend, name: &str) {
+    run_fixture_on(backend, name, async |settings| {
+        TestApp::with_schema(backend, Schema::WithoutForeignKeys, settings).await
+    })
+    .await
+}
+
 /// Runs one fixture file on the app `app` builds from the fixture's settings (`None`: skipped).
 pub async fn run_fixture_on(backend: Backend, name: &str, app: impl AsyncFnOnce(Settings) -> Option<TestApp>) {
     let file = format!("{name}.json");
@@ -326,6 +335,19 @@ macro_rules! fixture_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
                     super::run_fixture(crate::support::Backend::Mysql, stringify!($name)).await
+                }
+                // Prisma's relationMode = "prisma" schema: authbridge enforces the relations.
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_without_foreign_keys() {
+                    super::run_without_foreign_keys(crate::support::Backend::Sqlite, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_without_foreign_keys() {
+                    super::run_without_foreign_keys(crate::support::Backend::Postgres, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql_without_foreign_keys() {
+                    super::run_without_foreign_keys(crate::support::Backend::Mysql, stringify!($name)).await
                 }
             }
         )*

@@ -19,6 +19,7 @@ mod mysql_tls;
 mod ops;
 mod process;
 mod process_faults;
+mod relation_mode;
 mod secrets;
 mod sessions;
 mod startup;

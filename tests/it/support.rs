@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use authbridge::config::RelationMode;
 use authbridge::db::migrate::{self, Migrate};
 use authbridge::db::url;
 use authbridge::db::{Db, PoolOptions, SqliteTimeFormat};
@@ -26,6 +27,26 @@ pub enum Backend {
 impl Backend {
     pub fn is_sqlite(self) -> bool {
         matches!(self, Backend::Sqlite | Backend::SqliteUnixMs)
+    }
+}
+
+/// What a test database is created from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// authbridge's migrations: Prisma's default schema, with cascading foreign keys.
+    Migrations,
+    /// Prisma's `relationMode = "prisma"` DDL of `prisma/relation-mode-prisma/`: no foreign keys,
+    /// so authbridge enforces the relations itself.
+    WithoutForeignKeys,
+}
+
+/// The DDL of Prisma's `relationMode = "prisma"` schema for the backend (PostgreSQL and SQLite:
+/// Prisma's own output; MySQL: reconstructed).
+pub fn no_foreign_keys_ddl(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => include_str!("../../prisma/relation-mode-prisma/postgresql.sql"),
+        Backend::Mysql => include_str!("../../prisma/relation-mode-prisma/mysql.reconstructed.sql"),
+        Backend::Sqlite | Backend::SqliteUnixMs => include_str!("../../prisma/relation-mode-prisma/sqlite.sql"),
     }
 }
 
@@ -240,9 +261,21 @@ impl TestApp {
     }
 
     pub async fn with_settings(backend: Backend, settings: Settings) -> Option<Self> {
+        Self::with_schema(backend, Schema::Migrations, settings).await
+    }
+
+    pub async fn with_schema(backend: Backend, schema: Schema, settings: Settings) -> Option<Self> {
         let (scratch, url) = Scratch::create(backend).await?;
         let format = (backend == Backend::SqliteUnixMs).then_some(SqliteTimeFormat::UnixEpochMs);
+        if schema == Schema::WithoutForeignKeys {
+            execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(backend)).await;
+        }
         let db = ready_db_with(&url, &pool_options(), format).await;
+        let expected = match schema {
+            Schema::Migrations => RelationMode::ForeignKeys,
+            Schema::WithoutForeignKeys => RelationMode::Prisma,
+        };
+        assert_eq!(db.relation_mode(), expected, "{schema:?} on {backend:?}: the relation mode start-up detects");
         Some(Self::over(db, settings, backend, scratch))
     }
 
