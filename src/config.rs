@@ -50,10 +50,11 @@ Examples:
   authbridge check-schema --database-url 'postgresql://app@db:5432/app'
       Check that a Prisma-managed database has what authbridge needs.
 
-Exit codes: 0 done, 1 failed (database or schema), 2 bad configuration (nothing was started).
-Health: GET /healthz, GET /readyz. Metrics: GET /metrics. API description: GET /openapi.json.";
+Exit codes: 0 done, 1 failed (database or schema; healthcheck: not ready), 2 bad configuration
+(nothing was started).
+Health: GET /healthz, GET /readyz (`authbridge healthcheck` asks /readyz for a container). Metrics: GET /metrics. API description: GET /openapi.json.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
     ///
@@ -76,6 +77,15 @@ pub enum Command {
     CheckSchema,
     /// Delete expired sessions and verification tokens once, in batches, and print the counts.
     PurgeExpired,
+    /// Exit 0 when the running server's /readyz answers 200, else 1 with one line on stderr.
+    ///
+    /// For a container's HEALTHCHECK: needs no shell, no curl, no DATABASE_URL and never opens
+    /// the database. Exit 1 on a refused connection, any other status, or no answer within 3 s.
+    Healthcheck {
+        /// The URL to ask [default: http://<--bind>/readyz, 0.0.0.0 and [::] as loopback].
+        #[arg(long, env = "AUTHBRIDGE_HEALTHCHECK_URL")]
+        url: Option<String>,
+    },
 }
 
 /// What to do with keys of `user` and `account` objects that have no column.

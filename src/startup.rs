@@ -11,7 +11,7 @@ use crate::config::{Cli, Command, Config, LogFormat, RelationMode};
 use crate::db::migrate::{self, Migrate};
 use crate::db::{Db, check, url};
 use crate::server::{self, ServerOptions};
-use crate::{AppState, Settings, app, purge};
+use crate::{AppState, Settings, app, healthcheck, purge};
 
 /// Exit code for configuration errors, reported before anything starts.
 const EXIT_CONFIG: u8 = 2;
@@ -69,14 +69,29 @@ fn config_error(message: impl std::fmt::Display) -> ExitCode {
 
 pub async fn run(cli: Cli) -> ExitCode {
     let config = cli.config;
-    let parsed = match url::parse_url(config.database_url.as_deref()) {
-        Ok(parsed) => parsed,
-        Err(e) => return config_error(e),
-    };
-    if let url::Target::Sqlite { path } = &parsed.target
-        && let Err(e) = url::check_sqlite_path(path, std::path::Path::new("."))
-    {
-        return config_error(e);
+    match cli.command.unwrap_or(Command::Serve) {
+        // Asks the running server over HTTP: needs neither DATABASE_URL nor the database.
+        Command::Healthcheck { url } => {
+            healthcheck::run(&url.unwrap_or_else(|| healthcheck::default_url(config.bind))).await
+        }
+        Command::Serve => serve(config).await,
+        Command::Migrate => match open_db(&config) {
+            Ok(db) => prepare(db, Migrate::Always, &config).await.map_or_else(|code| code, |_| ExitCode::SUCCESS),
+            Err(code) => code,
+        },
+        Command::CheckSchema => match open_db(&config) {
+            Ok(db) => check_schema(db, config.relation_mode).await,
+            Err(code) => code,
+        },
+        Command::PurgeExpired => purge_expired(&config).await,
+    }
+}
+
+/// The pool for DATABASE_URL (no connection is opened yet).
+fn open_db(config: &Config) -> Result<Db, ExitCode> {
+    let parsed = url::parse_url(config.database_url.as_deref()).map_err(config_error)?;
+    if let url::Target::Sqlite { path } = &parsed.target {
+        url::check_sqlite_path(path, std::path::Path::new(".")).map_err(config_error)?;
     }
     if !parsed.dropped.is_empty() {
         tracing::info!(parameters = %parsed.dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
@@ -89,17 +104,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     let options = config.pool_options(parsed.connection_limit);
     tracing::info!(pool_size = options.max_size, "connection pool");
-    let mut db = match Db::new(parsed.target, &options, Default::default()) {
-        Ok(db) => db,
-        Err(e) => return config_error(e),
-    };
+    let mut db = Db::new(parsed.target, &options, Default::default()).map_err(config_error)?;
     db.set_relation_mode(config.relation_mode);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config, db).await,
-        Command::Migrate => prepare(db, Migrate::Always, &config).await.map_or_else(|code| code, |_| ExitCode::SUCCESS),
-        Command::CheckSchema => check_schema(db, config.relation_mode).await,
-        Command::PurgeExpired => purge_expired(db, &config).await,
-    }
+    Ok(db)
 }
 
 async fn prepare(mut db: Db, policy: Migrate, config: &Config) -> Result<Db, ExitCode> {
@@ -162,7 +169,11 @@ async fn check_schema(db: Db, relation_mode: RelationMode) -> ExitCode {
 }
 
 /// `authbridge purge-expired`: one purge run, its counts on stdout as JSON.
-async fn purge_expired(db: Db, config: &Config) -> ExitCode {
+async fn purge_expired(config: &Config) -> ExitCode {
+    let db = match open_db(config) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
     // Settles the SQLite date format, which the cutoff comparison depends on.
     let db = match prepare(db, Migrate::IfEmpty, config).await {
         Ok(db) => db,
@@ -183,7 +194,11 @@ async fn purge_expired(db: Db, config: &Config) -> ExitCode {
     }
 }
 
-async fn serve(config: Config, db: Db) -> ExitCode {
+async fn serve(config: Config) -> ExitCode {
+    let db = match open_db(&config) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
     let api_keys = match config.load_api_keys() {
         Ok(keys) => keys,
         Err(e) => return config_error(e),

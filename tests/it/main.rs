@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod contract;
 mod db_faults;
+mod healthcheck;
 mod hot_path;
 mod limits;
 mod mysql;
