@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI for the Python client (called by .ci/run once the release binary is built): a venv with the
 # exact versions of requirements-dev.txt, the package installed from its wheel with both extras,
-# mypy --strict, then pytest against the release binary on SQLite and PostgreSQL.
+# ruff (lint and format check), mypy --strict, then pytest against the release binary on SQLite
+# and PostgreSQL.
 #   TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/postgres clients/python/ci.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,6 +37,8 @@ fi
 "$venv/bin/pip" uninstall --quiet --yes authbridge 2>/dev/null || true
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-index --no-build-isolation ".[fastapi,django]"
 
-export MYPY_CACHE_DIR="$root/target/python-client-mypy-cache"
+export MYPY_CACHE_DIR="$root/target/python-client-mypy-cache" RUFF_CACHE_DIR="$root/target/python-client-ruff-cache"
+"$venv/bin/ruff" check .
+"$venv/bin/ruff" format --check .
 "$venv/bin/mypy"
 "$venv/bin/pytest" -p no:cacheprovider "$@"

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -58,7 +58,7 @@ class Keys:
     maintenance: str = field(default_factory=lambda: "maintenance-" + secrets.token_hex(16))
 
     #: role -> scopes (API.md: `adapter`, `session:read`, `sessions:manage`, `maintenance`, `ops`).
-    SCOPES = {
+    SCOPES: ClassVar[dict[str, str]] = {
         "adapter": "adapter",
         "reader": "session:read",
         "manager": "sessions:manage",
@@ -85,15 +85,39 @@ class Server:
     """`authbridge serve` on a free loopback port, with its log kept for assertions."""
 
     def __init__(self, database_url: str, workdir: Path, keys: Keys, *args: str) -> None:
-        need(BINARY.is_file() and os.access(BINARY, os.X_OK), f"no authbridge binary at {BINARY}: cargo build --release")
+        need(
+            BINARY.is_file() and os.access(BINARY, os.X_OK), f"no authbridge binary at {BINARY}: cargo build --release"
+        )
         self.database_url = database_url
         key_file = workdir / "keys"
         key_file.write_text(keys.key_file())
         key_file.chmod(0o600)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHBRIDGE_") and k not in ("DATABASE_URL", "RUST_LOG")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AUTHBRIDGE_") and k not in ("DATABASE_URL", "RUST_LOG")
+        }
         env["DATABASE_URL"] = database_url
-        command = [str(BINARY), "serve", "--bind", "127.0.0.1:0", "--log-format", "json", "--api-key-file", str(key_file), *args]
-        self.process = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        command = [
+            str(BINARY),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--api-key-file",
+            str(key_file),
+            *args,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         started = threading.Event()
         self.address = ""
@@ -327,4 +351,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for backend in (*BACKENDS, "none"):
         if backend in counts:
             label = "no server" if backend == "none" else backend
-            terminalreporter.write_line(f"{label}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts[backend].items())))
+            terminalreporter.write_line(
+                f"{label}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts[backend].items()))
+            )

@@ -59,7 +59,11 @@ def test_a_whole_cookie_wins_over_chunks_of_the_same_name() -> None:
 
 
 def test_a_chunked_secure_cookie_wins_over_a_whole_plain_one() -> None:
-    cookies = {"authjs.session-token": "plain", "__Secure-authjs.session-token.0": "sec", "__Secure-authjs.session-token.1": "ure"}
+    cookies = {
+        "authjs.session-token": "plain",
+        "__Secure-authjs.session-token.0": "sec",
+        "__Secure-authjs.session-token.1": "ure",
+    }
     assert session_token_from_cookies(cookies) == "secure"
 
 

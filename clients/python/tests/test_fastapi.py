@@ -82,8 +82,8 @@ def test_a_valid_cookie_resolves_the_session(web: tuple[TestClient, list[str]], 
         body = response.json()
         assert (body["userId"], body["sessionId"]) == (user["id"], created["id"])
         assert body["expires"].endswith("+00:00")
-    half = len(created["sessionToken"]) // 2
-    chunked = {"cookie": f"authjs.session-token.1={created['sessionToken'][half:]}; authjs.session-token.0={created['sessionToken'][:half]}"}
+    token = created["sessionToken"]
+    chunked = {"cookie": f"authjs.session-token.1={token[32:]}; authjs.session-token.0={token[:32]}"}
     assert client.get("/me", headers=chunked).json()["userId"] == user["id"]
     assert client.get("/home", headers=cookie(created["sessionToken"])).json() == {"signedIn": True}
 

@@ -37,13 +37,20 @@ def test_list_sessions(manager: Client, adapter: Adapter) -> None:
     assert [s.id for s in active] == [latest["id"], later["id"], soon["id"]]
     first = active[0]
     assert isinstance(first, SessionInfo) and first.user_id == user["id"]
-    assert first.expires.tzinfo is timezone.utc and abs(first.expires - (now() + timedelta(days=20))) < timedelta(minutes=1)
+    assert first.expires.tzinfo is timezone.utc and abs(first.expires - (now() + timedelta(days=20))) < timedelta(
+        minutes=1
+    )
     assert not hasattr(first, "session_token")
     # Metadata: None where the server or the schema does not keep it, else a real value.
     assert first.created_at is None or first.created_at.tzinfo is timezone.utc
     assert first.ip_address is None or isinstance(first.ip_address, str)
 
-    assert [s.id for s in manager.list_sessions(user["id"], active=False)] == [latest["id"], later["id"], soon["id"], gone["id"]]
+    assert [s.id for s in manager.list_sessions(user["id"], active=False)] == [
+        latest["id"],
+        later["id"],
+        soon["id"],
+        gone["id"],
+    ]
     assert [s.id for s in manager.list_sessions(user["id"], limit=2)] == [latest["id"], later["id"]]
     assert manager.list_sessions("no-such-user-" + secrets.token_hex(4)) == []
 
@@ -115,7 +122,12 @@ def test_user_session_stats(manager: Client, adapter: Adapter) -> None:
     assert stats.latest_expires is not None and stats.latest_expires.tzinfo is timezone.utc
     assert abs(stats.latest_expires - (now() + timedelta(days=7))) < timedelta(minutes=1)
     empty = manager.user_session_stats("no-such-user-" + secrets.token_hex(4))
-    assert (empty.total_sessions, empty.active_sessions, empty.expired_sessions, empty.latest_expires) == (0, 0, 0, None)
+    assert (empty.total_sessions, empty.active_sessions, empty.expired_sessions, empty.latest_expires) == (
+        0,
+        0,
+        0,
+        None,
+    )
 
 
 def test_global_stats_and_purge(start_server: StartServer, keys: Keys) -> None:
@@ -127,12 +139,26 @@ def test_global_stats_and_purge(start_server: StartServer, keys: Keys) -> None:
     sessions_of(adapter, second["id"], 4, -5)
     adapter.call(
         "createVerificationToken",
-        {"verificationToken": {"identifier": "a@example.com", "token": secrets.token_hex(16), "expires": "2001-01-01T00:00:00Z"}},
+        {
+            "verificationToken": {
+                "identifier": "a@example.com",
+                "token": secrets.token_hex(16),
+                "expires": "2001-01-01T00:00:00Z",
+            }
+        },
     )
 
-    with Client(server.url, api_key=keys.manager) as manager, Client(server.url, api_key=keys.maintenance) as maintenance:
+    with (
+        Client(server.url, api_key=keys.manager) as manager,
+        Client(server.url, api_key=keys.maintenance) as maintenance,
+    ):
         stats = manager.session_stats()
-        assert (stats.active_sessions, stats.expired_sessions, stats.users_with_active_sessions, stats.expiring_within_24h) == (3, 3, 2, 1)
+        assert (
+            stats.active_sessions,
+            stats.expired_sessions,
+            stats.users_with_active_sessions,
+            stats.expiring_within_24h,
+        ) == (3, 3, 2, 1)
 
         purged = maintenance.purge_expired(batch_size=2)
         assert (purged.sessions_deleted, purged.verification_tokens_deleted) == (3, 1)

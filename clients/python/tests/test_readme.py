@@ -37,7 +37,9 @@ def test_the_readme_example_runs(server: Server, keys: Keys, adapter: Adapter) -
     user = adapter.create_user()
     created = adapter.create_session(user["id"])
     signed_in = run(server, keys.reader, f"theme=dark; __Secure-authjs.session-token={created['sessionToken']}")
-    assert re.fullmatch(rf"signed in as {re.escape(user['id'])} until \d{{4}}-\d\d-\d\d \d\d:\d\d UTC", signed_in), signed_in
+    assert re.fullmatch(rf"signed in as {re.escape(user['id'])} until \d{{4}}-\d\d-\d\d \d\d:\d\d UTC", signed_in), (
+        signed_in
+    )
     assert run(server, keys.reader, "theme=dark") == "signed out"
     adapter.call("deleteSession", {"sessionToken": created["sessionToken"]})
     assert run(server, keys.reader, f"authjs.session-token={created['sessionToken']}") == "signed out"

@@ -124,7 +124,9 @@ def test_the_secure_cookie_wins_over_a_stale_plain_one(client: Client, adapter: 
     assert found is not None and found.session.id == live["id"]
 
 
-def test_the_request_id_reaches_the_server_and_tokens_never_reach_a_url(server: Server, keys: Keys, adapter: Adapter) -> None:
+def test_the_request_id_reaches_the_server_and_tokens_never_reach_a_url(
+    server: Server, keys: Keys, adapter: Adapter
+) -> None:
     user = adapter.create_user()
     created = adapter.create_session(user["id"])
     urls: list[str] = []
@@ -151,10 +153,14 @@ def test_the_request_id_reaches_the_server_and_tokens_never_reach_a_url(server: 
 
 
 def test_a_wrong_key_is_unauthenticated(server: Server) -> None:
-    with Client(server.url, api_key="not-a-key-" + secrets.token_hex(8)) as client:
-        with pytest.raises(AuthBridgeUnauthenticated) as caught:
-            client.get_session_and_user(secrets.token_hex(32), request_id="rid-wrong-key")
-    assert (caught.value.status, caught.value.code, caught.value.request_id) == (401, "unauthenticated", "rid-wrong-key")
+    wrong_key = "not-a-key-" + secrets.token_hex(8)
+    with Client(server.url, api_key=wrong_key) as client, pytest.raises(AuthBridgeUnauthenticated) as caught:
+        client.get_session_and_user(secrets.token_hex(32), request_id="rid-wrong-key")
+    assert (caught.value.status, caught.value.code, caught.value.request_id) == (
+        401,
+        "unauthenticated",
+        "rid-wrong-key",
+    )
 
 
 @pytest.mark.skipif(not SCOPED_KEYS, reason="the server in this tree has no scoped keys yet (conftest.SCOPED_KEYS)")

@@ -18,7 +18,9 @@ OUTAGE_FLAGS = (
 )  # fmt: skip
 
 
-def test_a_database_that_stops_answering_is_unavailable(start_server: StartServer, backend: Backend, keys: Keys) -> None:
+def test_a_database_that_stops_answering_is_unavailable(
+    start_server: StartServer, backend: Backend, keys: Keys
+) -> None:
     server = start_server(*OUTAGE_FLAGS)
     adapter = Adapter(server, keys)
     user = adapter.create_user()

@@ -38,9 +38,13 @@ def client_for(handler: Handler, **kwargs: Any) -> Client:
     return Client("http://authbridge.test:7777/prefix/", api_key=KEY, transport=httpx.MockTransport(handler), **kwargs)
 
 
-def answer(status: int, body: Any, headers: dict[str, str] | None = None, media_type: str = "application/json") -> Handler:
+def answer(
+    status: int, body: Any, headers: dict[str, str] | None = None, media_type: str = "application/json"
+) -> Handler:
     def handle(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, content=json.dumps(body).encode(), headers={"content-type": media_type, **(headers or {})})
+        return httpx.Response(
+            status, content=json.dumps(body).encode(), headers={"content-type": media_type, **(headers or {})}
+        )
 
     return handle
 
@@ -99,7 +103,9 @@ def test_forbidden_names_the_scope_in_detail() -> None:
 @pytest.mark.parametrize("status", [502, 503, 504])
 def test_a_proxy_error_page_is_unavailable(status: int) -> None:
     def handle(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, text="<html>Bad Gateway</html>", headers={"content-type": "text/html", "x-request-id": "lb-7"})
+        return httpx.Response(
+            status, text="<html>Bad Gateway</html>", headers={"content-type": "text/html", "x-request-id": "lb-7"}
+        )
 
     with pytest.raises(AuthBridgeUnavailable) as caught:
         client_for(handle).get_session_and_user(TOKEN)
@@ -120,8 +126,15 @@ def test_a_non_problem_error_is_invalid_response() -> None:
     "body",
     [
         "not json",
-        json.dumps({"session": {**SESSION_AND_USER["session"], "expires": "tomorrow"}, "user": SESSION_AND_USER["user"]}),
-        json.dumps({"session": {**SESSION_AND_USER["session"], "expires": "2030-01-02T03:04:05"}, "user": SESSION_AND_USER["user"]}),
+        json.dumps(
+            {"session": {**SESSION_AND_USER["session"], "expires": "tomorrow"}, "user": SESSION_AND_USER["user"]}
+        ),
+        json.dumps(
+            {
+                "session": {**SESSION_AND_USER["session"], "expires": "2030-01-02T03:04:05"},
+                "user": SESSION_AND_USER["user"],
+            }
+        ),
         json.dumps({"session": SESSION_AND_USER["session"]}),
         json.dumps([1]),
     ],
@@ -171,9 +184,14 @@ def test_requests_carry_key_request_id_and_tokens_only_in_bodies() -> None:
         if request.method == "DELETE":
             return httpx.Response(200, content=b"null", headers={"content-type": "application/json"})
         if path.endswith("/session-stats"):
-            return httpx.Response(200, json={"totalSessions": 3, "activeSessions": 2, "expiredSessions": 1, "latestExpires": None})
+            return httpx.Response(
+                200, json={"totalSessions": 3, "activeSessions": 2, "expiredSessions": 1, "latestExpires": None}
+            )
         if path.endswith("/stats/sessions"):
-            return httpx.Response(200, json={"activeSessions": 1, "expiredSessions": 0, "usersWithActiveSessions": 1, "expiringWithin24h": 0})
+            return httpx.Response(
+                200,
+                json={"activeSessions": 1, "expiredSessions": 0, "usersWithActiveSessions": 1, "expiringWithin24h": 0},
+            )
         if path.endswith("/purge-expired"):
             return httpx.Response(200, json={"sessionsDeleted": 4, "verificationTokensDeleted": 5})
         return httpx.Response(200, json=[])
@@ -186,7 +204,9 @@ def test_requests_carry_key_request_id_and_tokens_only_in_bodies() -> None:
     assert client.revoke_session("sess/1") is None
     assert client.revoke_other_sessions(odd_user, "keep&me") == 2
     assert client.revoke_all_sessions(odd_user) == 2
-    rotated = client.rotate_session(TOKEN, max_age=3600, context=SessionContext(ip_address="203.0.113.9", user_agent="UA"))
+    rotated = client.rotate_session(
+        TOKEN, max_age=3600, context=SessionContext(ip_address="203.0.113.9", user_agent="UA")
+    )
     assert rotated is not None
     client.rotate_session(TOKEN)
     assert client.user_session_stats(odd_user).total_sessions == 3
@@ -250,7 +270,10 @@ def test_dates_are_aware_utc() -> None:
     assert shifted.tzinfo is timezone.utc and shifted.hour == 3
     with pytest.raises(ValueError):
         parse_datetime("2026-01-02T03:04:05", "d")
-    assert format_datetime(datetime(2026, 1, 2, 5, 4, 5, 678999, tzinfo=timezone(timedelta(hours=2)))) == "2026-01-02T03:04:05.678Z"
+    assert (
+        format_datetime(datetime(2026, 1, 2, 5, 4, 5, 678999, tzinfo=timezone(timedelta(hours=2))))
+        == "2026-01-02T03:04:05.678Z"
+    )
     with pytest.raises(ValueError):
         format_datetime(datetime(2026, 1, 2))
 
@@ -295,16 +318,16 @@ def closed_port() -> int:
 
 
 def test_a_timeout_is_unavailable(silent_port: int) -> None:
-    with Client(f"http://127.0.0.1:{silent_port}", api_key=KEY, timeout=0.3) as client:
-        with pytest.raises(AuthBridgeUnavailable) as caught:
-            client.get_session_and_user(TOKEN, request_id="rid-t")
+    client = Client(f"http://127.0.0.1:{silent_port}", api_key=KEY, timeout=0.3)
+    with client, pytest.raises(AuthBridgeUnavailable) as caught:
+        client.get_session_and_user(TOKEN, request_id="rid-t")
     assert (caught.value.code, caught.value.status, caught.value.request_id) == ("timeout", None, "rid-t")
 
 
 def test_a_refused_connection_is_unavailable() -> None:
-    with Client(f"http://127.0.0.1:{closed_port()}", api_key=KEY) as client:
-        with pytest.raises(AuthBridgeUnavailable) as caught:
-            client.get_session_and_user(TOKEN)
+    client = Client(f"http://127.0.0.1:{closed_port()}", api_key=KEY)
+    with client, pytest.raises(AuthBridgeUnavailable) as caught:
+        client.get_session_and_user(TOKEN)
     assert (caught.value.code, caught.value.status) == ("network_error", None)
     assert TOKEN not in str(caught.value)
 

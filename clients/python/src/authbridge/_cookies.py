@@ -12,9 +12,9 @@ whether the site runs on HTTPS (`useSecureCookies`, on by default for `https://`
 `__Host-` is the prefix Auth.js gives its CSRF cookie (`__Host-authjs.csrf-token`), never the
 session cookie, so it is not looked for.
 
-Auth.js splits a cookie value too large for one cookie (about 4 KB) into chunks `name.0`, `name.1`, ... (the session store
-of `@auth/core`); they are joined in numeric order. Database-session cookies are small and never
-chunked in practice, but a JWT-sized value would be.
+Auth.js splits a value too large for one cookie (about 4 KB) into chunks `name.0`, `name.1`, ...
+(the session store of `@auth/core`); they are joined in numeric order. Database-session cookies
+are small and never chunked in practice, but a JWT-sized value would be.
 """
 
 from __future__ import annotations

@@ -113,7 +113,9 @@ def session_required(
         if not hasattr(request, "auth_session"):
             raise ImproperlyConfigured("session_required needs authbridge.django.AuthBridgeMiddleware in MIDDLEWARE")
         if getattr(request, "auth_session") is None:  # noqa: B009
-            return _problem_response(401, problem(401, "unauthenticated", NO_SESSION, request.headers.get("x-request-id")))
+            return _problem_response(
+                401, problem(401, "unauthenticated", NO_SESSION, request.headers.get("x-request-id"))
+            )
         return view(request, *args, **kwargs)
 
     return wrapped
