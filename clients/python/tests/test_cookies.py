@@ -84,6 +84,7 @@ def test_custom_names_replace_the_defaults() -> None:
     cookies = {"my-app.session": "mine", "authjs.session-token": "default"}
     assert session_token_from_cookies(cookies, names=["my-app.session"]) == "mine"
     assert session_token_from_cookies({"authjs.session-token": "x"}, names=["my-app.session"]) is None
+    assert session_token_from_cookies("my-app.session=mine", names="my-app.session") == "mine"
 
 
 def test_header_parsing() -> None:

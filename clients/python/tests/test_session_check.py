@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -178,6 +179,20 @@ def test_each_key_can_do_only_its_part(server: Server, keys: Keys, adapter: Adap
             manager.get_session_and_user(created["sessionToken"])
         with pytest.raises(AuthBridgeForbidden):
             manager.purge_expired()
+
+
+def test_one_client_serves_many_threads(client: Client, adapter: Adapter) -> None:
+    # Django's middleware shares one Client between the server's threads.
+    user = adapter.create_user()
+    tokens = [adapter.create_session(user["id"])["sessionToken"] for _ in range(4)]
+
+    def check(i: int) -> str | None:
+        found = client.get_session_and_user(tokens[i % 4] if i % 5 else secrets.token_hex(32))
+        return found.user.id if found else None
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(check, range(80)))
+    assert results == [user["id"] if i % 5 else None for i in range(80)]
 
 
 @pytest.mark.anyio

@@ -195,7 +195,7 @@ class _Base:
 
 
 class Client(_Base):
-    """A blocking client. Thread-safe; reuse one per process (it keeps connections open).
+    """A blocking client; reuse one per process (it keeps connections open), also across threads.
 
     Args:
         url: authbridge's base URL, e.g. `http://authbridge.internal:7777` (a path prefix is kept).

@@ -69,6 +69,8 @@ def session_token_from_cookies(
     """
     if cookies is None:
         return None
+    if isinstance(names, str):  # one name, not its characters
+        names = (names,)
     jar = parse_cookie_header(cookies) if isinstance(cookies, str) else cookies
     for name in names:
         whole = jar.get(name)

@@ -1,6 +1,7 @@
 """FastAPI integration: dependencies that resolve the request's Auth.js session.
 
-    from typing import Annotated
+    from collections.abc import Sequence
+from typing import Annotated
     from fastapi import Depends, FastAPI
     from authbridge import AsyncClient, SessionAndUser
     from authbridge.fastapi import current_session, install
@@ -29,6 +30,7 @@ through. `install` registers the exception handler that renders the problems as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -52,7 +54,7 @@ class SessionProblem(HTTPException):
         self.body = body
 
 
-def install(app: FastAPI, client: AsyncClient, cookie_names: tuple[str, ...] = SESSION_COOKIE_NAMES) -> None:
+def install(app: FastAPI, client: AsyncClient, cookie_names: Sequence[str] = SESSION_COOKIE_NAMES) -> None:
     """Makes `client` the one the dependencies use (`app.state.authbridge`) and renders their problems.
 
     Call it where the app is created: Starlette fixes its exception handlers when the app first
@@ -63,7 +65,7 @@ def install(app: FastAPI, client: AsyncClient, cookie_names: tuple[str, ...] = S
     if app.middleware_stack is not None:
         raise RuntimeError("authbridge.fastapi.install() must run before the app starts (not in its lifespan)")
     app.state.authbridge = client
-    app.state.authbridge_cookie_names = cookie_names
+    app.state.authbridge_cookie_names = tuple(cookie_names)
     app.add_exception_handler(SessionProblem, _render)
 
 
