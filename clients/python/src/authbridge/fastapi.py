@@ -81,7 +81,8 @@ async def optional_session(request: Request) -> SessionAndUser | None:
     if not isinstance(client, AsyncClient):
         raise RuntimeError("authbridge.fastapi: call install(app, AsyncClient(...)) before serving requests")
     names = getattr(request.app.state, "authbridge_cookie_names", SESSION_COOKIE_NAMES)
-    token = session_token_from_cookies(request.headers.get("cookie"), names)
+    # HTTP/2 may carry the cookies in several `cookie` fields (RFC 9113, 8.2.3).
+    token = session_token_from_cookies("; ".join(request.headers.getlist("cookie")), names)
     try:
         return await client.get_session_and_user(token, request_id=request.headers.get("x-request-id"))
     except AuthBridgeUnavailable as exc:
