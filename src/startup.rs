@@ -81,12 +81,6 @@ pub async fn run(cli: Cli) -> ExitCode {
     if !parsed.dropped.is_empty() {
         tracing::info!(parameters = %parsed.dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
     }
-    if parsed.pgbouncer {
-        tracing::warn!(
-            "DATABASE_URL has pgbouncer=true: authbridge uses named prepared statements, which need PgBouncer 1.21+ \
-             with max_prepared_statements > 0 in transaction mode (or session mode)"
-        );
-    }
     let options = config.pool_options(parsed.connection_limit);
     tracing::info!(pool_size = options.max_size, "connection pool");
     let db = match Db::new(parsed.target, &options, Default::default()) {

@@ -4,6 +4,8 @@
 pub mod check;
 pub mod exact;
 pub mod migrate;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod schema;
 pub mod time;
 pub mod url;
@@ -51,6 +53,9 @@ pub struct Db {
     sqlite_format: SqliteTimeFormat,
     /// The declared lengths of the string columns, read by the schema check.
     limits: Arc<ColumnLimits>,
+    /// Opens every PostgreSQL connection (the pool's and the migration's).
+    #[cfg(feature = "postgres")]
+    pg: Option<Arc<pg::Connector>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,11 +186,7 @@ macro_rules! with_conn {
         async {
             match $db.pool() {
                 #[cfg(feature = "postgres")]
-                $crate::db::Pool::Postgres(pool) => {
-                    let mut pooled = pool.get().await?;
-                    let $conn = &mut *pooled;
-                    Ok::<_, $crate::db::Error>($body?)
-                }
+                $crate::db::Pool::Postgres(pool) => $crate::db::pg::with_pg_conn!($db, pool, $conn => $body),
                 #[cfg(feature = "sqlite")]
                 $crate::db::Pool::Sqlite(pool) => {
                     let mut pooled = pool.get().await?;
@@ -263,13 +264,21 @@ pub(crate) use update_returning;
 impl Db {
     /// Builds the pool for `target`. No connection is opened yet.
     pub fn new(target: Target, options: &PoolOptions, sqlite_format: SqliteTimeFormat) -> Result<Self, StartError> {
+        #[cfg(feature = "postgres")]
+        let mut pg = None;
         let pool = match &target {
             #[cfg(feature = "postgres")]
-            Target::Postgres { url, .. } => {
+            Target::Postgres { url, schema, tls, pgbouncer } => {
+                let connector = Arc::new(pg::Connector::new(url, schema.as_deref(), tls, *pgbouncer)?);
+                pg = Some(Arc::clone(&connector));
                 let mut config = ManagerConfig::default();
                 // `Verified` would add a `SELECT 1` round trip to every checkout; a broken
                 // connection is detected by the query that uses it and then discarded.
                 config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |_url| {
+                    let connector = Arc::clone(&connector);
+                    futures_util::FutureExt::boxed(async move { connector.connect().await })
+                });
                 let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
                 Pool::Postgres(build_pool(manager, options)?)
             }
@@ -330,7 +339,26 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(StartError::NotCompiled(other.backend_name(), other.feature())),
         };
-        Ok(Self { pool, target, sqlite_format, limits: Arc::default() })
+        Ok(Self {
+            pool,
+            target,
+            sqlite_format,
+            limits: Arc::default(),
+            #[cfg(feature = "postgres")]
+            pg,
+        })
+    }
+
+    /// The PostgreSQL connector (`None` on the other backends).
+    #[cfg(feature = "postgres")]
+    pub fn pg_connector(&self) -> Option<&pg::Connector> {
+        self.pg.as_deref()
+    }
+
+    /// The SQL that opens each unit of work behind a transaction pooler (`pgbouncer=true`).
+    #[cfg(feature = "postgres")]
+    pub fn pg_unit_begin(&self) -> Option<&str> {
+        self.pg.as_deref().and_then(pg::Connector::unit_begin)
     }
 
     pub fn pool(&self) -> &Pool {
@@ -414,6 +442,9 @@ pub enum StartError {
     Io(PathBuf, std::io::Error),
     #[error("cannot build the connection pool: {0}")]
     Pool(String),
+    /// TLS settings that cannot be used (an unreadable certificate file, ...): a configuration error.
+    #[error("PostgreSQL TLS: {0}")]
+    Tls(String),
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("database error during start-up: {0}")]
@@ -430,6 +461,8 @@ pub enum StartError {
 impl From<Error> for StartError {
     fn from(e: Error) -> Self {
         match e {
+            // The driver's own words, without the pool's "Error occurred while creating a new object".
+            Error::Pool(PoolError::Backend(b)) => StartError::Connect(b.to_string()),
             Error::Pool(p) => StartError::Connect(p.to_string()),
             Error::Query(q) => StartError::Query(q.to_string()),
             Error::TooLong(t) => StartError::Query(t.to_string()),

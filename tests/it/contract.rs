@@ -243,7 +243,7 @@ async fn run_fixture(backend: Backend, name: &str) {
     let runs_here = |entry: &Value| {
         let wanted = match backend {
             Backend::Sqlite | Backend::SqliteUnixMs => "sqlite",
-            Backend::Postgres => "postgresql",
+            Backend::Postgres | Backend::PgBouncer => "postgresql",
             Backend::Mysql => "mysql",
         };
         entry.get("backends").and_then(Value::as_array).is_none_or(|only| only.iter().any(|b| b == wanted))
@@ -317,6 +317,10 @@ macro_rules! fixture_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::run_fixture(crate::support::Backend::Postgres, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pgbouncer() {
+                    super::run_fixture(crate::support::Backend::PgBouncer, stringify!($name)).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {

@@ -19,5 +19,7 @@ mod ops;
 mod process;
 mod process_faults;
 mod secrets;
+mod servers;
 mod sessions;
 mod startup;
+mod tls;

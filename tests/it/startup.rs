@@ -24,7 +24,7 @@ async fn prisma_deployed(backend: Backend) -> Option<(Scratch, String, Db)> {
     let (scratch, url) = Scratch::create(backend).await?;
     let db = new_db(&url, &pool_options());
     let ddl = match backend {
-        Backend::Postgres => include_str!("../../migrations/postgres/00000000000000_init/up.sql"),
+        Backend::Postgres | Backend::PgBouncer => include_str!("../../migrations/postgres/00000000000000_init/up.sql"),
         Backend::Sqlite | Backend::SqliteUnixMs => include_str!("../../migrations/sqlite/00000000000000_init/up.sql"),
         Backend::Mysql => include_str!("../../migrations/mysql/00000000000000_init/up.sql"),
     };
@@ -40,7 +40,7 @@ fn quoted(backend: Backend, sql: &str) -> String {
 
 async fn tables(db: &Db, backend: Backend) -> Vec<String> {
     let sql = match backend {
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             "SELECT table_name::text AS value FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
         }
         Backend::Sqlite | Backend::SqliteUnixMs => {
@@ -268,12 +268,20 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         command.output().unwrap()
     };
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 8] = [
+    let cases: [Case; 9] = [
         (&["--bind", "0.0.0.0:7799"], &[], "without an API key"),
         (&[], &[("DATABASE_URL", "mongodb://u:hunter2@db/x")], "scheme \"mongodb\" is not supported"),
         (&["--api-key-file", "/nonexistent/keys"], &[], "cannot read --api-key-file"),
         (&["--session-update-age", "10", "--session-max-age", "5"], &[], "must not be greater"),
-        (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=require")], "sslmode=require"),
+        (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=verify-full")], "need sslrootcert"),
+        (
+            &[],
+            &[(
+                "DATABASE_URL",
+                "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+            )],
+            "cannot read the CA file /nonexistent/ca.pem",
+        ),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?connection_limit=0")], "connection_limit"),
         (&[], &[("DATABASE_URL", "mysql://u:hunter2@127.0.0.1:9/x?sslaccept=strict")], "without TLS"),
         (&["check-schema"], &[("DATABASE_URL", "file:./dev.db")], "file:./prisma/dev.db"),
