@@ -255,6 +255,53 @@ async fn postgres_urls_with_prisma_parameters_connect() {
     assert_eq!(app.ok("getUser", json!({ "id": user["id"] })).await, user);
 }
 
+/// `?schema=` behind PgBouncer in transaction mode, which refuses the `options` start-up
+/// parameter and keeps no session state: the tables are made in, and every unit of work reads,
+/// the named schema, also when concurrent requests move between PgBouncer's server connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_holds_behind_pgbouncer() {
+    let Some((scratch, url)) = Scratch::create(Backend::PgBouncer).await else { return };
+    let Scratch::Postgres { admin_url, name, .. } = &scratch else { unreachable!("a PostgreSQL scratch") };
+    let direct = crate::support::with_database(admin_url, name);
+    let db = ready_db(&format!("{url}&schema=auth")).await;
+    let app = TestApp::over(db, Settings::default(), Backend::PgBouncer, scratch);
+    let calls = (0..3 * crate::servers::PGBOUNCER_POOL_SIZE).map(|i| {
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            use tower::ServiceExt;
+            let body = json!({ "user": { "email": format!("u{i}@example.com") } }).to_string();
+            let request = Request::post("/v1/adapter/createUser")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            router.oneshot(request).await.unwrap().status()
+        })
+    });
+    for status in futures::future::join_all(calls).await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    let settings = "SELECT current_schema() || ' ' || current_setting('TimeZone') AS value";
+    let reads = (0..2 * crate::servers::PGBOUNCER_POOL_SIZE).map(|_| texts(&app.db, settings));
+    for read in futures::future::join_all(reads).await {
+        assert_eq!(read, ["auth UTC"], "search_path and the session time zone hold in every unit of work");
+    }
+    // Seen directly, without PgBouncer: the tables and rows are in schema auth, none in public.
+    let (client, connection) = tokio_postgres::connect(&direct, tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(connection);
+    let schemas: Vec<String> = client
+        .query("SELECT DISTINCT table_schema::text FROM information_schema.tables WHERE table_name = 'users'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(schemas, ["auth"]);
+    let users: i64 = client.query_one("SELECT COUNT(*) FROM auth.users", &[]).await.unwrap().get(0);
+    assert_eq!(users, 3 * crate::servers::PGBOUNCER_POOL_SIZE as i64);
+    drop(client);
+    let _ = task.await;
+}
+
 /// Configuration errors: one line on stderr and exit code 2, before anything starts.
 #[test]
 fn bad_configuration_exits_2_with_one_clear_line() {
