@@ -264,13 +264,18 @@ pub(crate) use update_returning;
 impl Db {
     /// Builds the pool for `target`. No connection is opened yet.
     pub fn new(target: Target, options: &PoolOptions, sqlite_format: SqliteTimeFormat) -> Result<Self, StartError> {
+        // Reads the certificate files now: a bad one is a configuration error, not a pool error.
         #[cfg(feature = "postgres")]
-        let mut pg = None;
+        let pg = match &target {
+            Target::Postgres { url, schema, tls, pgbouncer } => {
+                Some(Arc::new(pg::Connector::new(url, schema.as_deref(), tls, *pgbouncer)?))
+            }
+            _ => None,
+        };
         let pool = match &target {
             #[cfg(feature = "postgres")]
-            Target::Postgres { url, schema, tls, pgbouncer } => {
-                let connector = Arc::new(pg::Connector::new(url, schema.as_deref(), tls, *pgbouncer)?);
-                pg = Some(Arc::clone(&connector));
+            Target::Postgres { url, .. } => {
+                let connector = pg.clone().ok_or_else(|| StartError::Pool("no PostgreSQL connector".into()))?;
                 let mut config = ManagerConfig::default();
                 // `Verified` would add a `SELECT 1` round trip to every checkout; a broken
                 // connection is detected by the query that uses it and then discarded.
