@@ -365,7 +365,8 @@ impl TlsParams {
         let roots = match (self.rootcert, prisma_ca) {
             (Some(_), Some(_)) => {
                 return Err(Conflict(
-                    "sslcert without sslkey is Prisma's CA file, and sslrootcert names one too: give one                      (or add sslkey if sslcert is a client certificate)",
+                    "sslcert without sslkey is Prisma's CA file, and sslrootcert names one too: give one \
+                     (or add sslkey if sslcert is a client certificate)",
                 ));
             }
             (Some(root), None) if root == "system" => Some(Roots::System),
@@ -389,7 +390,8 @@ impl TlsParams {
         match self.accept {
             Some(true) if !matches!(mode, SslMode::Require | SslMode::VerifyFull) => {
                 return Err(Conflict(
-                    "sslaccept=strict checks the certificate and host name: use it with sslmode=require or                      verify-full, or without sslmode",
+                    "sslaccept=strict checks the certificate and host name: use it with sslmode=require or \
+                     verify-full, or without sslmode",
                 ));
             }
             Some(false) if roots.is_some() || matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
@@ -403,7 +405,8 @@ impl TlsParams {
             None if strict => Some(Roots::System),
             None if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
                 return Err(Conflict(
-                    "sslmode=verify-ca and verify-full need sslrootcert: a PEM file of the CA, or system for the                      platform's roots",
+                    "sslmode=verify-ca and verify-full need sslrootcert: a PEM file of the CA, or system for the \
+                     platform's roots",
                 ));
             }
             roots => roots,
@@ -540,6 +543,7 @@ mod tests {
     fn pg_err(url: &str) -> UrlError {
         let err = parse_url(Some(url)).unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(!err.to_string().contains("  "), "one line, no layout spaces: {err}");
         err
     }
 
