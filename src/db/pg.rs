@@ -25,8 +25,9 @@
 //!   connection opens; PgBouncer replays those two parameters on every server it assigns.
 //!
 //! The other design, unnamed statements sent with their bind in one round trip (tokio-postgres'
-//! `query_typed`, what Prisma does with this flag), is not reachable through diesel-async. What
-//! the transaction costs on the session read is measured by `bench/run.sh` (row "pgbouncer").
+//! `query_typed`), would cost no transaction, but diesel-async only runs named statements. What
+//! the transaction costs on the session read is measured by `bench/run.sh` (the `pgbouncer=true`
+//! rows).
 
 use std::path::Path;
 use std::sync::Arc;
