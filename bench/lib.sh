@@ -152,7 +152,8 @@ INI
   BENCH_PID=$!
   local i
   for i in $(seq 1 100); do
-    bench_psql "postgresql://$user@127.0.0.1:$port/postgres" -c "SELECT 1" >/dev/null 2>&1 && return 0
+    # Plain psql: PgBouncer 1.18 refuses the options start-up parameter that bench_psql's PGOPTIONS sends.
+    psql -X -q -tA "postgresql://$user@127.0.0.1:$port/postgres" -c "SELECT 1" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   bench_log "PgBouncer did not start:"
