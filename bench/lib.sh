@@ -12,6 +12,8 @@
 #   bench_tokens URL FILE [WHERE]       write the tokens of matching sessions, one a line
 #   bench_sqlite_from_pg URL FILE       copy the seeded PostgreSQL rows into a migrated SQLite file
 #   bench_start_authbridge URL PORT LOG [ARGS...]   start the release binary; sets BENCH_PID
+#   bench_start_pgbouncer PORT POOL DIR  Debian's PgBouncer, pool_mode = transaction, POOL server
+#                                       connections per database, in front of BENCH_PG; sets BENCH_PID
 #   bench_wait_http URL                 wait until URL answers (30 s)
 #   bench_stop PID                      SIGTERM and wait
 #   bench_wrk URL CONNS SECONDS TOKENS [THREADS]    run session-read.lua; prints its BENCH_JSON line
@@ -46,6 +48,7 @@ bench_ensure_tools() {
   command -v sqlite3 >/dev/null || apt+=(sqlite3)
   command -v psql >/dev/null || apt+=(postgresql-client)
   command -v python3 >/dev/null || apt+=(python3)
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt+=(pgbouncer)
   if ! command -v pgbench >/dev/null && ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then
     # Debian ships pgbench in postgresql-<major> (the server package) and in postgresql-contrib.
     apt+=(postgresql-contrib)
@@ -120,6 +123,42 @@ bench_start_authbridge() {
   shift 3
   DATABASE_URL="$url" AUTHBRIDGE_BIND="127.0.0.1:$port" $BENCH_NICE_CMD "$AUTHBRIDGE_BIN" "$@" >"$log" 2>&1 &
   BENCH_PID=$!
+}
+
+bench_start_pgbouncer() {
+  local port=$1 pool=$2 dir=$3 upstream=${BENCH_PG##*@} user=${BENCH_PG#*://}
+  user=${user%%@*}
+  user=${user%%:*}
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=${upstream%%:*} port=${upstream##*:}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/pgbouncer-users.txt
+pool_mode = transaction
+default_pool_size = $pool
+max_client_conn = 1000
+server_reset_query =
+logfile = $dir/pgbouncer.log
+INI
+  echo "\"$user\" \"\"" >"$dir/pgbouncer-users.txt"
+  # PgBouncer refuses to run as root; -u drops to the postgres user.
+  local as=()
+  [ "$(id -u)" != 0 ] || { chown postgres "$dir" "$dir"/pgbouncer*; as=(-u postgres); }
+  $BENCH_NICE_CMD "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" -q "${as[@]}" "$dir/pgbouncer.ini" &
+  BENCH_PID=$!
+  local i
+  for i in $(seq 1 100); do
+    # Plain psql: PgBouncer 1.18 refuses the options start-up parameter that bench_psql's PGOPTIONS sends.
+    psql -X -q -tA "postgresql://$user@127.0.0.1:$port/postgres" -c "SELECT 1" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  bench_log "PgBouncer did not start:"
+  cat "$dir/pgbouncer.log" >&2
+  return 1
 }
 
 bench_wait_http() {

@@ -13,6 +13,7 @@ PEERS = [
     ("pg-adapter", "@auth/pg-adapter + node:http"),
     ("prisma-adapter", "@auth/prisma-adapter + node:http"),
 ]
+PGBOUNCER_LABEL = "**authbridge**, `pgbouncer=true` through PgBouncer (transaction mode)"
 # Targets of issue 9, at 32 connections.
 TARGET_CONNS = 32
 TARGETS = {"pgbench": 0.60, "pg-adapter": 4.0, "prisma-adapter": 7.0}
@@ -102,6 +103,8 @@ def table(results_file, meta, write_to):
     for conns in conns_list:
         if ("authbridge-pg", conns) in load:
             say(load_row(load[("authbridge-pg", conns)], "**authbridge**"))
+        if ("authbridge-pgbouncer", conns) in load:
+            say(load_row(load[("authbridge-pgbouncer", conns)], PGBOUNCER_LABEL))
         for system, label in PEERS:
             if (system, conns) in load:
                 say(load_row(load[(system, conns)], label))
@@ -125,6 +128,21 @@ def table(results_file, meta, write_to):
                 cells.append("–")
         say("| " + " | ".join(cells) + " |")
     say("")
+
+    if any(system == "authbridge-pgbouncer" for (system, _) in load):
+        say("### What `pgbouncer=true` costs: the same reads through PgBouncer 1.18 in transaction mode")
+        say("")
+        say("Each unit of work is one transaction (BEGIN, the statement prepared, bound and closed, COMMIT) "
+            "and every request crosses PgBouncer; PgBouncer's own CPU is in neither CPU column.")
+        say("")
+        say("| conns | direct req/s | direct p99 ms | pgbouncer=true req/s | pgbouncer=true p99 ms | ÷ direct |")
+        say("|---:|---:|---:|---:|---:|---:|")
+        for conns in conns_list:
+            direct, bounced = load.get(("authbridge-pg", conns)), load.get(("authbridge-pgbouncer", conns))
+            if direct and bounced and rps(direct):
+                say(f"| {conns} | {rps(direct):,.0f} | {ms(direct['p99_us'])} | {rps(bounced):,.0f} "
+                    f"| {ms(bounced['p99_us'])} | {rps(bounced) / rps(direct):.2f}× |")
+        say("")
 
     ours = load.get(("authbridge-pg", TARGET_CONNS))
     if ours:
@@ -172,6 +190,7 @@ def table(results_file, meta, write_to):
             "| writes per 10,000 calls |")
         say("|---|---:|---:|---:|---:|---:|")
         labels = {"authbridge-pg": "**authbridge** (PostgreSQL)", "authbridge-sqlite": "**authbridge** (SQLite)",
+                  "authbridge-pgbouncer": "**authbridge** (PostgreSQL through PgBouncer, pgbouncer=true)",
                   "pg-adapter": "@auth/pg-adapter + node:http (core's updateSession)",
                   "prisma-adapter": "@auth/prisma-adapter + node:http (core's updateSession)"}
         for w in writes:

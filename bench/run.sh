@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The session-read benchmark: authbridge (PostgreSQL and SQLite) against pgbench running the same
-# statement and against the Node peers (@auth/pg-adapter, @auth/prisma-adapter behind node:http),
+# The session-read benchmark: authbridge (PostgreSQL directly, PostgreSQL through PgBouncer in
+# transaction mode with pgbouncer=true, and SQLite) against pgbench running the same statement and
+# against the Node peers (@auth/pg-adapter, @auth/prisma-adapter behind node:http),
 # all on this machine in this run. Prints one table; a full run also writes bench/RESULTS.md.
 #
 #   bench/run.sh            full run (about 10 minutes)
@@ -9,6 +10,7 @@
 # Knobs (environment): BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNS ("1 8 32"), BENCH_USERS,
 # BENCH_SESSIONS, BENCH_POOL_SIZE (default: authbridge's --pool-size default, for every server),
 # BENCH_WRK_THREADS (default 1 for one connection, else 2), BENCH_PORT_BASE (7801),
+# BENCH_PGBOUNCER_PORT (6449; PgBouncer gets the same pool size as authbridge),
 # BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_KEEP=1 keeps the scratch data and logs,
 # BENCH_NICE=1 runs the servers, load generators and the benchmark's PostgreSQL backends at nice -20
 # (for a machine that other work shares; RESULTS.md says which).
@@ -76,6 +78,11 @@ bench_psql "$url" -c "CREATE TABLE bench_due AS SELECT id FROM sessions WHERE ex
 bench_tokens "$url" "$work/tokens.txt" "id NOT IN (SELECT id FROM bench_due)"
 bench_tokens "$url" "$work/due-tokens.txt" "id IN (SELECT id FROM bench_due)"
 fresh=$(wc -l <"$work/tokens.txt")
+bouncer_port=${BENCH_PGBOUNCER_PORT:-6449}
+bench_start_pgbouncer "$bouncer_port" "$pool_size" "$work"
+pids+=("$BENCH_PID")
+bouncer_url="postgresql://${BENCH_PG#*://}"
+bouncer_url="${bouncer_url%@*}@127.0.0.1:$bouncer_port/$db?pgbouncer=true"
 bench_sqlite_from_pg "$url" "$work/authbridge.db"
 sqlite3 "$work/authbridge.db" \
   "CREATE TABLE bench_due AS SELECT id FROM sessions WHERE expires <= strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '+29 days');"
@@ -115,6 +122,7 @@ start_server() { # SYSTEM PORT -> sets server_pid
   local system=$1 p=$2
   case $system in
     authbridge-pg) bench_start_authbridge "$url" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
+    authbridge-pgbouncer) bench_start_authbridge "$bouncer_url" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
     authbridge-sqlite) bench_start_authbridge "file:$work/authbridge.db" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
     pg-adapter | prisma-adapter)
       (cd "$BENCH_DIR" && DATABASE_URL="$url" PORT="$p" POOL_SIZE="$pool_size" TZ=UTC NODE_ENV=production \
@@ -132,7 +140,7 @@ stop_server() {
   pids=("${pids[@]/$server_pid/}")
 }
 
-systems=(authbridge-pg pg-adapter prisma-adapter authbridge-sqlite)
+systems=(authbridge-pg authbridge-pgbouncer pg-adapter prisma-adapter authbridge-sqlite)
 for system in "${systems[@]}"; do
   bench_log "load: $system (pool $pool_size)"
   start_server "$system" "$port"

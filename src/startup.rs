@@ -96,12 +96,6 @@ fn open_db(config: &Config) -> Result<Db, ExitCode> {
     if !parsed.dropped.is_empty() {
         tracing::info!(parameters = %parsed.dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
     }
-    if parsed.pgbouncer {
-        tracing::warn!(
-            "DATABASE_URL has pgbouncer=true: authbridge uses named prepared statements, which need PgBouncer 1.21+ \
-             with max_prepared_statements > 0 in transaction mode (or session mode)"
-        );
-    }
     let options = config.pool_options(parsed.connection_limit);
     tracing::info!(pool_size = options.max_size, "connection pool");
     let mut db = Db::new(parsed.target, &options, Default::default()).map_err(config_error)?;

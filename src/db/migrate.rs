@@ -144,9 +144,10 @@ pub async fn prepare(
 async fn run_migrations(db: &Db) -> Result<usize, StartError> {
     match db.target().clone() {
         #[cfg(feature = "postgres")]
-        Target::Postgres { url, schema } => {
-            use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-            let mut conn = AsyncPgConnection::establish(&url).await.map_err(|e| StartError::Connect(e.to_string()))?;
+        Target::Postgres { schema, .. } => {
+            use diesel_async::SimpleAsyncConnection;
+            let connector = db.pg_connector().ok_or_else(|| StartError::Connect("no PostgreSQL connector".into()))?;
+            let mut conn = connector.connect().await.map_err(|e| StartError::Connect(e.to_string()))?;
             if let Some(schema) = schema {
                 // Prisma creates the schema named by `?schema=`; so do we.
                 let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
@@ -154,7 +155,12 @@ async fn run_migrations(db: &Db) -> Result<usize, StartError> {
                     .await
                     .map_err(|e| StartError::Query(e.to_string()))?;
             }
-            run_blocking(conn, POSTGRES_MIGRATIONS).await
+            match connector.unit_begin() {
+                // Behind a transaction pooler every statement must share one transaction (see
+                // `db::pg`): the migrations run in one, each in a savepoint of it.
+                Some(begin) => run_blocking_in(conn, POSTGRES_MIGRATIONS, Some(begin.to_owned())).await,
+                None => run_blocking(conn, POSTGRES_MIGRATIONS).await,
+            }
         }
         // MySQL commits each DDL statement on its own: a migration that fails half-way leaves its
         // first tables behind, which the schema check then reports.
@@ -189,17 +195,46 @@ async fn run_migrations(db: &Db) -> Result<usize, StartError> {
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 async fn run_blocking<C>(conn: C, migrations: EmbeddedMigrations) -> Result<usize, StartError>
 where
-    C: diesel_async::AsyncConnection + 'static,
+    C: diesel_async::AsyncConnection<TransactionManager = diesel_async::AnsiTransactionManager> + 'static,
     diesel_async::async_connection_wrapper::AsyncConnectionWrapper<C>:
         diesel::Connection + MigrationHarness<<C as diesel_async::AsyncConnectionCore>::Backend>,
 {
-    tokio::task::spawn_blocking(move || {
+    run_blocking_in(conn, migrations, None).await
+}
+
+/// [`run_blocking`], inside one transaction opened by `begin` when it is given.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn run_blocking_in<C>(
+    mut conn: C,
+    migrations: EmbeddedMigrations,
+    begin: Option<String>,
+) -> Result<usize, StartError>
+where
+    C: diesel_async::AsyncConnection<TransactionManager = diesel_async::AnsiTransactionManager> + 'static,
+    diesel_async::async_connection_wrapper::AsyncConnectionWrapper<C>:
+        diesel::Connection + MigrationHarness<<C as diesel_async::AsyncConnectionCore>::Backend>,
+{
+    use diesel_async::{AnsiTransactionManager, TransactionManager};
+    let failed = |e: String| StartError::Query(format!("migration failed: {e}"));
+    if let Some(begin) = &begin {
+        AnsiTransactionManager::begin_transaction_sql(&mut conn, begin).await.map_err(|e| failed(e.to_string()))?;
+    }
+    let (mut conn, applied) = tokio::task::spawn_blocking(move || {
         let mut wrapped = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<C>::from(conn);
-        wrapped.run_pending_migrations(migrations).map(|v| v.len()).map_err(|e| e.to_string())
+        let applied = wrapped.run_pending_migrations(migrations).map(|v| v.len()).map_err(|e| e.to_string());
+        (wrapped.into_inner(), applied)
     })
     .await
-    .map_err(|e| StartError::Query(format!("migration task failed: {e}")))?
-    .map_err(|e| StartError::Query(format!("migration failed: {e}")))
+    .map_err(|e| StartError::Query(format!("migration task failed: {e}")))?;
+    if begin.is_some() {
+        match &applied {
+            Ok(_) => AnsiTransactionManager::commit_transaction(&mut conn).await.map_err(|e| failed(e.to_string()))?,
+            Err(_) => {
+                let _ = AnsiTransactionManager::rollback_transaction(&mut conn).await;
+            }
+        }
+    }
+    applied.map_err(failed)
 }
 
 #[cfg(feature = "sqlite")]

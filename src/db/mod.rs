@@ -6,6 +6,8 @@ pub mod exact;
 pub mod migrate;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod relations;
 pub mod schema;
 pub mod time;
@@ -57,6 +59,9 @@ pub struct Db {
     limits: Arc<ColumnLimits>,
     /// As configured until start-up has read the schema, then `foreign-keys` or `prisma`.
     relation_mode: RelationMode,
+    /// Opens every PostgreSQL connection (the pool's and the migration's).
+    #[cfg(feature = "postgres")]
+    pg: Option<Arc<pg::Connector>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,11 +196,7 @@ macro_rules! with_conn {
         async {
             match $db.pool() {
                 #[cfg(feature = "postgres")]
-                $crate::db::Pool::Postgres(pool) => {
-                    let mut pooled = pool.get().await?;
-                    let $conn = &mut *pooled;
-                    Ok::<_, $crate::db::Error>($body?)
-                }
+                $crate::db::Pool::Postgres(pool) => $crate::db::pg::with_pg_conn!($db, pool, $conn => $body),
                 #[cfg(feature = "sqlite")]
                 $crate::db::Pool::Sqlite(pool) => {
                     let mut pooled = pool.get().await?;
@@ -273,13 +274,26 @@ pub(crate) use update_returning;
 impl Db {
     /// Builds the pool for `target`. No connection is opened yet.
     pub fn new(target: Target, options: &PoolOptions, sqlite_format: SqliteTimeFormat) -> Result<Self, StartError> {
+        // Reads the certificate files now: a bad one is a configuration error, not a pool error.
+        #[cfg(feature = "postgres")]
+        let pg = match &target {
+            Target::Postgres { url, schema, tls, pgbouncer } => {
+                Some(Arc::new(pg::Connector::new(url, schema.as_deref(), tls, *pgbouncer)?))
+            }
+            _ => None,
+        };
         let pool = match &target {
             #[cfg(feature = "postgres")]
             Target::Postgres { url, .. } => {
+                let connector = pg.clone().ok_or_else(|| StartError::Pool("no PostgreSQL connector".into()))?;
                 let mut config = ManagerConfig::default();
                 // `Verified` would add a `SELECT 1` round trip to every checkout; a broken
                 // connection is detected by the query that uses it and then discarded.
                 config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |_url| {
+                    let connector = Arc::clone(&connector);
+                    futures_util::FutureExt::boxed(async move { connector.connect().await })
+                });
                 let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
                 Pool::Postgres(build_pool(manager, options)?)
             }
@@ -334,7 +348,27 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(StartError::NotCompiled(other.backend_name(), other.feature())),
         };
-        Ok(Self { pool, target, sqlite_format, limits: Arc::default(), relation_mode: RelationMode::default() })
+        Ok(Self {
+            pool,
+            target,
+            sqlite_format,
+            limits: Arc::default(),
+            relation_mode: RelationMode::default(),
+            #[cfg(feature = "postgres")]
+            pg,
+        })
+    }
+
+    /// The PostgreSQL connector (`None` on the other backends).
+    #[cfg(feature = "postgres")]
+    pub fn pg_connector(&self) -> Option<&pg::Connector> {
+        self.pg.as_deref()
+    }
+
+    /// The SQL that opens each unit of work behind a transaction pooler (`pgbouncer=true`).
+    #[cfg(feature = "postgres")]
+    pub fn pg_unit_begin(&self) -> Option<&str> {
+        self.pg.as_deref().and_then(pg::Connector::unit_begin)
     }
 
     pub fn pool(&self) -> &Pool {
@@ -430,6 +464,9 @@ pub enum StartError {
     Io(PathBuf, std::io::Error),
     #[error("cannot build the connection pool: {0}")]
     Pool(String),
+    /// TLS settings that cannot be used (an unreadable certificate file, ...): a configuration error.
+    #[error("PostgreSQL TLS: {0}")]
+    Tls(String),
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("database error during start-up: {0}")]

@@ -131,8 +131,18 @@ pub trait LockingConnection: AsyncConnection {
 
 #[cfg(feature = "postgres")]
 impl LockingConnection for diesel_async::AsyncPgConnection {
+    /// Behind a transaction pooler (`pgbouncer=true`) the connection is already inside its unit
+    /// of work, begun READ COMMITTED (`db::pg::UNIT_BEGIN`): the locking transaction is then a
+    /// savepoint in it.
     async fn begin_locking_transaction(&mut self) -> QueryResult<()> {
-        diesel_async::AnsiTransactionManager::begin_transaction_sql(self, "BEGIN ISOLATION LEVEL READ COMMITTED").await
+        use diesel_async::TransactionManager;
+        let in_unit =
+            diesel_async::AnsiTransactionManager::transaction_manager_status_mut(self).transaction_depth()?.is_some();
+        if in_unit {
+            diesel_async::AnsiTransactionManager::begin_transaction(self).await
+        } else {
+            diesel_async::AnsiTransactionManager::begin_transaction_sql(self, crate::db::pg::UNIT_BEGIN).await
+        }
     }
 
     /// `FOR KEY SHARE` conflicts only with deleting the row (or changing its id): `updateUser`

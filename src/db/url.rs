@@ -5,8 +5,16 @@ use std::path::{Path, PathBuf};
 /// Where the data lives, chosen from the URL scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// `postgres://` or `postgresql://`; `url` is what tokio-postgres accepts.
-    Postgres { url: String, schema: Option<String> },
+    /// `postgres://` or `postgresql://`; `url` is what tokio-postgres accepts (our TLS parameters
+    /// are taken out and live in `tls`).
+    Postgres {
+        url: String,
+        schema: Option<String>,
+        tls: PgTls,
+        /// Prisma's `pgbouncer=true`: reached through a transaction pooler (PgBouncer in
+        /// `pool_mode = transaction`, Supavisor on port 6543), see `db::pg`.
+        pgbouncer: bool,
+    },
     /// `mysql://` or `mariadb://`; `url` is what mysql_async accepts (without the TLS
     /// parameters, which are in `tls`).
     Mysql { url: String, tls: MysqlTls },
@@ -39,7 +47,7 @@ pub const DEFAULT_SQLITE_FILE: &str = "authbridge.db";
 
 /// Query parameters that tokio-postgres understands; everything else in a Prisma URL is a
 /// Prisma client setting (`pool_timeout`, `socket_timeout`, `statement_cache_size`, ...) and is
-/// dropped. `sslmode` is handled on its own (only the modes that need no TLS pass).
+/// dropped. The TLS parameters are read into [`PgTls`].
 const PG_DRIVER_PARAMS: &[&str] = &[
     "user",
     "password",
@@ -68,11 +76,9 @@ pub enum UrlError {
     InMemorySqlite,
     #[error("DATABASE_URL names no SQLite file")]
     EmptySqlitePath,
-    #[error(
-        "DATABASE_URL asks for sslmode={0}, but authbridge connects to PostgreSQL without TLS: use sslmode=disable \
-         on a trusted network, or a local TLS proxy (stunnel, pgbouncer, cloud SQL proxy)"
-    )]
-    TlsUnsupported(String),
+    /// TLS parameters that contradict each other (libpq's and Prisma's spellings mixed).
+    #[error("DATABASE_URL: {0}")]
+    PgTlsConflict(&'static str),
     /// Two TLS parameters of a MySQL URL that cannot both hold. Names parameters and modes,
     /// never `sslpassword`'s value.
     #[error("DATABASE_URL: {0}")]
@@ -97,8 +103,6 @@ pub struct Parsed {
     pub dropped: Vec<String>,
     /// Prisma's `connection_limit`: the pool size unless one is configured explicitly.
     pub connection_limit: Option<usize>,
-    /// Prisma's `pgbouncer=true`: the database is reached through PgBouncer.
-    pub pgbouncer: bool,
 }
 
 /// Parses `DATABASE_URL`. Returns the target and the names (never the values) of the query
@@ -111,7 +115,7 @@ pub fn parse(url: Option<&str>) -> Result<(Target, Vec<String>), UrlError> {
 pub fn parse_url(url: Option<&str>) -> Result<Parsed, UrlError> {
     let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
         let target = Target::Sqlite { path: PathBuf::from(DEFAULT_SQLITE_FILE) };
-        return Ok(Parsed { target, dropped: Vec::new(), connection_limit: None, pgbouncer: false });
+        return Ok(Parsed { target, dropped: Vec::new(), connection_limit: None });
     };
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).ok_or(UrlError::Invalid)?;
     match scheme.as_str() {
@@ -138,6 +142,7 @@ fn parse_postgres(url: &str) -> Result<Parsed, UrlError> {
     let mut dropped = Vec::new();
     let mut connection_limit = None;
     let mut pgbouncer = false;
+    let mut tls = TlsParams::default();
     for (key, value) in parsed.query_pairs() {
         match key.as_ref() {
             "schema" => schema = Some(value.into_owned()).filter(|s| !s.is_empty()),
@@ -150,21 +155,33 @@ fn parse_postgres(url: &str) -> Result<Parsed, UrlError> {
                     _ => return Err(UrlError::InvalidParameter("pgbouncer", "true or false")),
                 }
             }
-            // libpq's `allow` tries without TLS first, which is all we can do; tokio-postgres
-            // does not know the word, so it becomes `disable`.
-            "sslmode" => match value.as_ref() {
-                "disable" | "allow" => kept.push(("sslmode".into(), "disable".into())),
-                "prefer" => kept.push(("sslmode".into(), "prefer".into())),
-                "require" | "verify-ca" | "verify-full" => return Err(UrlError::TlsUnsupported(value.into_owned())),
-                _ => return Err(UrlError::InvalidParameter("sslmode", "disable, allow or prefer")),
+            "channel_binding" => match value.as_ref() {
+                "disable" | "prefer" | "require" => kept.push((key.into_owned(), value.into_owned())),
+                _ => return Err(UrlError::InvalidParameter("channel_binding", "disable, prefer or require")),
             },
+            "sslmode" => tls.mode = Some(SslMode::parse(&value)?),
+            "sslrootcert" => tls.rootcert = Some(value.into_owned()),
+            "sslcert" => tls.cert = Some(value.into_owned()),
+            "sslkey" => tls.key = Some(value.into_owned()),
+            "sslidentity" => tls.identity = Some(value.into_owned()),
+            "sslpassword" => tls.password = Some(value.into_owned()),
+            "sslaccept" => {
+                tls.accept = Some(match value.as_ref() {
+                    "strict" => true,
+                    "accept_invalid_certs" => false,
+                    _ => return Err(UrlError::InvalidParameter("sslaccept", "strict or accept_invalid_certs")),
+                })
+            }
             k if PG_DRIVER_PARAMS.contains(&k) => kept.push((key.into_owned(), value.into_owned())),
             _ => dropped.push(key.into_owned()),
         }
     }
+    let tls = tls.resolve()?;
     // Prisma's `?schema=` selects the schema its queries qualify tables with; we get the same
     // effect with the session's search_path, set at connection start-up (no extra round trip).
-    if let Some(schema) = &schema {
+    // A transaction pooler refuses the `options` start-up parameter (PgBouncer 1.18) and keeps no
+    // session state, so there every unit of work sets it itself (`db::pg`).
+    if let Some(schema) = schema.as_ref().filter(|_| !pgbouncer) {
         let quoted = format!("\"{}\"", schema.replace('"', "\"\"")).replace('\\', "\\\\").replace(' ', "\\ ");
         let search_path = format!("-c search_path={quoted}");
         options = Some(match options {
@@ -181,7 +198,221 @@ fn parse_postgres(url: &str) -> Result<Parsed, UrlError> {
     parsed.set_query(Some(&query.join("&")).filter(|q| !q.is_empty()).map(String::as_str));
     // tokio-postgres accepts both spellings; normalise so logs and errors look alike.
     let url = parsed.to_string();
-    Ok(Parsed { target: Target::Postgres { url, schema }, dropped, connection_limit, pgbouncer })
+    Ok(Parsed { target: Target::Postgres { url, schema, tls, pgbouncer }, dropped, connection_limit })
+}
+
+/// libpq's `sslmode`. Prisma accepts `disable`, `prefer` and `require` with the same meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Plain TCP only.
+    Disable,
+    /// Plain first; TLS only when the server refuses the plain connection.
+    Allow,
+    /// TLS when the server offers it, plain otherwise (libpq's and Prisma's default).
+    #[default]
+    Prefer,
+    /// TLS or nothing.
+    Require,
+    /// TLS, and the server certificate must chain to `sslrootcert` (any host name).
+    VerifyCa,
+    /// TLS, the certificate must chain to `sslrootcert` and name the host.
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(value: &str) -> Result<Self, UrlError> {
+        Ok(match value {
+            "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => {
+                return Err(UrlError::InvalidParameter(
+                    "sslmode",
+                    "disable, allow, prefer, require, verify-ca or verify-full",
+                ));
+            }
+        })
+    }
+}
+
+/// How much of the server certificate is checked when TLS is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Nothing but the handshake's own signatures: encrypted, not authenticated.
+    Nothing,
+    /// The chain up to a trusted root, not the host name (libpq's `verify-ca`).
+    Chain,
+    /// The chain and the host name (libpq's `verify-full`, Prisma's `sslaccept=strict`).
+    Full,
+}
+
+/// Where the trusted roots come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// A PEM file (libpq's `sslrootcert=<file>`, Prisma's `sslcert` without `sslkey`).
+    File(PathBuf),
+    /// The platform's roots (libpq's `sslrootcert=system`; what Prisma's `sslaccept=strict`
+    /// trusts when no CA file is given).
+    System,
+}
+
+/// The client certificate presented to the server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientIdentity {
+    /// libpq's `sslcert` + `sslkey`: PEM certificate (chain) and PEM key (PKCS#8, RSA or SEC1).
+    Pem { cert: PathBuf, key: PathBuf },
+    /// Prisma's `sslidentity` + `sslpassword`: a PKCS#12 file.
+    Pkcs12 { path: PathBuf, password: String },
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientIdentity::Pem { cert, key } => f.debug_struct("Pem").field("cert", cert).field("key", key).finish(),
+            ClientIdentity::Pkcs12 { path, .. } => {
+                f.debug_struct("Pkcs12").field("path", path).field("password", &"<redacted>").finish()
+            }
+        }
+    }
+}
+
+/// TLS to PostgreSQL, with libpq's meaning of every parameter, Prisma's spellings folded in.
+///
+/// - `sslmode` (default `prefer`, as libpq and Prisma): `disable`; `allow` (plain first, TLS
+///   when the server refuses plain); `prefer` (TLS when offered, plain otherwise); `require`
+///   (TLS or nothing); `verify-ca`; `verify-full`.
+/// - A CA file (`sslrootcert=<file>`, or Prisma's `sslcert` without `sslkey`) makes every TLS
+///   connection check the chain, as libpq does (so `require` with a CA is `verify-ca`); only
+///   `verify-full` and `sslaccept=strict` also check the host name. `verify-ca`/`verify-full`
+///   without a CA are refused (libpq looks for `~/.postgresql/root.crt`; authbridge reads no
+///   home-directory defaults).
+/// - `sslrootcert=system`: the platform's roots; it implies `verify-full` and refuses any weaker
+///   `sslmode`, as libpq 16 does.
+/// - Prisma's `sslaccept=strict` is `verify-full` (against the CA file, else the platform's
+///   roots); `sslaccept=accept_invalid_certs` turns checking off and is refused together with
+///   a CA file or `verify-*`. Without `sslaccept`, the `sslmode` decides (Prisma would not check
+///   a CA file it was given; we do).
+/// - Client certificates: `sslcert` + `sslkey` (PEM) or `sslidentity` + `sslpassword`
+///   (PKCS#12), not both.
+/// - `channel_binding` is passed to the driver (SCRAM-SHA-256-PLUS over TLS).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PgTls {
+    pub mode: SslMode,
+    pub roots: Option<Roots>,
+    pub identity: Option<ClientIdentity>,
+    /// Prisma's `sslaccept=strict`: the host name is checked whatever `sslmode` says.
+    strict: bool,
+}
+
+impl PgTls {
+    /// What is checked of the server's certificate when the connection uses TLS.
+    pub fn verify(&self) -> Verify {
+        match (self.mode, &self.roots) {
+            (SslMode::VerifyFull, _) => Verify::Full,
+            _ if self.strict => Verify::Full,
+            (_, Some(_)) => Verify::Chain,
+            (_, None) => Verify::Nothing,
+        }
+    }
+}
+
+/// The TLS parameters as written, before they are checked against each other.
+#[derive(Default)]
+struct TlsParams {
+    mode: Option<SslMode>,
+    rootcert: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    identity: Option<String>,
+    password: Option<String>,
+    /// Prisma's `sslaccept`: `Some(true)` for `strict`.
+    accept: Option<bool>,
+}
+
+impl TlsParams {
+    fn resolve(self) -> Result<PgTls, UrlError> {
+        use UrlError::PgTlsConflict as Conflict;
+        let password = self.password;
+        let identity = match (self.cert.clone(), self.key, self.identity) {
+            (_, Some(_), Some(_)) => {
+                return Err(Conflict("sslidentity and sslcert+sslkey both name a client certificate: give one"));
+            }
+            (None, Some(_), None) => {
+                return Err(Conflict("sslkey needs sslcert, the client certificate it belongs to"));
+            }
+            (Some(_), Some(_), None) if password.is_some() => {
+                return Err(Conflict(
+                    "an encrypted sslkey (sslpassword) is not supported: decrypt the key, or give a PKCS#12 file as \
+                     sslidentity with sslpassword",
+                ));
+            }
+            (Some(cert), Some(key), None) => Some(ClientIdentity::Pem { cert: cert.into(), key: key.into() }),
+            (_, None, Some(path)) => {
+                Some(ClientIdentity::Pkcs12 { path: path.into(), password: password.unwrap_or_default() })
+            }
+            (_, None, None) if password.is_some() => {
+                return Err(Conflict(
+                    "sslpassword is the password of the PKCS#12 file in sslidentity, which is missing",
+                ));
+            }
+            (_, None, None) => None,
+        };
+        // Prisma's `sslcert` alone is the CA file; libpq's is the client certificate, with sslkey.
+        let prisma_ca = self.cert.filter(|_| !matches!(identity, Some(ClientIdentity::Pem { .. })));
+        let roots = match (self.rootcert, prisma_ca) {
+            (Some(_), Some(_)) => {
+                return Err(Conflict(
+                    "sslcert without sslkey is Prisma's CA file, and sslrootcert names one too: give one \
+                     (or add sslkey if sslcert is a client certificate)",
+                ));
+            }
+            (Some(root), None) if root == "system" => Some(Roots::System),
+            (Some(path), None) | (None, Some(path)) => Some(Roots::File(path.into())),
+            (None, None) => None,
+        };
+        let strict = self.accept == Some(true);
+        let mode = match (self.mode, &roots) {
+            (Some(mode), _) => mode,
+            // libpq 16: sslrootcert=system makes verify-full the default.
+            (None, Some(Roots::System)) => SslMode::VerifyFull,
+            (None, _) if strict => SslMode::Require,
+            (None, _) => SslMode::default(),
+        };
+        if roots == Some(Roots::System) && mode != SslMode::VerifyFull {
+            return Err(Conflict("sslrootcert=system needs sslmode=verify-full (libpq refuses weaker modes with it)"));
+        }
+        if mode == SslMode::Disable && (roots.is_some() || identity.is_some() || self.accept.is_some()) {
+            return Err(Conflict("sslmode=disable, but certificates or sslaccept are given for TLS"));
+        }
+        match self.accept {
+            Some(true) if !matches!(mode, SslMode::Require | SslMode::VerifyFull) => {
+                return Err(Conflict(
+                    "sslaccept=strict checks the certificate and host name: use it with sslmode=require or \
+                     verify-full, or without sslmode",
+                ));
+            }
+            Some(false) if roots.is_some() || matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
+                return Err(Conflict(
+                    "sslaccept=accept_invalid_certs turns certificate checks off, but sslmode or a CA file asks for them",
+                ));
+            }
+            _ => {}
+        }
+        let roots = match roots {
+            None if strict => Some(Roots::System),
+            None if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
+                return Err(Conflict(
+                    "sslmode=verify-ca and verify-full need sslrootcert: a PEM file of the CA, or system for the \
+                     platform's roots",
+                ));
+            }
+            roots => roots,
+        };
+        Ok(PgTls { mode, roots, identity, strict })
+    }
 }
 
 /// TLS to MySQL / MariaDB, as `DATABASE_URL` asks for it.
@@ -445,7 +676,7 @@ fn parse_mysql(url: &str) -> Result<Parsed, UrlError> {
         Some((_, rest)) => format!("mysql://{rest}"),
         None => return Err(UrlError::Invalid),
     };
-    Ok(Parsed { target: Target::Mysql { url, tls }, dropped, connection_limit, pgbouncer: false })
+    Ok(Parsed { target: Target::Mysql { url, tls }, dropped, connection_limit })
 }
 
 fn encode_component(text: &str) -> String {
@@ -478,7 +709,7 @@ fn parse_sqlite(url: &str, scheme: &str) -> Result<Parsed, UrlError> {
     }
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| UrlError::Invalid)?;
     let target = Target::Sqlite { path: PathBuf::from(decoded.as_ref()) };
-    Ok(Parsed { target, dropped, connection_limit, pgbouncer: false })
+    Ok(Parsed { target, dropped, connection_limit })
 }
 
 /// A relative SQLite path is relative to the working directory (as Prisma 7, the driver adapters
@@ -522,38 +753,182 @@ mod tests {
         assert_eq!(parse(Some("mongodb://x")), Err(UrlError::UnsupportedScheme("mongodb".into())));
     }
 
-    #[test]
-    fn prisma_postgres_parameters_are_used_or_dropped_and_schema_sets_search_path() {
-        let parsed = parse_url(Some(
-            "postgresql://u:p%40ss@db:5432/app?schema=auth&connection_limit=5&sslmode=disable&pgbouncer=true&pool_timeout=3",
-        ))
-        .unwrap();
-        let Target::Postgres { url, schema } = parsed.target else { panic!("not postgres") };
-        assert_eq!(schema.as_deref(), Some("auth"));
-        assert_eq!(parsed.dropped, ["pool_timeout"]);
-        assert_eq!(parsed.connection_limit, Some(5));
-        assert!(parsed.pgbouncer);
-        assert_eq!(url, "postgresql://u:p%40ss@db:5432/app?sslmode=disable&options=%2Dc%20search%5Fpath%3D%22auth%22");
+    /// The PostgreSQL target of `url`: driver URL, schema, TLS, pgbouncer.
+    fn pg(url: &str) -> (String, Option<String>, PgTls, bool) {
+        match parse_url(Some(url)).unwrap_or_else(|e| panic!("{url}: {e}")).target {
+            Target::Postgres { url, schema, tls, pgbouncer } => (url, schema, tls, pgbouncer),
+            other => panic!("{url}: not PostgreSQL: {other:?}"),
+        }
+    }
+
+    fn pg_err(url: &str) -> UrlError {
+        let err = parse_url(Some(url)).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(!err.to_string().contains("  "), "one line, no layout spaces: {err}");
+        err
     }
 
     #[test]
-    fn sslmode_that_needs_tls_is_refused_and_bad_parameters_are_named() {
-        for mode in ["require", "verify-ca", "verify-full"] {
-            let err = parse_url(Some(&format!("postgresql://u:secret@db/app?sslmode={mode}"))).unwrap_err();
-            assert_eq!(err, UrlError::TlsUnsupported(mode.into()));
-            assert!(!err.to_string().contains("secret"));
+    fn prisma_postgres_parameters_are_used_or_dropped_and_schema_sets_search_path() {
+        let parsed = parse_url(Some(
+            "postgresql://u:p%40ss@db:5432/app?schema=auth&connection_limit=5&sslmode=disable&pool_timeout=3",
+        ))
+        .unwrap();
+        let Target::Postgres { url, schema, tls, pgbouncer } = parsed.target else { panic!("not postgres") };
+        assert_eq!(schema.as_deref(), Some("auth"));
+        assert_eq!(parsed.dropped, ["pool_timeout"]);
+        assert_eq!(parsed.connection_limit, Some(5));
+        assert!(!pgbouncer);
+        assert_eq!(tls.mode, SslMode::Disable);
+        assert_eq!(url, "postgresql://u:p%40ss@db:5432/app?options=%2Dc%20search%5Fpath%3D%22auth%22");
+    }
+
+    #[test]
+    fn behind_pgbouncer_the_schema_is_not_a_startup_option() {
+        // PgBouncer 1.18 refuses the `options` start-up parameter: `db::pg` sets search_path in
+        // every transaction instead.
+        let (url, schema, _, pgbouncer) = pg("postgresql://u:p@db:6543/app?schema=auth&pgbouncer=true");
+        assert!(pgbouncer);
+        assert_eq!(schema.as_deref(), Some("auth"));
+        assert_eq!(url, "postgresql://u:p@db:6543/app");
+    }
+
+    #[test]
+    fn every_sslmode_means_what_it_means_in_libpq() {
+        let cases = [
+            ("", SslMode::Prefer, Verify::Nothing),
+            ("sslmode=disable", SslMode::Disable, Verify::Nothing),
+            ("sslmode=allow", SslMode::Allow, Verify::Nothing),
+            ("sslmode=prefer", SslMode::Prefer, Verify::Nothing),
+            ("sslmode=require", SslMode::Require, Verify::Nothing),
+            // libpq: a CA file makes require (and prefer, allow) check the chain.
+            ("sslmode=require&sslrootcert=/ca.pem", SslMode::Require, Verify::Chain),
+            ("sslmode=prefer&sslrootcert=/ca.pem", SslMode::Prefer, Verify::Chain),
+            ("sslmode=verify-ca&sslrootcert=/ca.pem", SslMode::VerifyCa, Verify::Chain),
+            ("sslmode=verify-full&sslrootcert=/ca.pem", SslMode::VerifyFull, Verify::Full),
+            ("sslmode=verify-full&sslrootcert=system", SslMode::VerifyFull, Verify::Full),
+            // libpq 16: sslrootcert=system alone means verify-full.
+            ("sslrootcert=system", SslMode::VerifyFull, Verify::Full),
+            // Prisma's spellings.
+            ("sslaccept=strict", SslMode::Require, Verify::Full),
+            ("sslmode=require&sslaccept=strict", SslMode::Require, Verify::Full),
+            ("sslmode=require&sslaccept=accept_invalid_certs", SslMode::Require, Verify::Nothing),
+            ("sslmode=require&sslcert=/ca.pem", SslMode::Require, Verify::Chain),
+            ("sslcert=/ca.pem&sslaccept=strict", SslMode::Require, Verify::Full),
+        ];
+        for (query, mode, verify) in cases {
+            let (url, _, tls, _) = pg(&format!("postgresql://u:secret@db/app?{query}"));
+            assert_eq!((tls.mode, tls.verify()), (mode, verify), "{query}");
+            assert!(!url.contains("ssl"), "{query}: TLS parameters are ours, not the driver's: {url}");
         }
-        let allow = parse_url(Some("postgresql://db/app?sslmode=allow")).unwrap();
-        assert!(matches!(allow.target, Target::Postgres { ref url, .. } if url.ends_with("?sslmode=disable")));
-        let prefer = parse_url(Some("postgresql://db/app?sslmode=prefer")).unwrap();
-        assert!(matches!(prefer.target, Target::Postgres { ref url, .. } if url.ends_with("?sslmode=prefer")));
-        for bad in ["connection_limit=0", "connection_limit=many", "pgbouncer=yes", "sslmode=sometimes"] {
-            let err = parse_url(Some(&format!("postgresql://db/app?{bad}"))).unwrap_err();
+        let (_, _, tls, _) = pg("postgresql://db/app?sslaccept=strict");
+        assert_eq!(tls.roots, Some(Roots::System), "Prisma's strict trusts the platform's roots without a CA file");
+        let (_, _, tls, _) = pg("postgresql://db/app?sslmode=require&sslcert=./ca.pem");
+        assert_eq!(tls.roots, Some(Roots::File("./ca.pem".into())), "Prisma's sslcert alone is the CA");
+        assert_eq!(tls.identity, None);
+    }
+
+    #[test]
+    fn client_certificates_in_libpq_and_prisma_form() {
+        let (_, _, tls, _) =
+            pg("postgresql://u@db/app?sslmode=verify-full&sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/k.pem");
+        assert_eq!(tls.identity, Some(ClientIdentity::Pem { cert: "/c.pem".into(), key: "/k.pem".into() }));
+        assert_eq!(
+            tls.roots,
+            Some(Roots::File("/ca.pem".into())),
+            "with sslkey, sslcert is libpq's client certificate"
+        );
+        let (_, _, tls, _) =
+            pg("postgresql://u@db/app?sslmode=require&sslcert=/ca.pem&sslidentity=/id.p12&sslpassword=secret");
+        assert_eq!(tls.identity, Some(ClientIdentity::Pkcs12 { path: "/id.p12".into(), password: "secret".into() }));
+        assert_eq!(tls.roots, Some(Roots::File("/ca.pem".into())));
+        assert!(!format!("{tls:?}").contains("secret"), "the PKCS#12 password never appears in Debug output");
+    }
+
+    #[test]
+    fn contradicting_tls_parameters_are_refused_with_a_clear_error() {
+        let cases = [
+            ("sslmode=sometimes", "sslmode"),
+            ("sslaccept=maybe", "sslaccept"),
+            ("channel_binding=always", "channel_binding"),
+            ("sslmode=verify-full", "need sslrootcert"),
+            ("sslmode=verify-ca", "need sslrootcert"),
+            ("sslmode=require&sslrootcert=system", "sslrootcert=system needs sslmode=verify-full"),
+            ("sslmode=disable&sslrootcert=/ca.pem", "sslmode=disable"),
+            ("sslmode=disable&sslaccept=strict", "sslmode=disable"),
+            ("sslmode=prefer&sslaccept=strict", "sslaccept=strict"),
+            ("sslmode=verify-ca&sslrootcert=/ca.pem&sslaccept=strict", "sslaccept=strict"),
+            ("sslmode=verify-full&sslrootcert=/ca.pem&sslaccept=accept_invalid_certs", "accept_invalid_certs"),
+            ("sslcert=/ca.pem&sslaccept=accept_invalid_certs", "accept_invalid_certs"),
+            ("sslcert=/ca.pem&sslrootcert=/other.pem", "sslrootcert names one too"),
+            ("sslkey=/k.pem", "sslkey needs sslcert"),
+            ("sslcert=/c.pem&sslkey=/k.pem&sslidentity=/id.p12", "give one"),
+            ("sslcert=/c.pem&sslkey=/k.pem&sslpassword=secret", "encrypted sslkey"),
+            ("sslpassword=secret", "sslidentity"),
+        ];
+        for (query, message) in cases {
+            let err = pg_err(&format!("postgresql://u:secret@db/app?{query}"));
+            assert!(err.to_string().contains(message), "{query}: {err}");
+        }
+        let (url, ..) = pg("postgresql://db/app?sslmode=require&channel_binding=require");
+        // Keys are percent-encoded like values; tokio-postgres decodes both.
+        assert!(url.ends_with("?channel%5Fbinding=require"), "the driver does channel binding: {url}");
+        for bad in ["connection_limit=0", "connection_limit=many", "pgbouncer=yes"] {
+            let err = pg_err(&format!("postgresql://db/app?{bad}"));
             assert!(matches!(err, UrlError::InvalidParameter(..)), "{bad}: {err}");
         }
         let sqlite = parse_url(Some("file:./dev.db?connection_limit=1&socket_timeout=3")).unwrap();
         assert_eq!((sqlite.connection_limit, sqlite.dropped), (Some(1), vec!["socket_timeout".to_owned()]));
         assert!(parse_url(Some("postgresql://db/app")).unwrap().connection_limit.is_none());
+    }
+
+    /// The URL forms of docs/managed-databases.md, as each provider's dashboard gives them.
+    #[test]
+    fn managed_postgres_urls_from_the_docs() {
+        // Neon, direct.
+        let (url, _, tls, pgbouncer) = pg(
+            "postgresql://alex:AbC123dEf@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require",
+        );
+        assert_eq!((tls.mode, tls.verify(), pgbouncer), (SslMode::Require, Verify::Nothing, false));
+        assert_eq!(
+            url,
+            "postgresql://alex:AbC123dEf@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb?channel%5Fbinding=require"
+        );
+        // Neon, pooled (PgBouncer in transaction mode behind the -pooler host).
+        let (url, _, tls, pgbouncer) = pg(
+            "postgresql://alex:AbC123dEf@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require&pgbouncer=true",
+        );
+        assert_eq!((tls.mode, pgbouncer), (SslMode::Require, true));
+        assert!(url.ends_with("-pooler.us-east-2.aws.neon.tech/neondb?channel%5Fbinding=require"), "{url}");
+        // Neon with certificate checks against the platform's roots.
+        let (_, _, tls, _) = pg(
+            "postgresql://alex:AbC123dEf@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb?sslmode=verify-full&sslrootcert=system",
+        );
+        assert_eq!((tls.verify(), tls.roots), (Verify::Full, Some(Roots::System)));
+        // Supabase, direct (IPv6) and through Supavisor in session mode (5432): TLS as offered.
+        let (_, _, tls, pgbouncer) =
+            pg("postgresql://postgres:secret@db.abcdefghijklmnopqrst.supabase.co:5432/postgres?sslmode=require");
+        assert_eq!((tls.mode, pgbouncer), (SslMode::Require, false));
+        // Supabase through Supavisor in transaction mode (6543).
+        let parsed = parse_url(Some(
+            "postgresql://postgres.abcdefghijklmnopqrst:secret@aws-0-eu-central-1.pooler.supabase.com:6543/postgres?pgbouncer=true&connection_limit=1&sslmode=require",
+        ))
+        .unwrap();
+        assert_eq!(parsed.connection_limit, Some(1));
+        let Target::Postgres { tls, pgbouncer, url, .. } = parsed.target else { panic!("not postgres") };
+        assert_eq!((tls.mode, pgbouncer), (SslMode::Require, true));
+        assert!(url.starts_with(
+            "postgresql://postgres.abcdefghijklmnopqrst:secret@aws-0-eu-central-1.pooler.supabase.com:6543/"
+        ));
+        // RDS / Aurora with the RDS CA bundle.
+        let (url, _, tls, _) = pg(
+            "postgresql://app:secret@mydb.cluster-c9akciq32.eu-west-1.rds.amazonaws.com:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/rds/global-bundle.pem",
+        );
+        assert_eq!(
+            (tls.mode, tls.verify(), tls.roots),
+            (SslMode::VerifyFull, Verify::Full, Some(Roots::File("/etc/ssl/rds/global-bundle.pem".into())))
+        );
+        assert_eq!(url, "postgresql://app:secret@mydb.cluster-c9akciq32.eu-west-1.rds.amazonaws.com:5432/app");
     }
 
     #[test]

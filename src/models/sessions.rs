@@ -240,10 +240,12 @@ pub async fn find_with_user(
     #[cfg(feature = "postgres")]
     if let (crate::db::Pool::Postgres(pool), Some(slide)) = (db.pool(), slide) {
         // PostgreSQL: one statement, one round trip.
-        let mut conn = pool.get().await?;
-        return Ok(crate::db::GetCommitted::get_committed(pg::SlidingLookup { token, now, slide }, &mut *conn)
-            .await
-            .optional()?);
+        return crate::db::pg::with_pg_conn!(db, pool, conn => crate::db::GetCommitted::get_committed(
+            pg::SlidingLookup { token, now, slide },
+            conn
+        )
+        .await
+        .optional());
     }
     // SQLite and MySQL have no data-modifying CTE. A read costs one statement; only when the
     // expiry is due does a conditional write follow (and, for the loser of a race, a re-read).

@@ -49,7 +49,7 @@ struct Count {
 /// Counts every UPDATE of `sessions` with a trigger: the database's own record of writes.
 async fn install_update_counter(app: &TestApp) {
     let sql = match app.backend {
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             "CREATE TABLE session_writes (at TIMESTAMP DEFAULT now());
              CREATE FUNCTION count_session_write() RETURNS trigger AS $$
                BEGIN INSERT INTO session_writes DEFAULT VALUES; RETURN NEW; END $$ LANGUAGE plpgsql;

@@ -257,7 +257,7 @@ pub async fn run_fixture_on(backend: Backend, name: &str, app: impl AsyncFnOnce(
     let runs_here = |entry: &Value| {
         let wanted = match backend {
             Backend::Sqlite | Backend::SqliteUnixMs => "sqlite",
-            Backend::Postgres => "postgresql",
+            Backend::Postgres | Backend::PgBouncer => "postgresql",
             Backend::Mysql => "mysql",
         };
         entry.get("backends").and_then(Value::as_array).is_none_or(|only| only.iter().any(|b| b == wanted))
@@ -333,6 +333,10 @@ macro_rules! fixture_tests {
                     super::run_fixture(crate::support::Backend::Postgres, stringify!($name)).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pgbouncer() {
+                    super::run_fixture(crate::support::Backend::PgBouncer, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
                     super::run_fixture(crate::support::Backend::Mysql, stringify!($name)).await
                 }
@@ -344,6 +348,10 @@ macro_rules! fixture_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres_without_foreign_keys() {
                     super::run_without_foreign_keys(crate::support::Backend::Postgres, stringify!($name)).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pgbouncer_without_foreign_keys() {
+                    super::run_without_foreign_keys(crate::support::Backend::PgBouncer, stringify!($name)).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql_without_foreign_keys() {

@@ -7,8 +7,6 @@
 //! with `cargo test --test it db_faults -- --ignored`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -17,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::process::{Outcome, Proc, http};
+use crate::servers::PrivatePg;
 
 const POOL_TIMEOUT_MS: u64 = 1000;
 /// A stopped server refuses connections at once, so a request waits at most the pool's wait
@@ -24,92 +23,6 @@ const POOL_TIMEOUT_MS: u64 = 1000;
 const NO_HANG: Duration = Duration::from_millis(POOL_TIMEOUT_MS + 500);
 const RECOVERY: Duration = Duration::from_secs(5);
 const OUTAGE: Duration = Duration::from_secs(2);
-
-/// A private PostgreSQL cluster in a temporary directory, stopped and removed on drop (also when
-/// the test fails).
-struct PrivatePg {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-}
-
-impl PrivatePg {
-    fn create() -> PrivatePg {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries in /usr/lib/postgresql")
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|bin| bin.join("initdb").exists())
-            .max()
-            .expect("initdb");
-        let port = (55432..=55439)
-            .find(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_err())
-            .expect("a free port in 55432-55439");
-        let dir = tempfile::Builder::new().prefix("ab_faults_pg").tempdir().unwrap();
-        if is_root() {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()));
-        }
-        let pg = PrivatePg { dir, bin, port };
-        pg.as_owner(&["initdb", "-D", &pg.data(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
-        pg.start();
-        pg
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn url(&self) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// Runs a server binary as the cluster's owner (initdb and postgres refuse root).
-    fn as_owner(&self, args: &[&str]) {
-        let program = self.bin.join(args[0]);
-        let mut command = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(program);
-            c
-        } else {
-            Command::new(program)
-        };
-        command.args(&args[1..]).current_dir(self.dir.path());
-        run(&mut command);
-    }
-
-    fn start(&self) {
-        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
-        let log = self.dir.path().join("postgres.log").display().to_string();
-        self.as_owner(&["pg_ctl", "-D", &self.data(), "-l", &log, "-o", &options, "-w", "start"]);
-    }
-
-    fn stop(&self, mode: &str) {
-        self.as_owner(&["pg_ctl", "-D", &self.data(), "-m", mode, "-w", "stop"]);
-    }
-}
-
-impl Drop for PrivatePg {
-    fn drop(&mut self) {
-        let _ = Command::new(if is_root() { "runuser" } else { "env" })
-            .args(if is_root() { vec!["-u", "postgres", "--"] } else { vec![] })
-            .arg(self.bin.join("pg_ctl"))
-            .args(["-D", &self.data(), "-m", "immediate", "stop"])
-            .output();
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// One request of the load: when it started (since the load began), how long it took, what it was.
 #[derive(Debug, Clone)]
@@ -193,7 +106,8 @@ struct Round {
 #[test]
 #[ignore = "needs a private PostgreSQL cluster (initdb); .ci/run runs it"]
 fn postgres_stopped_under_load_gives_503_and_recovers_without_restart() {
-    let pg = PrivatePg::create();
+    let bin = PrivatePg::server_binaries().expect("PostgreSQL server binaries (initdb) in /usr/lib/postgresql");
+    let pg = PrivatePg::create(&bin, 55432..=55439, |_| {});
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url();
     let timeout = POOL_TIMEOUT_MS.to_string();

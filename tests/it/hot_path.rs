@@ -76,7 +76,14 @@ async fn page_views_run_the_fewest_statements(backend: Backend, app: TestApp, lo
         statements(&log, &app, json!({ "sessionToken": "tok", "maxAge": 2_592_000, "updateAge": 86_400 })).await;
     let read_only = statements(&log, &app, json!({ "sessionToken": "tok", "slide": false })).await;
     match backend {
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
+            // Behind a transaction pooler the statement runs in a transaction of its own
+            // (src/db/pg.rs): BEGIN and COMMIT are the two extra round trips.
+            let (due, not_due, read_only) = if backend == Backend::PgBouncer {
+                (unit(&due), unit(&not_due), unit(&read_only))
+            } else {
+                (due, not_due, read_only)
+            };
             assert_eq!(due.len(), 1, "PostgreSQL: one statement reads, slides and joins: {due:?}");
             assert!(due[0].starts_with("WITH slid AS (UPDATE sessions"), "{due:?}");
             assert_eq!(not_due.len(), 1, "{not_due:?}");
@@ -92,4 +99,15 @@ async fn page_views_run_the_fewest_statements(backend: Backend, app: TestApp, lo
             assert_eq!(read_only.len(), 1, "{read_only:?}");
         }
     }
+}
+
+/// The statements inside the unit's `BEGIN` ... `COMMIT`, which must be there.
+fn unit(statements: &[String]) -> Vec<String> {
+    assert!(
+        statements.len() >= 2
+            && statements[0] == authbridge::db::pg::UNIT_BEGIN
+            && statements[statements.len() - 1] == "COMMIT",
+        "{statements:?}"
+    );
+    statements[1..statements.len() - 1].to_vec()
 }

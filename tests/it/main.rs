@@ -22,5 +22,7 @@ mod process;
 mod process_faults;
 mod relation_mode;
 mod secrets;
+mod servers;
 mod sessions;
 mod startup;
+mod tls;

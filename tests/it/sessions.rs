@@ -209,7 +209,7 @@ async fn insert_expired(app: &TestApp, user_id: &str, sessions: usize, tokens: u
     // Server-formatted dates: the SQLite database has settled on one format.
     let expired = app.db.time(chrono::Utc::now() - chrono::TimeDelta::hours(1));
     let literal = match app.backend {
-        Backend::Postgres | Backend::Mysql => format!("'{}'", expired.at().naive_utc()),
+        Backend::Postgres | Backend::PgBouncer | Backend::Mysql => format!("'{}'", expired.at().naive_utc()),
         _ => format!("'{}'", expired.at().format("%Y-%m-%dT%H:%M:%S%.3f+00:00")),
     };
     let quote = if app.backend == Backend::Mysql { '`' } else { '"' };

@@ -24,7 +24,7 @@ async fn prisma_deployed(backend: Backend) -> Option<(Scratch, String, Db)> {
     let (scratch, url) = Scratch::create(backend).await?;
     let db = new_db(&url, &pool_options());
     let ddl = match backend {
-        Backend::Postgres => include_str!("../../migrations/postgres/00000000000000_init/up.sql"),
+        Backend::Postgres | Backend::PgBouncer => include_str!("../../migrations/postgres/00000000000000_init/up.sql"),
         Backend::Sqlite | Backend::SqliteUnixMs => include_str!("../../migrations/sqlite/00000000000000_init/up.sql"),
         Backend::Mysql => include_str!("../../migrations/mysql/00000000000000_init/up.sql"),
     };
@@ -40,7 +40,7 @@ fn quoted(backend: Backend, sql: &str) -> String {
 
 async fn tables(db: &Db, backend: Backend) -> Vec<String> {
     let sql = match backend {
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             "SELECT table_name::text AS value FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
         }
         Backend::Sqlite | Backend::SqliteUnixMs => {
@@ -255,6 +255,53 @@ async fn postgres_urls_with_prisma_parameters_connect() {
     assert_eq!(app.ok("getUser", json!({ "id": user["id"] })).await, user);
 }
 
+/// `?schema=` behind PgBouncer in transaction mode, which refuses the `options` start-up
+/// parameter and keeps no session state: the tables are made in, and every unit of work reads,
+/// the named schema, also when concurrent requests move between PgBouncer's server connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_holds_behind_pgbouncer() {
+    let Some((scratch, url)) = Scratch::create(Backend::PgBouncer).await else { return };
+    let Scratch::Postgres { admin_url, name, .. } = &scratch else { unreachable!("a PostgreSQL scratch") };
+    let direct = crate::support::with_database(admin_url, name);
+    let db = ready_db(&format!("{url}&schema=auth")).await;
+    let app = TestApp::over(db, Settings::default(), Backend::PgBouncer, scratch);
+    let calls = (0..3 * crate::servers::PGBOUNCER_POOL_SIZE).map(|i| {
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            use tower::ServiceExt;
+            let body = json!({ "user": { "email": format!("u{i}@example.com") } }).to_string();
+            let request = Request::post("/v1/adapter/createUser")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            router.oneshot(request).await.unwrap().status()
+        })
+    });
+    for status in futures::future::join_all(calls).await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    let settings = "SELECT current_schema() || ' ' || current_setting('TimeZone') AS value";
+    let reads = (0..2 * crate::servers::PGBOUNCER_POOL_SIZE).map(|_| texts(&app.db, settings));
+    for read in futures::future::join_all(reads).await {
+        assert_eq!(read, ["auth UTC"], "search_path and the session time zone hold in every unit of work");
+    }
+    // Seen directly, without PgBouncer: the tables and rows are in schema auth, none in public.
+    let (client, connection) = tokio_postgres::connect(&direct, tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(connection);
+    let schemas: Vec<String> = client
+        .query("SELECT DISTINCT table_schema::text FROM information_schema.tables WHERE table_name = 'users'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(schemas, ["auth"]);
+    let users: i64 = client.query_one("SELECT COUNT(*) FROM auth.users", &[]).await.unwrap().get(0);
+    assert_eq!(users, 3 * crate::servers::PGBOUNCER_POOL_SIZE as i64);
+    drop(client);
+    let _ = task.await;
+}
+
 /// Configuration errors: one line on stderr and exit code 2, before anything starts.
 #[test]
 fn bad_configuration_exits_2_with_one_clear_line() {
@@ -268,12 +315,20 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         command.output().unwrap()
     };
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 8] = [
+    let cases: [Case; 9] = [
         (&["--bind", "0.0.0.0:7799"], &[], "without an API key"),
         (&[], &[("DATABASE_URL", "mongodb://u:hunter2@db/x")], "scheme \"mongodb\" is not supported"),
         (&["--api-key-file", "/nonexistent/keys"], &[], "cannot read --api-key-file"),
         (&["--session-update-age", "10", "--session-max-age", "5"], &[], "must not be greater"),
-        (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=require")], "sslmode=require"),
+        (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=verify-full")], "need sslrootcert"),
+        (
+            &[],
+            &[(
+                "DATABASE_URL",
+                "postgresql://u:hunter2@127.0.0.1:9/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+            )],
+            "cannot read the CA file /nonexistent/ca.pem",
+        ),
         (&[], &[("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/x?connection_limit=0")], "connection_limit"),
         (&[], &[("DATABASE_URL", "mysql://u:hunter2@127.0.0.1:9/x?sslaccept=strict&sslmode=REQUIRED")], "disagree"),
         (&["check-schema"], &[("DATABASE_URL", "file:./dev.db")], "file:./prisma/dev.db"),

@@ -20,6 +20,9 @@ pub enum Backend {
     /// SQLite holding dates as integer unix milliseconds (Prisma 6's native engine).
     SqliteUnixMs,
     Postgres,
+    /// TEST_POSTGRES_URL's server through PgBouncer in transaction mode, with `pgbouncer=true`
+    /// (see `servers::PgBouncer`).
+    PgBouncer,
     /// MySQL / MariaDB, through `TEST_MYSQL_URL`.
     Mysql,
 }
@@ -44,7 +47,7 @@ pub enum Schema {
 /// Prisma's own output; MySQL: reconstructed).
 pub fn no_foreign_keys_ddl(backend: Backend) -> &'static str {
     match backend {
-        Backend::Postgres => include_str!("../../prisma/relation-mode-prisma/postgresql.sql"),
+        Backend::Postgres | Backend::PgBouncer => include_str!("../../prisma/relation-mode-prisma/postgresql.sql"),
         Backend::Mysql => include_str!("../../prisma/relation-mode-prisma/mysql.reconstructed.sql"),
         Backend::Sqlite | Backend::SqliteUnixMs => include_str!("../../prisma/relation-mode-prisma/sqlite.sql"),
     }
@@ -62,6 +65,10 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::$name($crate::support::Backend::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pgbouncer() {
+                    super::$name($crate::support::Backend::PgBouncer).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
@@ -108,8 +115,16 @@ pub async fn mysql_admin(admin_url: &str, sql: &str) {
 /// A scratch database that is removed when dropped.
 pub enum Scratch {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-    Mysql { admin_url: String, name: String },
+    /// `url` reaches the database: directly, or through PgBouncer.
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+    Mysql {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl Scratch {
@@ -121,12 +136,19 @@ impl Scratch {
                 let url = scratch.url();
                 Some((scratch, url))
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::PgBouncer => {
                 let admin_url = postgres_admin_url()?;
+                let bouncer = match backend {
+                    Backend::PgBouncer => Some(crate::servers::PgBouncer::shared()?),
+                    _ => None,
+                };
                 let name = unique_name();
                 pg_admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
-                let scratch = Scratch::Postgres { admin_url, name };
-                let url = scratch.url();
+                let url = match bouncer {
+                    Some(bouncer) => bouncer.url(&admin_url, &name),
+                    None => with_database(&admin_url, &name),
+                };
+                let scratch = Scratch::Postgres { admin_url, name, url: url.clone() };
                 Some((scratch, url))
             }
             Backend::Mysql => {
@@ -151,9 +173,8 @@ impl Scratch {
     pub fn url(&self) -> String {
         match self {
             Scratch::Sqlite(dir) => format!("file:{}", dir.path().join("test.db").display()),
-            Scratch::Postgres { admin_url, name } | Scratch::Mysql { admin_url, name } => {
-                with_database(admin_url, name)
-            }
+            Scratch::Postgres { url, .. } => url.clone(),
+            Scratch::Mysql { admin_url, name } => with_database(admin_url, name),
         }
     }
 }
@@ -162,7 +183,7 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let (admin_url, name, mysql) = match self {
             Scratch::Sqlite(_) => return,
-            Scratch::Postgres { admin_url, name } => (admin_url.clone(), name.clone(), false),
+            Scratch::Postgres { admin_url, name, .. } => (admin_url.clone(), name.clone(), false),
             Scratch::Mysql { admin_url, name } => (admin_url.clone(), name.clone(), true),
         };
         // Drop runs inside the test's runtime; a fresh thread with its own runtime may block.
