@@ -11,17 +11,23 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 
-use crate::cli::{Server, authbridge};
+use crate::binary::{Server, command};
 use crate::support::{Backend, TestApp, TestResponse};
+
+crate::harness::tests! {
+    async: every_route_but_the_health_checks_needs_a_valid_key, the_document_marks_only_the_health_checks_public;
+    sync: keys_from_a_file_and_the_environment_are_all_valid, a_bad_key_file_stops_start_up;
+}
 
 const OLD: &str = "old-key-4f1c2a9e7b";
 const NEW: &str = "new-key-d83b60e215";
 
 async fn app() -> TestApp {
     let settings = Settings { api_keys: ApiKeys::new([OLD, NEW]), ..Settings::default() };
-    TestApp::with_settings(Backend::Sqlite, settings).await.expect("SQLite is always available")
+    TestApp::with_settings(Backend::Sqlite, settings).await
 }
 
+/// `method path`, with `{}` as the body of a POST, PUT or PATCH.
 async fn send(app: &TestApp, method: &str, path: &str, authorization: Option<&str>) -> TestResponse {
     let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
     if let Some(value) = authorization {
@@ -93,7 +99,6 @@ fn shape(response: &TestResponse) -> String {
     problem.to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_but_the_health_checks_needs_a_valid_key() {
     let app = app().await;
     let mut targets = documented_operations(&app).await;
@@ -149,7 +154,6 @@ async fn every_route_but_the_health_checks_needs_a_valid_key() {
 
 /// `--api-key-file`: one key per line, `#` comments and blank lines skipped, surrounding spaces
 /// trimmed; its keys add to those of `AUTHBRIDGE_API_KEYS`, and all are valid at once.
-#[test]
 fn keys_from_a_file_and_the_environment_are_all_valid() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("keys");
@@ -183,7 +187,6 @@ fn keys_from_a_file_and_the_environment_are_all_valid() {
 
 /// A key file that cannot be read or holds no key stops start-up with exit code 2 and one line
 /// that names the file, before anything listens; an API key given as well does not excuse it.
-#[test]
 fn a_bad_key_file_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
@@ -201,7 +204,7 @@ fn a_bad_key_file_stops_start_up() {
         ("missing", &[], "cannot read --api-key-file"),
     ];
     for (name, env, message) in cases {
-        let mut command = authbridge(&["serve", "--bind", "127.0.0.1:0", "--api-key-file", &path(name)]);
+        let mut command = command(&["serve", "--bind", "127.0.0.1:0", "--api-key-file", &path(name)]);
         command.current_dir(dir.path());
         for (k, v) in env {
             command.env(k, v);
@@ -217,7 +220,6 @@ fn a_bad_key_file_stops_start_up() {
 }
 
 /// The document says which routes need the key: all but the health checks.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_marks_only_the_health_checks_public() {
     let app = app().await;
     let document = send(&app, "GET", "/openapi.json", Some(&format!("Bearer {NEW}"))).await.json();

@@ -1,7 +1,7 @@
 //! No bad input yields a 500: every malformed, mistyped, empty, huge or unauthenticated request
 //! gets a 4xx problem document that names the problem. Also: secrets never reach logs or bodies.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use authbridge::Settings;
 use authbridge::auth::ApiKeys;
@@ -10,19 +10,21 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestApp, TestResponse, backend_tests};
+use crate::support::{BACKENDS, Backend, DATABASES, TestApp, TestResponse};
 
-backend_tests!(
-    garbage_bodies_get_4xx_problems,
-    every_field_mutated_gets_4xx_or_ok,
-    bodies_over_the_limit_get_413,
-    api_keys_are_required_when_configured,
-    integers_written_with_a_zero_fraction_are_integers,
-    dropped_keys_may_hold_anything,
-    key_limits_count_characters_and_fit_the_indexes,
-    create_user_ignores_any_user_id,
-    the_document_follows_the_unknown_fields_policy,
-);
+crate::harness::tests! {
+    async on BACKENDS:
+        garbage_bodies_get_4xx_problems,
+        every_field_mutated_gets_4xx_or_ok,
+        bodies_over_the_limit_get_413,
+        api_keys_are_required_when_configured,
+        integers_written_with_a_zero_fraction_are_integers,
+        dropped_keys_may_hold_anything,
+        key_limits_count_characters_and_fit_the_indexes,
+        create_user_ignores_any_user_id,
+        the_document_follows_the_unknown_fields_policy;
+    async on DATABASES: secrets_never_reach_logs_or_error_bodies;
+}
 
 fn assert_problem(response: &TestResponse, context: &str) {
     assert!(response.status.is_client_error(), "{context}: expected 4xx, got {} {}", response.status, response.text);
@@ -41,7 +43,7 @@ async fn raw(app: &TestApp, method: &str, content_type: Option<&str>, body: Vec<
 }
 
 async fn garbage_bodies_get_4xx_problems(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let garbage: Vec<Vec<u8>> = vec![
         b"".to_vec(),
@@ -135,7 +137,7 @@ fn replace(value: &Value, path: &[String], with: Value) -> Value {
 }
 
 async fn every_field_mutated_gets_4xx_or_ok(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("a@example.com").await;
     let far = "2030-01-01T00:00:00.000Z";
     app.ok("createSession", json!({ "session": { "sessionToken": "t1", "userId": user, "expires": far } })).await;
@@ -199,7 +201,7 @@ async fn every_field_mutated_gets_4xx_or_ok(backend: Backend) {
 }
 
 async fn bodies_over_the_limit_get_413(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let big = json!({ "user": { "name": "x".repeat(70 * 1024) } });
     let response = app.call("createUser", big).await;
     assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -218,7 +220,7 @@ async fn bodies_over_the_limit_get_413(backend: Backend) {
 
 async fn api_keys_are_required_when_configured(backend: Backend) {
     let settings = Settings { api_keys: ApiKeys::new(["old-key", "new-key"]), ..Settings::default() };
-    let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+    let app = TestApp::with_settings(backend, settings).await;
     let request = |auth: Option<&str>, path: &str| {
         let mut r = Request::post(path).header("content-type", "application/json");
         if let Some(auth) = auth {
@@ -247,7 +249,7 @@ async fn api_keys_are_required_when_configured(backend: Backend) {
         assert_eq!(response.status, StatusCode::OK, "{key}: both keys are valid during a rotation");
     }
     for path in ["/healthz", "/readyz"] {
-        let response = app.send(Request::get(path).body(Body::empty()).unwrap()).await;
+        let response = app.get(path).await;
         assert_eq!(response.status, StatusCode::OK, "{path} needs no key");
     }
 }
@@ -273,62 +275,64 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_never_reach_logs_or_error_bodies() {
-    let logs = Captured::default();
-    let filter = tracing_subscriber::EnvFilter::new("trace");
-    authbridge::startup::try_init_tracing(authbridge::config::LogFormat::Json, filter, logs.clone())
-        .expect("this test owns the global subscriber");
+/// The process's global subscriber, at trace level into memory: installed by the first test
+/// that asks, and from then on it captures every test's events (so the tests below also check
+/// what runs beside them).
+fn captured_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let filter = tracing_subscriber::EnvFilter::new("trace");
+        authbridge::startup::try_init_tracing(authbridge::config::LogFormat::Json, filter, logs.clone())
+            .expect("no other test installs a global subscriber");
+        logs
+    })
+}
+
+async fn secrets_never_reach_logs_or_error_bodies(backend: Backend) {
+    let logs = captured_logs();
+    let settings = Settings { api_keys: ApiKeys::new(["key-SECRET-api"]), ..Settings::default() };
+    let app = TestApp::with_settings(backend, settings).await;
+    let client = app.with_key("key-SECRET-api");
+    let steps = [
+        ("createUser", json!({ "user": { "email": "secret-email@example.com" } })),
+        ("createUser", json!({ "user": { "email": "secret-email@example.com" } })),
+        ("getUserByEmail", json!({ "email": "secret-email@example.com" })),
+        (
+            "createVerificationToken",
+            json!({ "verificationToken": { "identifier": "secret-email@example.com", "token": "SECRET-verification", "expires": "2030-01-01T00:00:00Z" } }),
+        ),
+        (
+            "createVerificationToken",
+            json!({ "verificationToken": { "identifier": "secret-email@example.com", "token": "SECRET-verification", "expires": "2030-01-01T00:00:00Z" } }),
+        ),
+        ("useVerificationToken", json!({ "identifier": "secret-email@example.com", "token": "SECRET-verification" })),
+        (
+            "createSession",
+            json!({ "session": { "sessionToken": "SECRET-session", "userId": "no-such-user", "expires": "2030-01-01T00:00:00Z" } }),
+        ),
+        ("getSessionAndUser", json!({ "sessionToken": "SECRET-session", "maxAge": "SECRET-session" })),
+        ("deleteSession", json!({ "sessionToken": "SECRET-session" })),
+        (
+            "linkAccount",
+            json!({ "account": { "userId": "nobody", "type": "oauth", "provider": "p", "providerAccountId": "1", "access_token": "SECRET-oauth", "refresh_token": "SECRET-oauth" } }),
+        ),
+        ("getUser", json!({ "id": "SECRET-session\u{0}" })),
+    ];
     let mut bodies = String::new();
-    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-        let settings = Settings { api_keys: ApiKeys::new(["key-SECRET-api"]), ..Settings::default() };
-        let Some(app) = TestApp::with_settings(backend, settings).await else { continue };
-        let call = |method: &str, body: Value| {
-            Request::post(format!("/v1/adapter/{method}"))
-                .header("content-type", "application/json")
-                .header("authorization", "Bearer key-SECRET-api")
-                .body(Body::from(body.to_string()))
-                .unwrap()
-        };
-        let steps = [
-            ("createUser", json!({ "user": { "email": "secret-email@example.com" } })),
-            ("createUser", json!({ "user": { "email": "secret-email@example.com" } })),
-            ("getUserByEmail", json!({ "email": "secret-email@example.com" })),
-            (
-                "createVerificationToken",
-                json!({ "verificationToken": { "identifier": "secret-email@example.com", "token": "SECRET-verification", "expires": "2030-01-01T00:00:00Z" } }),
-            ),
-            (
-                "createVerificationToken",
-                json!({ "verificationToken": { "identifier": "secret-email@example.com", "token": "SECRET-verification", "expires": "2030-01-01T00:00:00Z" } }),
-            ),
-            (
-                "useVerificationToken",
-                json!({ "identifier": "secret-email@example.com", "token": "SECRET-verification" }),
-            ),
-            (
-                "createSession",
-                json!({ "session": { "sessionToken": "SECRET-session", "userId": "no-such-user", "expires": "2030-01-01T00:00:00Z" } }),
-            ),
-            ("getSessionAndUser", json!({ "sessionToken": "SECRET-session", "maxAge": "SECRET-session" })),
-            ("deleteSession", json!({ "sessionToken": "SECRET-session" })),
-            (
-                "linkAccount",
-                json!({ "account": { "userId": "nobody", "type": "oauth", "provider": "p", "providerAccountId": "1", "access_token": "SECRET-oauth", "refresh_token": "SECRET-oauth" } }),
-            ),
-            ("getUser", json!({ "id": "SECRET-session\u{0}" })),
-        ];
-        for (method, body) in steps {
-            let response = app.send(call(method, body)).await;
-            assert!(!response.status.is_server_error(), "{method}: {}", response.text);
-            if !response.status.is_success() {
-                bodies.push_str(&response.text);
-            }
+    for (method, body) in steps {
+        let response = client.call(method, body).await;
+        assert!(!response.status.is_server_error(), "{method}: {}", response.text);
+        if !response.status.is_success() {
+            bodies.push_str(&response.text);
         }
-        let mut wrong_key = call("getUser", json!({ "id": "x" }));
-        wrong_key.headers_mut().insert("authorization", "Bearer SECRET-wrong-key".parse().unwrap());
-        bodies.push_str(&app.send(wrong_key).await.text);
     }
+    let wrong_key = Request::post("/v1/adapter/getUser")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer SECRET-wrong-key")
+        .body(Body::from(json!({ "id": "x" }).to_string()))
+        .unwrap();
+    bodies.push_str(&client.send(wrong_key).await.text);
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("request"), "the capture works: {logs}");
     for secret in ["secret-email", "SECRET"] {
@@ -342,7 +346,7 @@ async fn secrets_never_reach_logs_or_error_bodies() {
 
 /// JSON Schema counts `60.0` as the integer 60; serde refused it for integer fields.
 async fn integers_written_with_a_zero_fraction_are_integers(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("whole@example.com").await;
     // Due for a slide under maxAge 60 / updateAge 0: it then expires a minute from now.
     let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(30)).to_rfc3339();
@@ -396,7 +400,7 @@ async fn integers_written_with_a_zero_fraction_are_integers(backend: Backend) {
 /// `user` and `account` drop keys without a column whatever they hold, arrays included; a
 /// column given an array is still a 400.
 async fn dropped_keys_may_hold_anything(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let response = app
         .call(
             "createUser",
@@ -433,8 +437,8 @@ async fn dropped_keys_may_hold_anything(backend: Backend) {
 /// keys, in four-byte characters, still fit PostgreSQL's B-tree limit in two-column unique
 /// indexes (provider + providerAccountId, identifier + token, userId + credentialID).
 async fn key_limits_count_characters_and_fit_the_indexes(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
-    let document = app.send(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.json();
+    let app = TestApp::spawn(backend).await;
+    let document = app.get("/openapi.json").await.json();
     let key = &document["components"]["schemas"]["Key"];
     let max = key["maxLength"].as_u64().expect("Key has a maxLength") as usize;
     assert_eq!(max, authbridge::handlers::input::MAX_KEY_CHARS);
@@ -476,7 +480,7 @@ async fn key_limits_count_characters_and_fit_the_indexes(backend: Backend) {
         assert!(response.json()["detail"].as_str().unwrap().contains("characters"), "{}", response.text);
     }
     let path = format!("/v1/users/{}/sessions", "a".repeat(max + 1));
-    let response = app.send(Request::get(path).body(Body::empty()).unwrap()).await;
+    let response = app.get(&path).await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.text);
 
     // The document forbids NUL in every string type, and the server refuses it.
@@ -489,7 +493,7 @@ async fn key_limits_count_characters_and_fit_the_indexes(backend: Backend) {
 /// Auth.js core sends the id it generated; createUser ignores `user.id` whatever it holds (the
 /// document does not constrain it), and makes its own.
 async fn create_user_ignores_any_user_id(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     for id in
         [json!(""), json!(5), json!(null), json!([1]), json!({ "x": 1 }), json!("a\u{0}b"), json!("x".repeat(2000))]
     {
@@ -506,8 +510,8 @@ async fn the_document_follows_the_unknown_fields_policy(backend: Backend) {
     use authbridge::config::UnknownFields;
     for policy in [UnknownFields::Drop, UnknownFields::Reject] {
         let settings = Settings { unknown_fields: policy, ..Settings::default() };
-        let Some(app) = TestApp::with_settings(backend, settings).await else { return };
-        let document = app.send(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.json();
+        let app = TestApp::with_settings(backend, settings).await;
+        let document = app.get("/openapi.json").await.json();
         let closed = policy == UnknownFields::Reject;
         for schema in ["UserFields", "AccountFields"] {
             let extra = &document["components"]["schemas"][schema]["additionalProperties"];

@@ -9,10 +9,10 @@
 //! exist only in Prisma's schema, `+` lines only in ours. Bookkeeping tables
 //! (`__diesel_schema_migrations`, `_prisma_migrations`) are ignored.
 //!
-//! Without the Prisma CLI installed these tests are skipped with a note, so that `cargo test`
-//! works on a machine without Node; `AUTHBRIDGE_PRISMA_TESTS=required` (set by `.ci/run`) turns the
-//! skip into a failure. The drift tests, which prove the comparison sees every kind of change, need
-//! no Prisma.
+//! Without the Prisma CLI installed these tests are skipped (`Need::PrismaCli`), so that `cargo
+//! test` works on a machine without Node; `AUTHBRIDGE_PRISMA_TESTS=required` (set by
+//! `tests/prisma/ci.sh`) turns the skip into a failure. The drift tests, which prove the comparison
+//! sees every kind of change, need no Prisma.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +23,23 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryableByName, RunQueryDsl, sql_query};
 use tokio_postgres::{Client, NoTls, Row};
 
+use crate::harness::Need;
 use crate::support::{Backend, Scratch, ready_db};
+
+crate::harness::tests! {
+    async on [Backend::Sqlite, Backend::Postgres] needs [Need::PrismaCli]: migrations_are_prisma_output;
+    async on [Backend::Postgres] needs [Need::PrismaCli]:
+        postgres_migrations_create_the_catalog_prisma_push_and_deploy_create,
+        postgres_schema_parameter_creates_prismas_catalog_in_that_schema,
+        postgres_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog;
+    async on [Backend::Sqlite] needs [Need::PrismaCli]:
+        sqlite_migrations_create_the_catalog_prisma_push_and_deploy_create,
+        sqlite_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog;
+    async on [Backend::Postgres]:
+        postgres_comparison_reports_every_kind_of_drift,
+        postgres_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_keys;
+    sync: sqlite_comparison_reports_every_kind_of_drift, sqlite_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_keys;
+}
 
 /// The Auth.js tables, spelled out here so that the test cannot shrink with the code under test.
 const TABLES: [&str; 5] = ["users", "sessions", "accounts", "verification_tokens", "authenticators"];
@@ -107,19 +123,9 @@ fn first_difference(expected: &str, actual: &str) -> String {
 // The Prisma 6.19 CLI of tests/prisma.
 // ---------------------------------------------------------------------------------------------
 
-/// `tests/prisma/bin/prisma6`, or `None` (skip) when it is not installed and not required.
-fn prisma_cli() -> Option<PathBuf> {
-    let wrapper = project_file("tests/prisma/bin/prisma6");
-    if project_file("tests/prisma/prisma6/node_modules/.bin/prisma").exists() {
-        return Some(wrapper);
-    }
-    let required = std::env::var("AUTHBRIDGE_PRISMA_TESTS").is_ok_and(|v| v == "required");
-    assert!(
-        !required,
-        "AUTHBRIDGE_PRISMA_TESTS=required but the Prisma CLI is not installed: run `npm ci` in tests/prisma/prisma6"
-    );
-    eprintln!("skipping: the Prisma CLI is not installed (npm ci in tests/prisma/prisma6)");
-    None
+/// `tests/prisma/bin/prisma6`, for a test that declares `Need::PrismaCli`.
+fn prisma_cli() -> PathBuf {
+    PathBuf::from(Need::PrismaCli.get())
 }
 
 /// Runs `prisma6 <cli> <args>` with `DATABASE_URL`; returns stdout, panics with stderr on failure.
@@ -182,8 +188,18 @@ async fn prisma_deploy(cli: &Path, flavour: Flavour, database_url: &str) -> temp
 /// Each migration's `up.sql` is exactly what Prisma prints for the step from the previous
 /// migration's `schema.prisma` (or from nothing) to its own, and the last migration's
 /// `schema.prisma` is the project's: the migrations can never drift from `prisma/`.
-async fn migrations_are_prisma_output(flavour: Flavour, database_url: &str) {
-    let Some(cli) = prisma_cli() else { return };
+async fn migrations_are_prisma_output(backend: Backend) {
+    match backend {
+        Backend::Postgres => {
+            let (_scratch, url) = Scratch::create(backend).await;
+            migrations_of_are_prisma_output(POSTGRES, &url).await;
+        }
+        _ => migrations_of_are_prisma_output(SQLITE, ":memory:").await,
+    }
+}
+
+async fn migrations_of_are_prisma_output(flavour: Flavour, database_url: &str) {
+    let cli = prisma_cli();
     let mut previous: Option<PathBuf> = None;
     let mut failures = Vec::new();
     for dir in migration_dirs(flavour) {
@@ -217,17 +233,6 @@ async fn migrations_are_prisma_output(flavour: Flavour, database_url: &str) {
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_migrations_are_prisma_output() {
-    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
-    migrations_are_prisma_output(POSTGRES, &url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_migrations_are_prisma_output() {
-    migrations_are_prisma_output(SQLITE, ":memory:").await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,12 +566,11 @@ fn with_param(url: &str, key: &str, value: &str) -> String {
     parsed.to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_migrations_create_the_catalog_prisma_push_and_deploy_create() {
-    let Some(cli) = prisma_cli() else { return };
-    let Some((_push_scratch, push_url)) = Scratch::create(Backend::Postgres).await else { return };
-    let Some((_deploy_scratch, deploy_url)) = Scratch::create(Backend::Postgres).await else { return };
-    let Some((_our_scratch, our_url)) = Scratch::create(Backend::Postgres).await else { return };
+async fn postgres_migrations_create_the_catalog_prisma_push_and_deploy_create(backend: Backend) {
+    let cli = prisma_cli();
+    let (_push_scratch, push_url) = Scratch::create(backend).await;
+    let (_deploy_scratch, deploy_url) = Scratch::create(backend).await;
+    let (_our_scratch, our_url) = Scratch::create(backend).await;
 
     prisma_push(&cli, POSTGRES, &push_url).await;
     let _history = prisma_deploy(&cli, POSTGRES, &deploy_url).await;
@@ -587,11 +591,10 @@ async fn postgres_migrations_create_the_catalog_prisma_push_and_deploy_create() 
     drop(db);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_schema_parameter_creates_prismas_catalog_in_that_schema() {
-    let Some(cli) = prisma_cli() else { return };
-    let Some((_prisma_scratch, prisma_url)) = Scratch::create(Backend::Postgres).await else { return };
-    let Some((_our_scratch, our_url)) = Scratch::create(Backend::Postgres).await else { return };
+async fn postgres_schema_parameter_creates_prismas_catalog_in_that_schema(backend: Backend) {
+    let cli = prisma_cli();
+    let (_prisma_scratch, prisma_url) = Scratch::create(backend).await;
+    let (_our_scratch, our_url) = Scratch::create(backend).await;
 
     prisma_push(&cli, POSTGRES, &with_param(&prisma_url, "schema", "auth")).await;
     let prisma_client = pg_connect(&prisma_url).await;
@@ -613,9 +616,8 @@ async fn postgres_schema_parameter_creates_prismas_catalog_in_that_schema() {
 
 /// Each change, made to a copy of the schema, must show up in the comparison with the lines the
 /// fragment names; otherwise the comparison could pass without looking.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_comparison_reports_every_kind_of_drift() {
-    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
+async fn postgres_comparison_reports_every_kind_of_drift(backend: Backend) {
+    let (_scratch, url) = Scratch::create(backend).await;
     let client = pg_connect(&url).await;
     client.batch_execute(&migrations_sql(POSTGRES)).await.expect("apply the migrations");
     let reference = pg_catalog(&client, "public").await;
@@ -746,12 +748,11 @@ fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("file:").unwrap_or(url)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_migrations_create_the_catalog_prisma_push_and_deploy_create() {
-    let Some(cli) = prisma_cli() else { return };
-    let (_push_scratch, push_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
-    let (_deploy_scratch, deploy_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
-    let (_our_scratch, our_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
+async fn sqlite_migrations_create_the_catalog_prisma_push_and_deploy_create(backend: Backend) {
+    let cli = prisma_cli();
+    let (_push_scratch, push_url) = Scratch::create(backend).await;
+    let (_deploy_scratch, deploy_url) = Scratch::create(backend).await;
+    let (_our_scratch, our_url) = Scratch::create(backend).await;
 
     prisma_push(&cli, SQLITE, &push_url).await;
     let _history = prisma_deploy(&cli, SQLITE, &deploy_url).await;
@@ -778,7 +779,6 @@ async fn sqlite_migrations_create_the_catalog_prisma_push_and_deploy_create() {
 }
 
 /// Each change to the DDL must show up in the comparison with the lines the fragment names.
-#[test]
 fn sqlite_comparison_reports_every_kind_of_drift() {
     let ddl = migrations_sql(SQLITE);
     let reference = sqlite_catalog_of(&ddl);
@@ -884,11 +884,10 @@ fn assert_migrations_without_foreign_keys(what: &str, migrations: &[String], no_
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog() {
-    let Some(cli) = prisma_cli() else { return };
-    let Some((_push_scratch, push_url)) = Scratch::create(Backend::Postgres).await else { return };
-    let Some((_file_scratch, file_url)) = Scratch::create(Backend::Postgres).await else { return };
+async fn postgres_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog(backend: Backend) {
+    let cli = prisma_cli();
+    let (_push_scratch, push_url) = Scratch::create(backend).await;
+    let (_file_scratch, file_url) = Scratch::create(backend).await;
     no_fk_ddl_is_prisma_output(&cli, POSTGRES_NO_FK, &push_url, POSTGRES_NO_FK_DDL).await;
 
     prisma_push(&cli, POSTGRES_NO_FK, &push_url).await;
@@ -899,11 +898,10 @@ async fn postgres_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog() {
     assert_same("PostgreSQL relationMode = \"prisma\", prisma db push", &pushed, &pg_catalog(&client, "public").await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog() {
-    let Some(cli) = prisma_cli() else { return };
+async fn sqlite_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog(backend: Backend) {
+    let cli = prisma_cli();
     no_fk_ddl_is_prisma_output(&cli, SQLITE_NO_FK, ":memory:", SQLITE_NO_FK_DDL).await;
-    let (_push_scratch, push_url) = Scratch::create(Backend::Sqlite).await.expect("SQLite scratch");
+    let (_push_scratch, push_url) = Scratch::create(backend).await;
     prisma_push(&cli, SQLITE_NO_FK, &push_url).await;
     let pushed = sqlite_catalog(&mut sqlite_open(sqlite_path(&push_url)));
     assert_complete_with("SQLite relationMode = \"prisma\" (prisma db push)", &pushed, 0);
@@ -914,9 +912,8 @@ async fn sqlite_no_foreign_key_ddl_is_prisma_output_and_prismas_catalog() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_keys() {
-    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
+async fn postgres_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_keys(backend: Backend) {
+    let (_scratch, url) = Scratch::create(backend).await;
     let client = pg_connect(&url).await;
     client.batch_execute(&migrations_sql(POSTGRES)).await.expect("apply the migrations");
     let migrations = pg_catalog(&client, "public").await;
@@ -927,7 +924,6 @@ async fn postgres_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_k
     assert_migrations_without_foreign_keys("PostgreSQL", &migrations, &no_fk);
 }
 
-#[test]
 fn sqlite_no_foreign_key_ddl_is_the_migrations_catalog_without_foreign_keys() {
     let no_fk = sqlite_catalog_of(&read_text(&project_file(SQLITE_NO_FK_DDL)));
     assert_complete_with("SQLite relationMode = \"prisma\"", &no_fk, 0);

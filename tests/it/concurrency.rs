@@ -9,32 +9,26 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestApp, backend_tests};
+use crate::support::{BACKENDS, Backend, TestApp};
 
 const PARALLEL: usize = 20;
 
-backend_tests!(
-    verification_token_is_used_exactly_once,
-    due_session_slides_exactly_once,
-    update_age_zero_slides_on_every_read,
-    concurrent_sign_ups_with_one_email_create_one_user,
-);
+crate::harness::tests! {
+    async on BACKENDS:
+        verification_token_is_used_exactly_once,
+        due_session_slides_exactly_once,
+        update_age_zero_slides_on_every_read,
+        concurrent_sign_ups_with_one_email_create_one_user;
+}
 
-/// Runs `PARALLEL` copies of one adapter call at the same time.
+/// Runs `PARALLEL` copies of one adapter call at the same time; returns each status and JSON
+/// answer.
 async fn race(app: &TestApp, method: &'static str, body: Value) -> Vec<(u16, Value)> {
     let calls = (0..PARALLEL).map(|_| {
-        let router = app.router.clone();
-        let body = body.clone();
+        let (client, body) = (app.client.clone(), body.clone());
         tokio::spawn(async move {
-            use tower::ServiceExt;
-            let request = axum::http::Request::post(format!("/v1/adapter/{method}"))
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from(body.to_string()))
-                .unwrap();
-            let response = router.oneshot(request).await.unwrap();
-            let status = response.status().as_u16();
-            let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
-            (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+            let response = client.call(method, body).await;
+            (response.status.as_u16(), response.json())
         })
     });
     join_all(calls).await.into_iter().map(|r| r.expect("task")).collect()
@@ -75,7 +69,7 @@ async fn session_writes(app: &TestApp) -> i64 {
 }
 
 async fn verification_token_is_used_exactly_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let expires = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
     app.ok(
         "createVerificationToken",
@@ -90,7 +84,7 @@ async fn verification_token_is_used_exactly_once(backend: Backend) {
 }
 
 async fn due_session_slides_exactly_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     install_update_counter(&app).await;
     let user = app.user("a@example.com").await;
     let created = app
@@ -117,7 +111,7 @@ async fn due_session_slides_exactly_once(backend: Backend) {
 }
 
 async fn update_age_zero_slides_on_every_read(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     install_update_counter(&app).await;
     let user = app.user("a@example.com").await;
     let expires = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
@@ -131,7 +125,7 @@ async fn update_age_zero_slides_on_every_read(backend: Backend) {
 }
 
 async fn concurrent_sign_ups_with_one_email_create_one_user(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let results = race(&app, "createUser", json!({ "user": { "email": "same@example.com" } })).await;
     let created = results.iter().filter(|(s, _)| *s == 200).count();
     let conflicts = results.iter().filter(|(s, b)| *s == 409 && b["code"] == "already_exists").count();

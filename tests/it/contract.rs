@@ -1,6 +1,7 @@
 //! Runs the contract fixtures of `tests/fixtures/*.json` (the format is described in
-//! `tests/fixtures/README.md`) against the real router on every backend, and again on each
-//! backend's Prisma `relationMode = "prisma"` schema, which has no foreign keys.
+//! `tests/fixtures/README.md`) against the real router on every backend the fixture declares, and
+//! again on each backend's Prisma `relationMode = "prisma"` schema, which has no foreign keys: one
+//! test per fixture file and backend, generated from the files at run time.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,10 +14,86 @@ use axum::http::Request;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
+use crate::harness::{Test, block_on};
 use crate::support::{Backend, Schema, TestApp, TestResponse};
+
+crate::harness::tests! {
+    sync: matchers_work;
+}
+
+/// Where the fixtures run: each backend with the migrations' schema (SQLite also in Prisma 6's
+/// integer-millisecond dates), and each without foreign keys.
+const TARGETS: [(Backend, Schema); 9] = [
+    (Backend::Sqlite, Schema::Migrations),
+    (Backend::SqliteUnixMs, Schema::Migrations),
+    (Backend::Postgres, Schema::Migrations),
+    (Backend::PgBouncer, Schema::Migrations),
+    (Backend::Mysql, Schema::Migrations),
+    (Backend::Sqlite, Schema::WithoutForeignKeys),
+    (Backend::Postgres, Schema::WithoutForeignKeys),
+    (Backend::PgBouncer, Schema::WithoutForeignKeys),
+    (Backend::Mysql, Schema::WithoutForeignKeys),
+];
+
+/// The backend names a fixture's `backends` may list.
+const PROVIDERS: [&str; 3] = ["sqlite", "postgresql", "mysql"];
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Every fixture file's name (without `.json`), in order.
+fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("tests/fixtures")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+fn read_fixture(name: &str) -> Result<Value, String> {
+    let file = format!("{name}.json");
+    let text = std::fs::read_to_string(fixtures_dir().join(&file)).map_err(|e| format!("{file}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))
+}
+
+/// The providers an entry (the whole file, or one step) is restricted to by its `backends`, or
+/// every one; a name that is no provider is an error.
+fn providers(entry: &Value) -> Result<Vec<&'static str>, String> {
+    let Some(listed) = entry.get("backends") else { return Ok(PROVIDERS.to_vec()) };
+    let listed = listed.as_array().ok_or("`backends` is not an array")?;
+    let provider = |b: &Value| PROVIDERS.into_iter().find(|p| b == p);
+    listed.iter().map(|b| provider(b).ok_or(format!("`backends` has {b}, not one of {PROVIDERS:?}"))).collect()
+}
+
+/// One test per fixture file and backend it runs on (a file that cannot be read, or that lists
+/// an unknown backend, is one failing test).
+pub fn fixture_tests() -> Vec<Test> {
+    let mut tests = Vec::new();
+    for name in fixture_names() {
+        let path = format!("contract::{name}");
+        match read_fixture(&name).and_then(|fixture| providers(&fixture)) {
+            Ok(on) => {
+                for target in TARGETS.into_iter().filter(|(backend, _)| on.contains(&backend.provider())) {
+                    let name = name.clone();
+                    tests.push(Test::on(target, &path, &[], None, move || block_on(run_fixture(target, &name))));
+                }
+            }
+            Err(why) => tests.push(Test::new(&path, &[], None, move || panic!("{why}"))),
+        }
+    }
+    tests
+}
+
+/// The fixtures that run on `backend`.
+pub fn fixtures_on(backend: Backend) -> Vec<String> {
+    let runs_there = |name: &String| {
+        let fixture = read_fixture(name).unwrap_or_else(|e| panic!("{e}"));
+        providers(&fixture).unwrap_or_else(|e| panic!("{name}: {e}")).contains(&backend.provider())
+    };
+    fixture_names().into_iter().filter(runs_there).collect()
 }
 
 struct Run {
@@ -236,39 +313,23 @@ async fn send_step(app: &TestApp, run: &Run, step: &Value) -> TestResponse {
     app.send(request.body(Body::from(body)).expect("request")).await
 }
 
-async fn run_fixture(backend: Backend, name: &str) {
-    run_fixture_on(backend, name, async |settings| TestApp::with_settings(backend, settings).await).await
+async fn run_fixture((backend, schema): (Backend, Schema), name: &str) {
+    run_fixture_on(backend, name, async |settings| TestApp::with_schema(backend, schema, settings).await).await
 }
 
-/// Runs one fixture file on a database created from Prisma's `relationMode = "prisma"` SQL.
-async fn run_without_foreign_keys(backend: Backend, name: &str) {
-    run_fixture_on(backend, name, async |settings| {
-        TestApp::with_schema(backend, Schema::WithoutForeignKeys, settings).await
-    })
-    .await
-}
-
-/// Runs one fixture file on the app `app` builds from the fixture's settings (`None`: skipped).
-pub async fn run_fixture_on(backend: Backend, name: &str, app: impl AsyncFnOnce(Settings) -> Option<TestApp>) {
+/// Runs one fixture file, which must run on `backend`, on the app `app` builds from the
+/// fixture's settings.
+pub async fn run_fixture_on(backend: Backend, name: &str, app: impl AsyncFnOnce(Settings) -> TestApp) {
     let file = format!("{name}.json");
-    let text = std::fs::read_to_string(fixtures_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let fixture = read_fixture(name).unwrap_or_else(|e| panic!("{e}"));
     // `backends` restricts a whole file, or one step, to some backends.
-    let runs_here = |entry: &Value| {
-        let wanted = match backend {
-            Backend::Sqlite | Backend::SqliteUnixMs => "sqlite",
-            Backend::Postgres | Backend::PgBouncer => "postgresql",
-            Backend::Mysql => "mysql",
-        };
-        entry.get("backends").and_then(Value::as_array).is_none_or(|only| only.iter().any(|b| b == wanted))
-    };
-    if !runs_here(&fixture) {
-        return;
-    }
+    let runs_here =
+        |entry: &Value| providers(entry).unwrap_or_else(|e| panic!("{file}: {e}")).contains(&backend.provider());
+    assert!(runs_here(&fixture), "{file} does not run on {backend:?}");
     let settings = settings_for(&fixture);
     // The server keeps only digests; the client sends the fixture's first key.
     let api_key = fixture.pointer("/config/apiKeys/0").and_then(Value::as_str).map(str::to_owned);
-    let Some(app) = app(settings).await else { return };
+    let app = app(settings).await;
     let mut run = Run { api_key, vars: Map::new(), now: Utc::now(), file: file.clone() };
     let steps = fixture["steps"].as_array().unwrap_or_else(|| panic!("{file}: no steps"));
     for (index, step) in steps.iter().enumerate().filter(|(_, step)| runs_here(step)) {
@@ -314,68 +375,6 @@ pub async fn run_fixture_on(backend: Backend, name: &str, app: impl AsyncFnOnce(
     }
 }
 
-/// One test per fixture file and backend.
-macro_rules! fixture_tests {
-    ($($name:ident),* $(,)?) => {
-        pub const LISTED: &[&str] = &[$(stringify!($name)),*];
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::run_fixture(crate::support::Backend::Sqlite, stringify!($name)).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite_unixepoch_ms() {
-                    super::run_fixture(crate::support::Backend::SqliteUnixMs, stringify!($name)).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::run_fixture(crate::support::Backend::Postgres, stringify!($name)).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn pgbouncer() {
-                    super::run_fixture(crate::support::Backend::PgBouncer, stringify!($name)).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    super::run_fixture(crate::support::Backend::Mysql, stringify!($name)).await
-                }
-                // Prisma's relationMode = "prisma" schema: authbridge enforces the relations.
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite_without_foreign_keys() {
-                    super::run_without_foreign_keys(crate::support::Backend::Sqlite, stringify!($name)).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres_without_foreign_keys() {
-                    super::run_without_foreign_keys(crate::support::Backend::Postgres, stringify!($name)).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn pgbouncer_without_foreign_keys() {
-                    super::run_without_foreign_keys(crate::support::Backend::PgBouncer, stringify!($name)).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql_without_foreign_keys() {
-                    super::run_without_foreign_keys(crate::support::Backend::Mysql, stringify!($name)).await
-                }
-            }
-        )*
-    };
-}
-
-include!("../fixtures/list.rs");
-
-#[test]
-fn every_fixture_file_is_listed() {
-    let on_disk: BTreeSet<String> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures dir")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
-        .collect();
-    let listed: BTreeSet<String> = LISTED.iter().map(|s| (*s).to_owned()).collect();
-    assert_eq!(on_disk, listed, "tests/fixtures/list.rs must name every fixture file");
-}
-
-#[test]
 fn matchers_work() {
     let run = Run { api_key: None, vars: Map::new(), now: Utc::now(), file: "self-test".into() };
     let mut errors = Vec::new();

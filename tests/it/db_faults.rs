@@ -14,8 +14,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::process::{Outcome, Proc, http};
+use crate::binary::{Outcome, Server, http};
+use crate::harness::Need;
 use crate::servers::PrivatePg;
+
+crate::harness::tests! {
+    sync needs [Need::PostgresServer] ignore "needs a private PostgreSQL cluster (initdb); .ci/run runs it":
+        postgres_stopped_under_load_gives_503_and_recovers_without_restart;
+}
 
 const POOL_TIMEOUT_MS: u64 = 1000;
 /// A stopped server refuses connections at once, so a request waits at most the pool's wait
@@ -103,15 +109,12 @@ struct Round {
     recovered_after: Duration,
 }
 
-#[test]
-#[ignore = "needs a private PostgreSQL cluster (initdb); .ci/run runs it"]
 fn postgres_stopped_under_load_gives_503_and_recovers_without_restart() {
-    let bin = PrivatePg::server_binaries().expect("PostgreSQL server binaries (initdb) in /usr/lib/postgresql");
-    let pg = PrivatePg::create(&bin, 55432..=55439, |_| {});
+    let pg = PrivatePg::create(55432..=55439, |_| {});
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url();
     let timeout = POOL_TIMEOUT_MS.to_string();
-    let server = Proc::start(
+    let server = Server::start(
         dir.path(),
         &[
             ("DATABASE_URL", url.as_str()),

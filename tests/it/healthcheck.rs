@@ -3,13 +3,21 @@
 //! it never needs or opens the database.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use diesel::Connection as _;
 use diesel::connection::SimpleConnection as _;
 
-use crate::process::{Outcome, Proc, binary, http};
+use crate::binary::{Outcome, Server, command, http};
+
+crate::harness::tests! {
+    sync:
+        the_exit_code_follows_readyz_then_the_stopped_server,
+        a_server_that_never_answers_fails_the_check_after_its_timeout,
+        a_url_that_is_not_plain_http_fails_the_check,
+        help_states_the_timeout_it_applies;
+}
 
 /// Only a guard against a hung check failing the run slowly: the check's own limit is
 /// `authbridge::healthcheck::TIMEOUT`.
@@ -17,13 +25,8 @@ const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// Runs `authbridge healthcheck ARGS` in `dir` with only `env` set; returns its exit code and stderr.
 fn healthcheck(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut command = Command::new(binary());
-    command.arg("healthcheck").args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::piped());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AUTHBRIDGE_") || name == "DATABASE_URL" || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
+    let mut command = command(&[&["healthcheck"], args].concat());
+    command.current_dir(dir).stdout(Stdio::null()).stderr(Stdio::piped());
     command.envs(env.iter().copied());
     let mut child = command.spawn().expect("the binary starts");
     let started = Instant::now();
@@ -52,12 +55,11 @@ fn assert_unhealthy(dir: &Path, args: &[&str], reason: &str) {
     assert!(stderr.starts_with("authbridge: healthcheck ") && stderr.contains(reason), "{reason}: {stderr}");
 }
 
-#[test]
 fn the_exit_code_follows_readyz_then_the_stopped_server() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("health.db");
     let url = format!("file:{}", database.display());
-    let mut server = Proc::start(dir.path(), &[("DATABASE_URL", &url)]);
+    let mut server = Server::start(dir.path(), &[("DATABASE_URL", &url)]);
     let readyz = format!("http://{}/readyz", server.address);
     let port = server.address.rsplit(':').next().unwrap().to_owned();
 
@@ -86,7 +88,6 @@ fn the_exit_code_follows_readyz_then_the_stopped_server() {
     assert_unhealthy(dir.path(), &["--bind", &server.address], "cannot connect");
 }
 
-#[test]
 fn a_server_that_never_answers_fails_the_check_after_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
     // The kernel completes the connection into the backlog; nobody ever reads the request.
@@ -96,16 +97,14 @@ fn a_server_that_never_answers_fails_the_check_after_its_timeout() {
     assert_unhealthy(dir.path(), &["--url", &url], &format!("no answer within {seconds} s"));
 }
 
-#[test]
 fn a_url_that_is_not_plain_http_fails_the_check() {
     let dir = tempfile::tempdir().unwrap();
     assert_unhealthy(dir.path(), &["--url", "https://127.0.0.1:1/readyz"], "only http:// URLs");
     assert_unhealthy(dir.path(), &["--url", "not a url"], "not a URL");
 }
 
-#[test]
 fn help_states_the_timeout_it_applies() {
-    let output = Command::new(binary()).args(["healthcheck", "--help"]).output().unwrap();
+    let output = command(&["healthcheck", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     let seconds = authbridge::healthcheck::TIMEOUT.as_secs();
     assert!(help.contains(&format!("within {seconds} s")), "{help}");

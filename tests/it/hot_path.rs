@@ -10,21 +10,23 @@ use diesel_async::AsyncConnection;
 use serde_json::json;
 
 use crate::support::{
-    Backend, Schema, Scratch, TestApp, backend_tests, execute, new_db, no_foreign_keys_ddl, pool_options, ready_db_with,
+    BACKENDS, Backend, Schema, Scratch, TestApp, execute, new_db, no_foreign_keys_ddl, pool_options, ready_db_with,
 };
 
-backend_tests!(get_session_and_user_runs_the_fewest_statements, without_foreign_keys_the_hot_path_is_the_same);
+crate::harness::tests! {
+    async on BACKENDS: get_session_and_user_runs_the_fewest_statements, without_foreign_keys_the_hot_path_is_the_same;
+}
 
 pub type Log = Arc<Mutex<Vec<String>>>;
 
 /// An app whose pool has one connection, which records every statement it starts.
-async fn instrumented(backend: Backend) -> Option<(TestApp, Log)> {
+async fn instrumented(backend: Backend) -> (TestApp, Log) {
     instrumented_on(backend, Schema::Migrations).await
 }
 
 /// [`instrumented`] on a database made from `schema`.
-pub async fn instrumented_on(backend: Backend, schema: Schema) -> Option<(TestApp, Log)> {
-    let (scratch, url) = Scratch::create(backend).await?;
+pub async fn instrumented_on(backend: Backend, schema: Schema) -> (TestApp, Log) {
+    let (scratch, url) = Scratch::create(backend).await;
     if schema == Schema::WithoutForeignKeys {
         execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(backend)).await;
     }
@@ -43,7 +45,7 @@ pub async fn instrumented_on(backend: Backend, schema: Schema) -> Option<(TestAp
         Ok::<_, authbridge::db::Error>(())
     })
     .unwrap();
-    Some((TestApp::over(db, Settings::default(), backend, scratch), log))
+    (TestApp::over(db, Settings::default(), backend, scratch), log)
 }
 
 async fn statements(log: &Log, app: &TestApp, body: serde_json::Value) -> Vec<String> {
@@ -54,14 +56,14 @@ async fn statements(log: &Log, app: &TestApp, body: serde_json::Value) -> Vec<St
 }
 
 async fn get_session_and_user_runs_the_fewest_statements(backend: Backend) {
-    let Some((app, log)) = instrumented(backend).await else { return };
+    let (app, log) = instrumented(backend).await;
     page_views_run_the_fewest_statements(backend, app, log).await
 }
 
 /// Where authbridge enforces the relations (no foreign keys), page views run the same statements:
 /// the read joins `users`, and only writes take the extra steps (relation_mode.rs counts those).
 async fn without_foreign_keys_the_hot_path_is_the_same(backend: Backend) {
-    let Some((app, log)) = instrumented_on(backend, Schema::WithoutForeignKeys).await else { return };
+    let (app, log) = instrumented_on(backend, Schema::WithoutForeignKeys).await;
     assert_eq!(app.db.relation_mode(), authbridge::config::RelationMode::Prisma);
     page_views_run_the_fewest_statements(backend, app, log).await
 }

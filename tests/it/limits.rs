@@ -5,14 +5,23 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::process::{Outcome, Proc, http, read_response};
+use crate::binary::{Outcome, Server, http, read_response};
+
+crate::harness::tests! {
+    sync:
+        headers_over_the_limit_get_431,
+        bodies_over_the_limit_get_413,
+        slow_headers_are_cut_off,
+        slow_bodies_get_408,
+        requests_beyond_the_concurrency_limit_get_503;
+}
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Small limits, so that each is reached quickly.
-fn server(dir: &std::path::Path) -> Proc {
+fn server(dir: &std::path::Path) -> Server {
     let url = format!("file:{}", dir.join("limits.db").display());
-    Proc::start(
+    Server::start(
         dir,
         &[
             ("DATABASE_URL", url.as_str()),
@@ -54,7 +63,6 @@ fn slow_body(address: &str, path: &str) -> TcpStream {
     stream
 }
 
-#[test]
 fn headers_over_the_limit_get_431() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
@@ -68,7 +76,6 @@ fn headers_over_the_limit_get_431() {
     assert_eq!(huge.status(), Some(431), "{huge:?}");
 }
 
-#[test]
 fn bodies_over_the_limit_get_413() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
@@ -81,7 +88,6 @@ fn bodies_over_the_limit_get_413() {
 }
 
 /// Slowloris: a client that trickles its headers is disconnected after the header read timeout.
-#[test]
 fn slow_headers_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
@@ -109,7 +115,6 @@ fn slow_headers_are_cut_off() {
 }
 
 /// A body that never finishes arriving gets 408 after the request timeout.
-#[test]
 fn slow_bodies_get_408() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
@@ -122,7 +127,6 @@ fn slow_bodies_get_408() {
 }
 
 /// Beyond --max-concurrent-requests a request is answered 503 at once; health checks are exempt.
-#[test]
 fn requests_beyond_the_concurrency_limit_get_503() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());

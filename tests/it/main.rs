@@ -1,9 +1,13 @@
-//! The one integration-test binary. Every test runs against SQLite always and against
-//! PostgreSQL and MySQL / MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL are set (required when
-//! CI=true); each test gets its own database. The tests need all three backend features (the
-//! default).
+//! The one integration-test binary; tests/README.md says how it is organised and run. Backend tests
+//! run on SQLite always and on PostgreSQL (directly and through PgBouncer) and MySQL / MariaDB when
+//! TEST_POSTGRES_URL / TEST_MYSQL_URL are set (required when CI=true); each test gets its own
+//! database. The tests need all three backend features (the default).
 
+mod harness;
 mod support;
+
+mod binary;
+mod servers;
 
 mod auth;
 mod bad_input;
@@ -18,11 +22,36 @@ mod limits;
 mod mysql;
 mod mysql_tls;
 mod ops;
-mod process;
 mod process_faults;
 mod relation_mode;
 mod secrets;
-mod servers;
 mod sessions;
 mod startup;
 mod tls;
+
+fn main() -> std::process::ExitCode {
+    let tests = [
+        harness::own_tests(),
+        auth::tests(),
+        bad_input::tests(),
+        catalog::tests(),
+        cli::tests(),
+        concurrency::tests(),
+        contract::tests(),
+        contract::fixture_tests(),
+        db_faults::tests(),
+        healthcheck::tests(),
+        hot_path::tests(),
+        limits::tests(),
+        mysql::tests(),
+        mysql_tls::tests(),
+        ops::tests(),
+        process_faults::tests(),
+        relation_mode::tests(),
+        secrets::tests(),
+        sessions::tests(),
+        startup::tests(),
+        tls::tests(),
+    ];
+    harness::main(tests.into_iter().flatten().collect())
+}

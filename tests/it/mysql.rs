@@ -8,6 +8,17 @@ use serde_json::json;
 
 use crate::support::{Backend, Scratch, TestApp, execute, new_db, pool_options, ready_db, texts};
 
+crate::harness::tests! {
+    async on [Backend::Mysql]:
+        migrations_build_prismas_mysql_catalog,
+        datetime_3_round_trips_milliseconds,
+        connections_run_in_utc_and_strict_mode_whatever_the_server_default,
+        strict_mode_refuses_what_would_be_truncated,
+        the_schema_check_reads_mysql_types,
+        mysql_urls_with_prisma_parameters_connect;
+    sync: mysql_migrations_follow_the_folder_rule_and_say_what_they_are;
+}
+
 #[derive(diesel::QueryableByName)]
 struct TextRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -29,9 +40,8 @@ async fn one(conn: &mut AsyncMysqlConnection, sql: &str) -> String {
 /// The migrations build Prisma's MySQL catalog: VARCHAR(191) / TEXT / DATETIME(3) / BOOLEAN, the
 /// index names Prisma gives (the FK index renamed to `sessions_userId_idx`), cascading foreign
 /// keys and the utf8mb4_unicode_ci tables.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrations_build_prismas_mysql_catalog() {
-    let Some((_scratch, url)) = Scratch::create(Backend::Mysql).await else { return };
+async fn migrations_build_prismas_mysql_catalog(backend: Backend) {
+    let (_scratch, url) = Scratch::create(backend).await;
     let db = ready_db(&url).await;
     let columns = texts(
         &db,
@@ -108,9 +118,8 @@ async fn migrations_build_prismas_mysql_catalog() {
 
 /// DATETIME(3) keeps milliseconds; finer input is truncated (never rounded) on the way in, and
 /// what is returned equals what is stored.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn datetime_3_round_trips_milliseconds() {
-    let Some(app) = TestApp::spawn(Backend::Mysql).await else { return };
+async fn datetime_3_round_trips_milliseconds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let user = app.ok("createUser", json!({ "user": { "emailVerified": "2026-01-02T03:04:05.678999+01:00" } })).await;
     assert_eq!(user["emailVerified"], "2026-01-02T02:04:05.678Z");
     let session = app
@@ -130,9 +139,8 @@ async fn datetime_3_round_trips_milliseconds() {
 /// DATETIME holds UTC wall time as Prisma writes it, and a client in another time zone sees
 /// the same wall time. (The server's global time zone is shared with other tests, so it is not
 /// changed here; a session time zone shows the same effect.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_run_in_utc_and_strict_mode_whatever_the_server_default() {
-    let Some(app) = TestApp::spawn(Backend::Mysql).await else { return };
+async fn connections_run_in_utc_and_strict_mode_whatever_the_server_default(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let url = app.db_url();
     let session_settings =
         texts(&app.db, "SELECT CAST(CONCAT(@@session.time_zone, ' ', @@session.sql_mode) AS CHAR) AS value").await;
@@ -167,9 +175,8 @@ async fn connections_run_in_utc_and_strict_mode_whatever_the_server_default() {
 
 /// Strict mode is a second line behind the length check: a value that reached the database too
 /// long would be an error, never a silent truncation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn strict_mode_refuses_what_would_be_truncated() {
-    let Some(app) = TestApp::spawn(Backend::Mysql).await else { return };
+async fn strict_mode_refuses_what_would_be_truncated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let result = authbridge::with_conn!(app.db, conn =>
         conn.batch_execute(&format!("INSERT INTO users (id, name) VALUES ('u', '{}')", "n".repeat(192))).await);
     let err = result.expect_err("strict mode refuses the over-long name");
@@ -180,9 +187,8 @@ async fn strict_mode_refuses_what_would_be_truncated() {
 /// What `prisma db push` / `migrate deploy` leave on MySQL is accepted; a column whose type
 /// would lose data (DATETIME without milliseconds, an INT where Prisma has a Boolean) is
 /// reported by name and start-up stops.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_schema_check_reads_mysql_types() {
-    let Some((scratch, url)) = Scratch::create(Backend::Mysql).await else { return };
+async fn the_schema_check_reads_mysql_types(backend: Backend) {
+    let (scratch, url) = Scratch::create(backend).await;
     let mut db = new_db(&url, &pool_options());
     execute(&db, include_str!("../../migrations/mysql/00000000000000_init/up.sql")).await;
     execute(&db, "CREATE TABLE `_prisma_migrations` (`id` VARCHAR(36) PRIMARY KEY NOT NULL)").await;
@@ -208,7 +214,7 @@ async fn the_schema_check_reads_mysql_types() {
     // The narrowed column's own limit applies: a team's @db.VarChar(50) is honoured.
     execute(&db, "ALTER TABLE sessions MODIFY expires DATETIME(3) NOT NULL; ALTER TABLE authenticators MODIFY credentialBackedUp BOOLEAN NOT NULL").await;
     migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect("repaired");
-    let app = TestApp::over(db, Settings::default(), Backend::Mysql, scratch);
+    let app = TestApp::over(db, Settings::default(), backend, scratch);
     let response = app.call("createUser", json!({ "user": { "name": "n".repeat(51) } })).await;
     assert_eq!(response.status, axum::http::StatusCode::BAD_REQUEST, "{}", response.text);
     assert_eq!(response.json()["field"], "user.name");
@@ -226,9 +232,8 @@ async fn the_schema_check_reads_mysql_types() {
 
 /// `DATABASE_URL` as a Prisma MySQL user writes it: Prisma's pool and socket parameters are
 /// dropped, `connection_limit` sizes the pool, and `mariadb://` works too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_urls_with_prisma_parameters_connect() {
-    let Some((_scratch, url)) = Scratch::create(Backend::Mysql).await else { return };
+async fn mysql_urls_with_prisma_parameters_connect(backend: Backend) {
+    let (_scratch, url) = Scratch::create(backend).await;
     let prisma_url =
         format!("{url}?connection_limit=3&connect_timeout=5&pool_timeout=5&socket_timeout=10&sslmode=disabled");
     let parsed = authbridge::db::url::parse_url(Some(&prisma_url)).unwrap();
@@ -237,10 +242,9 @@ async fn mysql_urls_with_prisma_parameters_connect() {
     let db = ready_db(&prisma_url).await;
     let mariadb_url = prisma_url.replacen("mysql://", "mariadb://", 1);
     let twin = ready_db(&mariadb_url).await;
-    let app = TestApp::over(db, Settings::default(), Backend::Mysql, Scratch::create(Backend::Sqlite).await.unwrap().0);
+    let app = TestApp::over(db, Settings::default(), backend, Scratch::create(Backend::Sqlite).await.0);
     let user = app.ok("createUser", json!({ "user": { "email": "a@example.com" } })).await;
-    let other =
-        TestApp::over(twin, Settings::default(), Backend::Mysql, Scratch::create(Backend::Sqlite).await.unwrap().0);
+    let other = TestApp::over(twin, Settings::default(), backend, Scratch::create(Backend::Sqlite).await.0);
     assert_eq!(other.ok("getUser", json!({ "id": user["id"] })).await, user, "both URLs reach one database");
 }
 
@@ -249,7 +253,6 @@ async fn mysql_urls_with_prisma_parameters_connect() {
 /// folder chain ends at `prisma/schema.mysql.prisma`, every `up.sql` says it is a
 /// reconstruction, and the MySQL schema is the PostgreSQL one with only the provider and the
 /// `@db.Text` columns changed.
-#[test]
 fn mysql_migrations_follow_the_folder_rule_and_say_what_they_are() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let read =

@@ -3,8 +3,8 @@
 //! with `openssl`, accounts created `REQUIRE SSL` and `REQUIRE X509`, and authbridge connecting
 //! as Prisma's parameters and `sslmode` say. The shared server on 3306 is not used.
 //!
-//! Needs `mariadb-install-db`, `mariadbd` (Debian's mariadb-server) and `openssl`: missing, the
-//! tests fail under CI=true and say why they skip otherwise.
+//! Needs `mariadb-install-db`, `mariadbd` (Debian's mariadb-server) and `openssl`
+//! (`Need::MariadbServer`, `Need::Openssl`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,45 +15,24 @@ use authbridge::db::url;
 use authbridge::db::{Db, StartError};
 use serde_json::json;
 
-use crate::cli::{Server, authbridge};
-use crate::support::{Backend, Scratch, TestApp, ci, mysql_admin, pool_options, ready_db, texts};
+use crate::binary::{Server, command};
+use crate::harness::{Need, program};
+use crate::servers::{is_root, run};
+use crate::support::{Backend, Scratch, TestApp, mysql_admin, pool_options, ready_db, texts};
+
+crate::harness::tests! {
+    async needs [Need::MariadbServer, Need::Openssl]:
+        a_require_ssl_account_is_reached_over_verified_tls_only,
+        verify_ca_verifies_the_chain_and_here_the_name_too,
+        a_require_x509_account_is_reached_with_a_pkcs12_identity,
+        migrate_serve_and_the_contract_fixtures_over_tls,
+        a_server_without_tls_is_used_only_when_tls_is_optional;
+}
 
 /// The password of the accounts the tests create; no output may ever contain it.
 const PASSWORD: &str = "SECRET-tls-pw";
 /// The password of the PKCS#12 client identities.
 const P12_PASSWORD: &str = "SECRET-p12-pw";
-
-/// The programs these tests need, or `None` (outside CI only) to skip.
-fn tools() -> Option<()> {
-    let missing: Vec<&str> =
-        ["mariadb-install-db", "mariadbd", "openssl"].into_iter().filter(|tool| find(tool).is_none()).collect();
-    if missing.is_empty() {
-        return Some(());
-    }
-    let why = format!("{} not found (apt-get install mariadb-server openssl)", missing.join(", "));
-    assert!(!ci(), "CI=true but {why}: the MySQL TLS tests must run");
-    eprintln!("skipping the MySQL TLS test: {why}");
-    None
-}
-
-/// A program on PATH or in /usr/sbin (where Debian puts mariadbd, outside a user's PATH).
-fn find(program: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// Certificates made for one test, in its directory.
 struct Certs {
@@ -150,14 +129,14 @@ impl PrivateMariadb {
         let tmp = dir.path().join("tmp");
         std::fs::create_dir(&tmp).unwrap();
         let install = Instant::now();
-        run(Command::new(find("mariadb-install-db").unwrap())
+        run(Command::new(program("mariadb-install-db").expect("Need::MariadbServer"))
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--tmpdir={}", tmp.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"]));
         let installed = install.elapsed();
         let port = free_port();
-        let mut command = Command::new(find("mariadbd").unwrap());
+        let mut command = Command::new(program("mariadbd").expect("Need::MariadbServer"));
         command
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
@@ -248,14 +227,9 @@ fn free_port() -> u16 {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
 /// A private server with TLS and the accounts the tests use: `tls_user` created `REQUIRE SSL`,
 /// `x509_user` created `REQUIRE X509`, both allowed everything.
-async fn tls_server() -> Option<(PrivateMariadb, Certs)> {
-    tools()?;
+async fn tls_server() -> (PrivateMariadb, Certs) {
     let dir = tempfile::Builder::new().prefix("ab_mysql_tls").tempdir().unwrap();
     let certs = Certs::make(dir.path());
     let server = PrivateMariadb::start(dir, Some(&certs));
@@ -265,7 +239,7 @@ async fn tls_server() -> Option<(PrivateMariadb, Certs)> {
              CREATE USER x509_user@'%' IDENTIFIED BY '{PASSWORD}' REQUIRE X509; GRANT ALL ON *.* TO x509_user@'%'"
         ))
         .await;
-    Some((server, certs))
+    (server, certs)
 }
 
 /// A pool on `url` as start-up builds it, and whether its first connection works.
@@ -287,32 +261,17 @@ async fn cipher(db: &Db) -> String {
     .concat()
 }
 
-/// What `authbridge serve` prints when it cannot start: its exit code and its stderr.
+/// What `authbridge serve` prints when it cannot start: its exit code and its output, which must
+/// hold no password.
 fn start_up_failure(url: &str) -> (Option<i32>, String) {
     start_up_failure_in(tempfile::tempdir().unwrap().path(), url)
 }
 
 /// [`start_up_failure`] with `dir` as the working directory.
 fn start_up_failure_in(dir: &Path, url: &str) -> (Option<i32>, String) {
-    let mut child = authbridge(&["serve", "--bind", "127.0.0.1:0"])
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("authbridge started on {url}, or hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let (code, all) = crate::binary::start_up_failure(dir, url);
     assert!(!all.contains("SECRET"), "a password was printed:\n{all}");
-    (output.status.code(), all)
+    (code, all)
 }
 
 /// The start-up refusal of `url`: the binary stops, and its last line says, in one line, where
@@ -331,9 +290,8 @@ fn refused_at_start_up(url: &str, endpoint: &str, reason: &str) -> String {
 /// `sslcert` (the pooled connection shows its cipher), and with the other ways of asking for TLS;
 /// refused without TLS, with another CA and with a host name the certificate does not name,
 /// each with one clear line from the real binary that holds no password.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_require_ssl_account_is_reached_over_verified_tls_only() {
-    let Some((server, certs)) = tls_server().await else { return };
+    let (server, certs) = tls_server().await;
     let started = Instant::now();
     let ca = certs.path("ca.pem");
     let other_ca = certs.path("other-ca.pem");
@@ -407,9 +365,8 @@ async fn a_require_ssl_account_is_reached_over_verified_tls_only() {
 /// "NotValidForName" in an error rustls now words differently), so the name is checked as
 /// well and the refusal says so. Should a later mysql_async skip the check, this test fails and
 /// docs/managed-databases.md needs updating.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_ca_verifies_the_chain_and_here_the_name_too() {
-    let Some((server, certs)) = tls_server().await else { return };
+    let (server, certs) = tls_server().await;
     let url = |host: &str, ca: &str| {
         server.url("tls_user", host, "mysql", &format!("sslmode=VERIFY_CA&sslcert={}", certs.path(ca)))
     };
@@ -428,9 +385,8 @@ async fn verify_ca_verifies_the_chain_and_here_the_name_too() {
 /// A `REQUIRE X509` account: reached with a PKCS#12 client identity (`sslidentity` +
 /// `sslpassword`) as OpenSSL 3 writes it and as older tools do, refused without one; a wrong
 /// `sslpassword` and an EC identity stop start-up with a clear line that holds no password.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_require_x509_account_is_reached_with_a_pkcs12_identity() {
-    let Some((server, certs)) = tls_server().await else { return };
+    let (server, certs) = tls_server().await;
     let ca = certs.path("ca.pem");
     let url = |parameters: &str| server.url("x509_user", "localhost", "mysql", parameters);
     for p12 in ["client.p12", "client-legacy.p12"] {
@@ -481,19 +437,18 @@ async fn a_require_x509_account_is_reached_with_a_pkcs12_identity() {
 /// The real binary over TLS: `authbridge migrate` creates the tables as the `REQUIRE SSL`
 /// account (so its own connection is TLS too), then `serve` answers on them; and every contract
 /// fixture passes over a TLS pool.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_serve_and_the_contract_fixtures_over_tls() {
-    let Some((server, certs)) = tls_server().await else { return };
+    let (server, certs) = tls_server().await;
     let tls = format!("sslaccept=strict&sslcert={}", certs.path("ca.pem"));
     let _served = server.scratch("ab_test_tls_served").await;
     let url = server.url("tls_user", "localhost", "ab_test_tls_served", &tls);
     let dir = tempfile::tempdir().unwrap();
-    let output = authbridge(&["migrate"]).current_dir(dir.path()).env("DATABASE_URL", &url).output().unwrap();
+    let output = command(&["migrate"]).current_dir(dir.path()).env("DATABASE_URL", &url).output().unwrap();
     let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{all}");
     assert!(!all.contains("SECRET"), "{all}");
     assert!(all.contains("sslmode=\"VERIFY_IDENTITY\"") || all.contains("sslmode=VERIFY_IDENTITY"), "{all}");
-    let running = Server::start(dir.path(), "text", &[("DATABASE_URL", url.as_str())]);
+    let running = Server::start(dir.path(), &[("DATABASE_URL", url.as_str())]);
     let (status, body) = running.request(
         "POST",
         "/v1/adapter/createUser",
@@ -507,30 +462,23 @@ async fn migrate_serve_and_the_contract_fixtures_over_tls() {
     assert!(log.contains("applied_migrations=0"), "serve found the tables migrate made:\n{log}");
 
     let started = Instant::now();
-    for (index, name) in crate::contract::LISTED.iter().enumerate() {
+    let fixtures = crate::contract::fixtures_on(Backend::Mysql);
+    for (index, name) in fixtures.iter().enumerate() {
         crate::contract::run_fixture_on(Backend::Mysql, name, async |settings| {
             let database = format!("ab_test_tls_{index}");
             let scratch = server.scratch(&database).await;
             let db = ready_db(&server.url("tls_user", "localhost", &database, &tls)).await;
             assert!(!cipher(&db).await.is_empty(), "{name} runs over TLS");
-            Some(TestApp::over(db, settings, Backend::Mysql, scratch))
+            TestApp::over(db, settings, Backend::Mysql, scratch)
         })
         .await;
     }
-    eprintln!(
-        "MySQL TLS: {} contract fixtures over TLS in {} ms",
-        crate::contract::LISTED.len(),
-        started.elapsed().as_millis()
-    );
+    eprintln!("MySQL TLS: {} contract fixtures over TLS in {} ms", fixtures.len(), started.elapsed().as_millis());
 }
 
 /// A server without TLS: `PREFERRED` falls back to a plain connection, as MySQL's clients do;
 /// `REQUIRED` and Prisma's parameters refuse to go on without TLS, in one line.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_tls_is_used_only_when_tls_is_optional() {
-    if tools().is_none() {
-        return;
-    }
     let server = PrivateMariadb::start(tempfile::Builder::new().prefix("ab_mysql_plain").tempdir().unwrap(), None);
     server.admin(&format!("CREATE USER app@'%' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON *.* TO app@'%'")).await;
     let url = |parameters: &str| server.url("app", "127.0.0.1", "mysql", parameters);

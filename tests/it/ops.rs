@@ -12,7 +12,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Backend, Scratch, TestApp, TestResponse, backend_tests, ready_db_with};
+use crate::support::{BACKENDS, Backend, Scratch, TestApp, ready_db_with};
+
+crate::harness::tests! {
+    async:
+        openapi_documents_exactly_the_routes_the_router_serves,
+        openapi_describes_bodies_answers_and_problems_as_api_md,
+        metrics_and_openapi_need_the_key_health_checks_do_not;
+    async on BACKENDS: metrics_count_requests_by_route_template, metrics_show_live_pool_figures, metrics_count_purged_rows;
+}
 
 const KEY: &str = "ops-test-key";
 
@@ -20,28 +28,25 @@ fn keyed() -> Settings {
     Settings { api_keys: ApiKeys::new([KEY]), ..Settings::default() }
 }
 
-async fn get(app: &TestApp, path: &str, key: Option<&str>) -> TestResponse {
-    let mut request = Request::get(path);
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    app.send(request.body(Body::empty()).unwrap()).await
+/// An app that wants [`KEY`], over `db`, whose client sends the key.
+fn keyed_over(db: authbridge::db::Db, backend: Backend, scratch: Scratch) -> TestApp {
+    let mut app = TestApp::over(db, keyed(), backend, scratch);
+    app.client = app.with_key(KEY);
+    app
 }
 
-async fn call(app: &TestApp, method: &str, body: Value) -> TestResponse {
-    let request = Request::post(format!("/v1/adapter/{method}"))
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {KEY}"))
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    app.send(request).await
+/// An app that wants [`KEY`] on a fresh database, whose client sends the key.
+async fn keyed_app(backend: Backend) -> TestApp {
+    let mut app = TestApp::with_settings(backend, keyed()).await;
+    app.client = app.with_key(KEY);
+    app
 }
 
 // ---------------------------------------------------------------------------------------------
 // OpenAPI
 
 async fn openapi(app: &TestApp) -> Value {
-    let response = get(app, "/openapi.json", Some(KEY)).await;
+    let response = app.get("/openapi.json").await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     assert_eq!(response.header("content-type"), Some("application/json"));
     response.json()
@@ -94,9 +99,8 @@ fn concrete(template: &str) -> String {
         .join("/")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_documents_exactly_the_routes_the_router_serves() {
-    let app = TestApp::with_settings(Backend::Sqlite, keyed()).await.unwrap();
+    let app = keyed_app(Backend::Sqlite).await;
     let doc = openapi(&app).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1: {}", doc["openapi"]);
 
@@ -163,9 +167,8 @@ fn accepts_null(doc: &Value, schema: &Value) -> bool {
     is_null(schema) || schema["oneOf"].as_array().is_some_and(|items| items.iter().any(is_null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_describes_bodies_answers_and_problems_as_api_md() {
-    let app = TestApp::with_settings(Backend::Sqlite, keyed()).await.unwrap();
+    let app = keyed_app(Backend::Sqlite).await;
     let doc = openapi(&app).await;
 
     let mut refs = Vec::new();
@@ -283,8 +286,8 @@ async fn openapi_describes_bodies_answers_and_problems_as_api_md() {
     // The documented bounds are the enforced ones.
     let max_age = doc["components"]["schemas"]["SessionLookupArg"]["properties"]["maxAge"]["maximum"].as_u64().unwrap();
     let lookup = |max_age: u64| json!({ "sessionToken": "no-such-token", "maxAge": max_age, "updateAge": 0 });
-    assert_eq!(call(&app, "getSessionAndUser", lookup(max_age)).await.status, StatusCode::OK);
-    assert_eq!(call(&app, "getSessionAndUser", lookup(max_age + 1)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.call("getSessionAndUser", lookup(max_age)).await.status, StatusCode::OK);
+    assert_eq!(app.call("getSessionAndUser", lookup(max_age + 1)).await.status, StatusCode::BAD_REQUEST);
     let limit = &doc["paths"]["/v1/users/{userId}/sessions"]["get"]["parameters"][2]["schema"];
     let (lowest, highest) = (limit["minimum"].as_u64().unwrap(), limit["maximum"].as_u64().unwrap());
     for (value, status) in [
@@ -293,7 +296,7 @@ async fn openapi_describes_bodies_answers_and_problems_as_api_md() {
         (highest, StatusCode::OK),
         (highest + 1, StatusCode::BAD_REQUEST),
     ] {
-        let response = get(&app, &format!("/v1/users/u/sessions?limit={value}"), Some(KEY)).await;
+        let response = app.get(&format!("/v1/users/u/sessions?limit={value}")).await;
         assert_eq!(response.status, status, "limit={value}: {}", response.text);
     }
     let user = &doc["components"]["schemas"]["User"];
@@ -301,19 +304,18 @@ async fn openapi_describes_bodies_answers_and_problems_as_api_md() {
     assert_eq!(resolve(&doc, &user["properties"]["id"])["type"], "string");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_openapi_need_the_key_health_checks_do_not() {
-    let app = TestApp::with_settings(Backend::Sqlite, keyed()).await.unwrap();
+    let app = TestApp::with_settings(Backend::Sqlite, keyed()).await;
     for path in ["/metrics", "/openapi.json"] {
-        for key in [None, Some("wrong")] {
-            let response = get(&app, path, key).await;
+        for (key, client) in [(None, app.client.clone()), (Some("wrong"), app.with_key("wrong"))] {
+            let response = client.get(path).await;
             assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{path} {key:?}");
             assert_eq!(response.header("content-type"), Some("application/problem+json"));
         }
-        assert_eq!(get(&app, path, Some(KEY)).await.status, StatusCode::OK, "{path}");
+        assert_eq!(app.with_key(KEY).get(path).await.status, StatusCode::OK, "{path}");
     }
     for path in ["/healthz", "/readyz"] {
-        assert_eq!(get(&app, path, None).await.status, StatusCode::OK, "{path}");
+        assert_eq!(app.get(path).await.status, StatusCode::OK, "{path}");
     }
 }
 
@@ -344,14 +346,14 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 async fn scrape(app: &TestApp) -> String {
-    let response = get(app, "/metrics", Some(KEY)).await;
+    let response = app.get("/metrics").await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     assert!(response.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
     response.text
 }
 
 async fn metrics_count_requests_by_route_template(backend: Backend) {
-    let Some(app) = TestApp::with_settings(backend, keyed()).await else { return };
+    let app = keyed_app(backend).await;
     // The recorder is shared by every test in this binary: compare before and after.
     let ok = [("method", "POST"), ("route", "/v1/adapter/getUserByEmail"), ("status_class", "2xx")];
     let bad = [("method", "POST"), ("route", "/v1/adapter/getUserByEmail"), ("status_class", "4xx")];
@@ -361,13 +363,13 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
         |text: &str, labels: &[(&str, &str)]| sample(text, "authbridge_http_requests_total", labels).unwrap_or(0.0);
 
     let email = "metrics-secret-email@example.com";
-    call(&app, "createUser", json!({ "user": { "email": email } })).await;
+    app.call("createUser", json!({ "user": { "email": email } })).await;
     for _ in 0..3 {
-        assert_eq!(call(&app, "getUserByEmail", json!({ "email": email })).await.status, StatusCode::OK);
+        assert_eq!(app.call("getUserByEmail", json!({ "email": email })).await.status, StatusCode::OK);
     }
-    assert_eq!(call(&app, "getUserByEmail", json!({ "email": "" })).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.call("getUserByEmail", json!({ "email": "" })).await.status, StatusCode::BAD_REQUEST);
     let raw_path = "/v1/users/metrics-secret-user-id/nothing-here";
-    assert_eq!(get(&app, raw_path, Some(KEY)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(raw_path).await.status, StatusCode::NOT_FOUND);
 
     let after = scrape(&app).await;
     assert!(count(&after, &ok) >= count(&before, &ok) + 3.0, "{after}");
@@ -389,14 +391,14 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
 
 /// Pool figures are read at scrape time from the scraped app's own pool.
 async fn metrics_show_live_pool_figures(backend: Backend) {
-    let Some((scratch, url)) = Scratch::create(backend).await else { return };
+    let (scratch, url) = Scratch::create(backend).await;
     let options = PoolOptions {
         max_size: 2,
         wait_timeout: std::time::Duration::from_secs(30),
         sqlite_busy_timeout: std::time::Duration::from_secs(10),
     };
     let db = ready_db_with(&url, &options, None).await;
-    let app = Arc::new(TestApp::over(db.clone(), keyed(), backend, scratch));
+    let app = Arc::new(keyed_over(db.clone(), backend, scratch));
     let pool = |text: &str, name: &str| sample(text, name, &[]).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
 
     let idle = scrape(&app).await;
@@ -411,7 +413,7 @@ async fn metrics_show_live_pool_figures(backend: Backend) {
     assert_eq!(pool(&busy, "authbridge_db_pool_connections_in_use"), 2.0, "{busy}");
     let queued = {
         let app = app.clone();
-        tokio::spawn(async move { call(&app, "getUser", json!({ "id": "nobody" })).await.status })
+        tokio::spawn(async move { app.call("getUser", json!({ "id": "nobody" })).await.status })
     };
     let mut waiting = 0.0;
     for _ in 0..500 {
@@ -431,28 +433,21 @@ async fn metrics_show_live_pool_figures(backend: Backend) {
 
 /// The purge's counter reaches /metrics, labelled by table.
 async fn metrics_count_purged_rows(backend: Backend) {
-    let Some(app) = TestApp::with_settings(backend, keyed()).await else { return };
+    let app = keyed_app(backend).await;
     let purged = |text: &str, table: &str| sample(text, "authbridge_purged_rows_total", &[("table", table)]).unwrap();
     let before = scrape(&app).await;
-    let user = call(&app, "createUser", json!({ "user": {} })).await.json()["id"].clone();
+    let user = app.call("createUser", json!({ "user": {} })).await.json()["id"].clone();
     for token in ["purge-a", "purge-b"] {
         let session =
             json!({ "session": { "sessionToken": token, "userId": user, "expires": "2001-01-01T00:00:00Z" } });
-        assert_eq!(call(&app, "createSession", session).await.status, StatusCode::OK);
+        assert_eq!(app.call("createSession", session).await.status, StatusCode::OK);
     }
     let token = json!({ "verificationToken": { "identifier": "i", "token": "t", "expires": "2001-01-01T00:00:00Z" } });
-    assert_eq!(call(&app, "createVerificationToken", token).await.status, StatusCode::OK);
-    let request = Request::post("/v1/maintenance/purge-expired")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {KEY}"))
-        .body(Body::from("{}"))
-        .unwrap();
-    let response = app.send(request).await;
+    assert_eq!(app.call("createVerificationToken", token).await.status, StatusCode::OK);
+    let response = app.post("/v1/maintenance/purge-expired", &json!({})).await;
     assert_eq!(response.json(), json!({ "sessionsDeleted": 2, "verificationTokensDeleted": 1 }));
     let after = scrape(&app).await;
     // Other tests purge too, in this same process: at least ours are counted.
     assert!(purged(&after, "sessions") >= purged(&before, "sessions") + 2.0, "{after}");
     assert!(purged(&after, "verification_tokens") >= purged(&before, "verification_tokens") + 1.0, "{after}");
 }
-
-backend_tests!(metrics_count_requests_by_route_template, metrics_show_live_pool_figures, metrics_count_purged_rows);

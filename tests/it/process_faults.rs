@@ -13,8 +13,15 @@ use std::time::{Duration, Instant};
 use authbridge::db::Db;
 use serde_json::json;
 
-use crate::process::{Outcome, Proc, http, read_response};
-use crate::support::{Backend, Scratch, execute, ready_db, texts};
+use crate::binary::{Outcome, Server, http, read_response};
+use crate::support::{Backend, DATABASES, Scratch, execute, ready_db, texts};
+
+crate::harness::tests! {
+    sync on DATABASES:
+        sigterm_under_load_finishes_in_flight_requests,
+        kill_9_mid_load_leaves_whole_transactions;
+    sync: sigterm_past_the_grace_period_or_twice_exits_non_zero;
+}
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -23,10 +30,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A database of `backend` with the tables, its scratch guard and its URL.
-fn database(rt: &tokio::runtime::Runtime, backend: Backend) -> Option<(Scratch, String, Db)> {
-    let (scratch, url) = rt.block_on(Scratch::create(backend))?;
+fn database(rt: &tokio::runtime::Runtime, backend: Backend) -> (Scratch, String, Db) {
+    let (scratch, url) = rt.block_on(Scratch::create(backend));
     let db = rt.block_on(ready_db(&url));
-    Some((scratch, url, db))
+    (scratch, url, db)
 }
 
 /// `sql`, written for SQLite and PostgreSQL (double-quoted identifiers, ISO dates with an
@@ -85,12 +92,13 @@ impl InFlight {
     }
 }
 
-fn sigterm_under_load(backend: Backend) {
+/// SIGTERM under load: in-flight requests finish, new connections are refused, exit 0 in time.
+fn sigterm_under_load_finishes_in_flight_requests(backend: Backend) {
     let rt = runtime();
-    let Some((_scratch, url, db)) = database(&rt, backend) else { return };
+    let (_scratch, url, db) = database(&rt, backend);
     rt.block_on(execute(&db, r#"INSERT INTO users (id, email) VALUES ('term-user', 'term@example.com')"#));
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Proc::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "5s")]);
+    let mut server = Server::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "5s")]);
     let address = server.address.clone();
     let session = |token: &str| json!({ "session": { "sessionToken": token, "userId": "term-user", "expires": "2099-01-01T00:00:00Z" } });
 
@@ -168,28 +176,12 @@ fn sigterm_under_load(backend: Backend) {
     );
 }
 
-#[test]
-fn sigterm_under_load_finishes_in_flight_requests_sqlite() {
-    sigterm_under_load(Backend::Sqlite);
-}
-
-#[test]
-fn sigterm_under_load_finishes_in_flight_requests_postgres() {
-    sigterm_under_load(Backend::Postgres);
-}
-
-#[test]
-fn sigterm_under_load_finishes_in_flight_requests_mysql() {
-    sigterm_under_load(Backend::Mysql);
-}
-
 /// A request still in flight when the grace period ends, or at a second signal: exit 1, and the
 /// log says why.
-#[test]
 fn sigterm_past_the_grace_period_or_twice_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file:{}", dir.path().join("grace.db").display());
-    let mut server = Proc::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "1s")]);
+    let mut server = Server::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "1s")]);
     let stuck = InFlight::start(&server.address, "/v1/adapter/getUser", &json!({ "id": "nobody" }));
     thread::sleep(Duration::from_millis(200));
     let signalled = Instant::now();
@@ -203,7 +195,7 @@ fn sigterm_past_the_grace_period_or_twice_exits_non_zero() {
     drop(stuck);
 
     // A second signal cuts a long grace period short.
-    let mut server = Proc::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "60s")]);
+    let mut server = Server::start(dir.path(), &[("DATABASE_URL", &url), ("AUTHBRIDGE_SHUTDOWN_GRACE_PERIOD", "60s")]);
     let stuck = InFlight::start(&server.address, "/v1/adapter/getUser", &json!({ "id": "nobody" }));
     thread::sleep(Duration::from_millis(200));
     server.signal("TERM");
@@ -292,9 +284,10 @@ fn gone(outcome: &Outcome) -> bool {
     matches!(outcome, Outcome::Refused | Outcome::Closed | Outcome::Truncated(_) | Outcome::TimedOut)
 }
 
-fn kill_9_mid_load(backend: Backend) {
+/// kill -9 under a load of multi-row writes: the rows show whole transactions only.
+fn kill_9_mid_load_leaves_whole_transactions(backend: Backend) {
     let rt = runtime();
-    let Some((_scratch, url, db)) = database(&rt, backend) else { return };
+    let (_scratch, url, db) = database(&rt, backend);
     seed(&rt, &db, backend);
     let dir = tempfile::tempdir().unwrap();
     let env = [
@@ -303,7 +296,7 @@ fn kill_9_mid_load(backend: Backend) {
         ("AUTHBRIDGE_PURGE_INTERVAL", "0"),
         ("RUST_LOG", "warn,authbridge=info,authbridge::request=warn"),
     ];
-    let mut server = Proc::start(dir.path(), &env);
+    let mut server = Server::start(dir.path(), &env);
     let address = server.address.clone();
     let mut clients = Vec::new();
 
@@ -455,7 +448,7 @@ fn kill_9_mid_load(backend: Backend) {
         assert_eq!(check, ["ok"], "SQLite integrity");
     }
     // 6. The service starts again on the same database and finishes the purge.
-    let server = Proc::start(dir.path(), &env);
+    let server = Server::start(dir.path(), &env);
     assert_eq!(http(&server.address, "GET", "/readyz", "", TIMEOUT).status(), Some(200));
     let purged = post(&server.address, "/v1/maintenance/purge-expired", &json!({}));
     assert_eq!(purged.json()["sessionsDeleted"], expired_left, "{purged:?}");
@@ -466,19 +459,4 @@ fn kill_9_mid_load(backend: Backend) {
         acknowledged.len(),
         loaded.elapsed().as_millis()
     );
-}
-
-#[test]
-fn kill_9_mid_load_leaves_whole_transactions_sqlite() {
-    kill_9_mid_load(Backend::Sqlite);
-}
-
-#[test]
-fn kill_9_mid_load_leaves_whole_transactions_postgres() {
-    kill_9_mid_load(Backend::Postgres);
-}
-
-#[test]
-fn kill_9_mid_load_leaves_whole_transactions_mysql() {
-    kill_9_mid_load(Backend::Mysql);
 }

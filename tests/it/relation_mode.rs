@@ -11,11 +11,27 @@ use authbridge::db::Db;
 use authbridge::db::check;
 use authbridge::db::migrate::{self, Migrate};
 use authbridge::db::relations::RELATIONS;
-use axum::Router;
 use serde_json::{Value, json};
 
-use crate::cli::authbridge;
-use crate::support::{Backend, Schema, Scratch, TestApp, execute, new_db, no_foreign_keys_ddl, pool_options, texts};
+use crate::binary::{Server, command};
+use crate::harness::runtime;
+use crate::support::{
+    BACKENDS, Backend, Client, Schema, Scratch, TestApp, execute, new_db, no_foreign_keys_ddl, pool_options, texts,
+};
+
+crate::harness::tests! {
+    sync on RACES: delete_create_race;
+    sync on [Backend::Postgres]: postgres_without_foreign_keys_defaulting_to_repeatable_read;
+    async on BACKENDS:
+        auto_settles_on_prisma_where_one_cascading_foreign_key_is_missing,
+        prisma_mode_on_a_database_with_foreign_keys_is_redundant_but_correct,
+        foreign_keys_mode_without_foreign_keys_stops_start_up,
+        the_catalog_check_finds_foreign_keys_and_indexes,
+        writes_run_the_documented_statements;
+    async on [Backend::Sqlite]: the_command_line_reports_the_relation_mode;
+    async on [Backend::Mysql]: mysql_no_foreign_key_ddl_builds_the_migrations_catalog_without_foreign_keys;
+    sync: the_no_foreign_key_schemas_are_the_projects_with_relation_mode_prisma;
+}
 
 /// MySQL quotes identifiers with backticks (double quotes are string literals there).
 fn quoted(backend: Backend, sql: &str) -> String {
@@ -36,11 +52,11 @@ fn migrations_ddl(backend: Backend) -> String {
 }
 
 /// A scratch database made from `ddl`, not migrated, nothing checked yet.
-async fn database_from(backend: Backend, ddl: &str) -> Option<(Scratch, String, Db)> {
-    let (scratch, url) = Scratch::create(backend).await?;
+async fn database_from(backend: Backend, ddl: &str) -> (Scratch, String, Db) {
+    let (scratch, url) = Scratch::create(backend).await;
     let db = new_db(&url, &pool_options());
     execute(&db, ddl).await;
-    Some((scratch, url, db))
+    (scratch, url, db)
 }
 
 /// The user's rows left in each relation's table, and every row whose user does not exist.
@@ -86,16 +102,10 @@ enum Kind {
     Move,
 }
 
-async fn call(router: &Router, method: &str, body: Value) -> (u16, Value) {
-    use tower::ServiceExt;
-    let request = axum::http::Request::post(format!("/v1/adapter/{method}"))
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(body.to_string()))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+/// An adapter call's status and JSON answer.
+async fn call(client: &Client, method: &str, body: Value) -> (u16, Value) {
+    let response = client.call(method, body).await;
+    (response.status.as_u16(), response.json())
 }
 
 /// What one writer did: the keys of the rows it created (or moved) with 200, and the key of the
@@ -109,7 +119,7 @@ struct Written {
 /// Creates rows of `kind` for `user` until one is refused; counts itself in `started` at its
 /// first success.
 async fn writer(
-    router: Router,
+    client: Client,
     kind: Kind,
     tag: String,
     user: String,
@@ -121,20 +131,20 @@ async fn writer(
         let key = format!("{tag}-{n}");
         let (status, body) = match kind {
             Kind::Session => call(
-                &router,
+                &client,
                 "createSession",
                 json!({ "session": { "sessionToken": key, "userId": user, "expires": "2099-01-01T00:00:00.000Z" } }),
             )
             .await,
             Kind::Account => call(
-                &router,
+                &client,
                 "linkAccount",
                 json!({ "account": { "userId": user, "type": "oauth", "provider": "race", "providerAccountId": key } }),
             )
             .await,
             Kind::Authenticator => {
                 call(
-                    &router,
+                    &client,
                     "createAuthenticator",
                     json!({ "authenticator": {
                     "credentialID": key, "userId": user, "providerAccountId": key, "credentialPublicKey": "pk",
@@ -143,9 +153,9 @@ async fn writer(
                 .await
             }
             Kind::Move => {
-                let (status, _) = call(&router, "createSession", json!({ "session": { "sessionToken": key, "userId": bystander, "expires": "2099-01-01T00:00:00.000Z" } })).await;
+                let (status, _) = call(&client, "createSession", json!({ "session": { "sessionToken": key, "userId": bystander, "expires": "2099-01-01T00:00:00.000Z" } })).await;
                 assert_eq!(status, 200, "the bystander's session is created");
-                call(&router, "updateSession", json!({ "session": { "sessionToken": key, "userId": user } })).await
+                call(&client, "updateSession", json!({ "session": { "sessionToken": key, "userId": user } })).await
             }
         };
         match status {
@@ -172,10 +182,24 @@ async fn writer(
 /// until it is refused. Afterwards no row references a missing user, every row created with 200
 /// is gone with the user, every refused row was never written (a refused move left the session
 /// with its old user), and the delete answered the user.
-async fn delete_create_race(backend: Backend, schema: Schema) {
-    let Some(app) = TestApp::with_schema(backend, schema, Settings::default()).await else { return };
-    race_on(app, &format!("{backend:?} {schema:?}")).await
+fn delete_create_race((backend, schema): (Backend, Schema)) {
+    runtime(4).block_on(async {
+        let app = TestApp::with_schema(backend, schema, Settings::default()).await;
+        race_on(app, &format!("{backend:?} {schema:?}")).await
+    })
 }
+
+/// Where the race runs: every backend without foreign keys (behind a transaction pooler the
+/// locking transaction is a savepoint in the unit of work), and PostgreSQL and MySQL with them,
+/// where the invariants the test checks are the database's own.
+const RACES: [(Backend, Schema); 6] = [
+    (Backend::Postgres, Schema::WithoutForeignKeys),
+    (Backend::PgBouncer, Schema::WithoutForeignKeys),
+    (Backend::Mysql, Schema::WithoutForeignKeys),
+    (Backend::Sqlite, Schema::WithoutForeignKeys),
+    (Backend::Postgres, Schema::Migrations),
+    (Backend::Mysql, Schema::Migrations),
+];
 
 /// The race on `app`, named `label` in its messages.
 async fn race_on(app: TestApp, label: &str) {
@@ -192,7 +216,7 @@ async fn race_on(app: TestApp, label: &str) {
             .flat_map(|&kind| (0..WRITERS_PER_KIND).map(move |w| (kind, w)))
             .map(|(kind, w)| {
                 let tag = format!("r{round}-{kind:?}-{w}");
-                tokio::spawn(writer(app.router.clone(), kind, tag, user.clone(), bystander.clone(), started.clone()))
+                tokio::spawn(writer(app.client.clone(), kind, tag, user.clone(), bystander.clone(), started.clone()))
             })
             .collect();
         let all = writers.len();
@@ -201,7 +225,7 @@ async fn race_on(app: TestApp, label: &str) {
         while started.load(Ordering::SeqCst) < all && !writers.iter().any(|w| w.is_finished()) {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        let (status, deleted) = call(&app.router, "deleteUser", json!({ "userId": user })).await;
+        let (status, deleted) = call(&app, "deleteUser", json!({ "userId": user })).await;
         assert_eq!((status, deleted["id"].as_str()), (200, Some(user.as_str())), "round {round}: {deleted}");
         for written in futures::future::join_all(writers).await {
             let written = written.expect("writer task");
@@ -210,7 +234,7 @@ async fn race_on(app: TestApp, label: &str) {
             if let Kind::Move = written.kind {
                 // The refused move changed nothing: the session is still the bystander's.
                 let (_, session) =
-                    call(&app.router, "updateSession", json!({ "session": { "sessionToken": written.refused } })).await;
+                    call(&app, "updateSession", json!({ "session": { "sessionToken": written.refused } })).await;
                 assert_eq!(
                     session["userId"], bystander,
                     "round {round}: a refused move left the session alone: {session}"
@@ -219,26 +243,20 @@ async fn race_on(app: TestApp, label: &str) {
         }
         let left = leftovers(&app.db, backend, &user).await;
         assert!(left.is_empty(), "{label} round {round}: rows outlived their user: {left:?}");
-        assert_eq!(call(&app.router, "getUser", json!({ "id": user })).await.1, Value::Null);
+        assert_eq!(call(&app, "getUser", json!({ "id": user })).await.1, Value::Null);
     }
     // Each round's writers were refused once each; what they created before went with the user.
     eprintln!("{label}: {rounds} rounds, {created} rows created then deleted with their user, {refused} refused");
 }
 
-mod race {
-    use super::{Backend, Schema, delete_create_race};
-
-    /// PostgreSQL whose sessions default to REPEATABLE READ (`default_transaction_isolation`, as
-    /// some teams set it): authbridge's locking transactions ask for READ COMMITTED themselves,
-    /// since under a snapshot taken before the lock wait a delete would miss a session committed
-    /// meanwhile.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres_without_foreign_keys_defaulting_to_repeatable_read() {
-        use crate::support::{
-            Scratch, TestApp, execute, new_db, no_foreign_keys_ddl, pg_admin, pool_options, ready_db,
-        };
-        let Some((scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
-        execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(Backend::Postgres)).await;
+/// PostgreSQL whose sessions default to REPEATABLE READ (`default_transaction_isolation`, as some
+/// teams set it): authbridge's locking transactions ask for READ COMMITTED themselves, since under
+/// a snapshot taken before the lock wait a delete would miss a session committed meanwhile.
+fn postgres_without_foreign_keys_defaulting_to_repeatable_read(backend: Backend) {
+    use crate::support::{pg_admin, ready_db};
+    runtime(4).block_on(async {
+        let (scratch, url) = Scratch::create(backend).await;
+        execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(backend)).await;
         let Scratch::Postgres { admin_url, name, .. } = &scratch else { unreachable!() };
         pg_admin(
             admin_url,
@@ -246,61 +264,15 @@ mod race {
         )
         .await;
         let db = ready_db(&url).await;
-        assert_eq!(
-            crate::support::texts(&db, "SELECT current_setting('transaction_isolation') AS value").await,
-            ["repeatable read"]
-        );
-        super::race_on(
-            TestApp::over(db, authbridge::Settings::default(), Backend::Postgres, scratch),
-            "Postgres WithoutForeignKeys, default REPEATABLE READ",
-        )
-        .await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres_without_foreign_keys() {
-        delete_create_race(Backend::Postgres, Schema::WithoutForeignKeys).await
-    }
-
-    /// Behind a transaction pooler the locking transaction is a savepoint in the unit of work.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn pgbouncer_without_foreign_keys() {
-        delete_create_race(Backend::PgBouncer, Schema::WithoutForeignKeys).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn mysql_without_foreign_keys() {
-        delete_create_race(Backend::Mysql, Schema::WithoutForeignKeys).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite_without_foreign_keys() {
-        delete_create_race(Backend::Sqlite, Schema::WithoutForeignKeys).await
-    }
-
-    /// The same race where the foreign keys do the work: the invariants the test checks are the
-    /// database's own.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres_with_foreign_keys() {
-        delete_create_race(Backend::Postgres, Schema::Migrations).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn mysql_with_foreign_keys() {
-        delete_create_race(Backend::Mysql, Schema::Migrations).await
-    }
+        assert_eq!(texts(&db, "SELECT current_setting('transaction_isolation') AS value").await, ["repeatable read"]);
+        let app = TestApp::over(db, Settings::default(), backend, scratch);
+        race_on(app, "Postgres WithoutForeignKeys, default REPEATABLE READ").await
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Settling the mode.
 // ---------------------------------------------------------------------------------------------
-
-crate::support::backend_tests!(
-    auto_settles_on_prisma_where_one_cascading_foreign_key_is_missing,
-    prisma_mode_on_a_database_with_foreign_keys_is_redundant_but_correct,
-    foreign_keys_mode_without_foreign_keys_stops_start_up,
-    the_catalog_check_finds_foreign_keys_and_indexes,
-);
 
 /// The migrations' schema with the `sessions` foreign key restricting deletes instead of
 /// cascading them: two of three relations are the database's, one is not.
@@ -357,9 +329,7 @@ async fn relations_hold(app: &TestApp) {
 }
 
 async fn auto_settles_on_prisma_where_one_cascading_foreign_key_is_missing(backend: Backend) {
-    let Some((scratch, _url, mut db)) = database_from(backend, &one_restricting_foreign_key(backend)).await else {
-        return;
-    };
+    let (scratch, _url, mut db) = database_from(backend, &one_restricting_foreign_key(backend)).await;
     let report = check::relations(&db).await.unwrap();
     assert_eq!(report.without_cascade, [RELATIONS[0]], "{backend:?}: only sessions lacks a cascade");
     let prepared = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
@@ -369,7 +339,7 @@ async fn auto_settles_on_prisma_where_one_cascading_foreign_key_is_missing(backe
 }
 
 async fn prisma_mode_on_a_database_with_foreign_keys_is_redundant_but_correct(backend: Backend) {
-    let Some((scratch, _url, mut db)) = database_from(backend, &migrations_ddl(backend)).await else { return };
+    let (scratch, _url, mut db) = database_from(backend, &migrations_ddl(backend)).await;
     db.set_relation_mode(RelationMode::Prisma);
     let prepared = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
     assert_eq!(prepared.relation_mode, RelationMode::Prisma);
@@ -378,7 +348,7 @@ async fn prisma_mode_on_a_database_with_foreign_keys_is_redundant_but_correct(ba
 }
 
 async fn foreign_keys_mode_without_foreign_keys_stops_start_up(backend: Backend) {
-    let Some((_scratch, _url, mut db)) = database_from(backend, no_foreign_keys_ddl(backend)).await else { return };
+    let (_scratch, _url, mut db) = database_from(backend, no_foreign_keys_ddl(backend)).await;
     db.set_relation_mode(RelationMode::ForeignKeys);
     let error = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap_err().to_string();
     for relation in RELATIONS {
@@ -386,17 +356,14 @@ async fn foreign_keys_mode_without_foreign_keys_stops_start_up(backend: Backend)
     }
     assert!(error.contains("--relation-mode prisma"), "{error}");
 
-    let Some((_scratch, _url, mut partial)) = database_from(backend, &one_restricting_foreign_key(backend)).await
-    else {
-        return;
-    };
+    let (_scratch, _url, mut partial) = database_from(backend, &one_restricting_foreign_key(backend)).await;
     partial.set_relation_mode(RelationMode::ForeignKeys);
     let error = migrate::prepare(&mut partial, Migrate::IfEmpty, None).await.unwrap_err().to_string();
     assert!(error.contains("for sessions.userId -> users.id:"), "{backend:?}: only sessions is named: {error}");
 }
 
 async fn the_catalog_check_finds_foreign_keys_and_indexes(backend: Backend) {
-    let Some((_scratch, _url, db)) = database_from(backend, no_foreign_keys_ddl(backend)).await else { return };
+    let (_scratch, _url, db) = database_from(backend, no_foreign_keys_ddl(backend)).await;
     let report = check::relations(&db).await.unwrap();
     assert_eq!(
         report.without_cascade, RELATIONS,
@@ -415,7 +382,7 @@ async fn the_catalog_check_finds_foreign_keys_and_indexes(backend: Backend) {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("`accounts`.`userId`"), "{warnings:?}");
 
-    let Some((_scratch, _url, migrated)) = database_from(backend, &migrations_ddl(backend)).await else { return };
+    let (_scratch, _url, migrated) = database_from(backend, &migrations_ddl(backend)).await;
     let report = check::relations(&migrated).await.unwrap();
     assert!(report.without_cascade.is_empty(), "{backend:?}: the migrations' foreign keys cascade: {report:?}");
     // MySQL indexes every foreign key column; PostgreSQL and SQLite do not, and Prisma's default
@@ -436,12 +403,11 @@ fn output_text(output: &std::process::Output) -> String {
 /// `check-schema` says how the relations are enforced, warns about a missing index without
 /// failing, and fails for `--relation-mode foreign-keys` on a schema without foreign keys; `serve`
 /// refuses to start there, and logs the mode it settled on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_command_line_reports_the_relation_mode() {
-    let (_scratch, url, db) = database_from(Backend::Sqlite, no_foreign_keys_ddl(Backend::Sqlite)).await.unwrap();
+async fn the_command_line_reports_the_relation_mode(backend: Backend) {
+    let (_scratch, url, db) = database_from(backend, no_foreign_keys_ddl(backend)).await;
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut command = authbridge(args);
+        let mut command = command(args);
         command.current_dir(dir.path()).env("DATABASE_URL", &url);
         for (name, value) in env {
             command.env(name, value);
@@ -479,15 +445,15 @@ async fn the_command_line_reports_the_relation_mode() {
         );
     }
 
-    let server = crate::cli::Server::start(dir.path(), "text", &[("DATABASE_URL", &url)]);
+    let server = Server::start(dir.path(), &[("DATABASE_URL", &url)]);
     // One request first: SIGTERM before the server has set up its handler would kill it.
     assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
     let log = server.stop();
     assert!(log.contains("relation_mode=prisma"), "start-up logs the mode it settled on:\n{log}");
     assert!(log.contains("WARN") && log.contains("no index starts with `accounts`.`userId`"), "{log}");
 
-    let (_scratch, url, _db) = database_from(Backend::Sqlite, &migrations_ddl(Backend::Sqlite)).await.unwrap();
-    let server = crate::cli::Server::start(dir.path(), "text", &[("DATABASE_URL", &url)]);
+    let (_scratch, url, _db) = database_from(backend, &migrations_ddl(backend)).await;
+    let server = Server::start(dir.path(), &[("DATABASE_URL", &url)]);
     assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
     let log = server.stop();
     assert!(log.contains("relation_mode=foreign-keys"), "{log}");
@@ -500,7 +466,6 @@ async fn the_command_line_reports_the_relation_mode() {
 
 /// Each `prisma/relation-mode-prisma/` schema is the project's `prisma/` schema with
 /// `relationMode = "prisma"` and the one index Prisma asks for that the project's schema lacks.
-#[test]
 fn the_no_foreign_key_schemas_are_the_projects_with_relation_mode_prisma() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prisma");
     let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -534,14 +499,9 @@ fn the_no_foreign_key_schemas_are_the_projects_with_relation_mode_prisma() {
 /// On MariaDB, the reconstructed DDL builds the migrations' catalog without the foreign keys:
 /// the same columns, the same indexes except that `accounts.userId` has Prisma's
 /// `accounts_userId_idx` instead of the index MySQL made for the foreign key.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_no_foreign_key_ddl_builds_the_migrations_catalog_without_foreign_keys() {
-    let Some((_a, _url, no_fk)) = database_from(Backend::Mysql, no_foreign_keys_ddl(Backend::Mysql)).await else {
-        return;
-    };
-    let Some((_b, _url, migrated)) = database_from(Backend::Mysql, &migrations_ddl(Backend::Mysql)).await else {
-        return;
-    };
+async fn mysql_no_foreign_key_ddl_builds_the_migrations_catalog_without_foreign_keys(backend: Backend) {
+    let (_a, _url, no_fk) = database_from(backend, no_foreign_keys_ddl(backend)).await;
+    let (_b, _url, migrated) = database_from(backend, &migrations_ddl(backend)).await;
     let columns = "SELECT CAST(CONCAT(table_name, '.', column_name, ' ', column_type, ' ', is_nullable, ' ', \
                    COALESCE(column_default, '-'), ' ', ordinal_position) AS CHAR) AS value \
                    FROM information_schema.columns WHERE table_schema = DATABASE() ORDER BY 1";
@@ -567,8 +527,6 @@ async fn mysql_no_foreign_key_ddl_builds_the_migrations_catalog_without_foreign_
 // ---------------------------------------------------------------------------------------------
 // What each write costs in each mode.
 // ---------------------------------------------------------------------------------------------
-
-crate::support::backend_tests!(writes_run_the_documented_statements);
 
 /// A statement reduced to its kind, its table and its lock: `SELECT users FOR KEY SHARE`.
 fn shape(sql: &str) -> String {
@@ -614,7 +572,7 @@ async fn writes_run_the_documented_statements(backend: Backend) {
     };
     let mysql = backend == Backend::Mysql;
     for schema in [Schema::Migrations, Schema::WithoutForeignKeys] {
-        let Some((app, log)) = crate::hot_path::instrumented_on(backend, schema).await else { return };
+        let (app, log) = crate::hot_path::instrumented_on(backend, schema).await;
         let user = app.user("counted@example.com").await;
         let other = app.user("other@example.com").await;
         let expected: [&[&str]; 5] = match schema {

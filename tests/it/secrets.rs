@@ -5,8 +5,13 @@
 
 use serde_json::{Value, json};
 
-use crate::cli::{Server, database};
-use crate::support::Backend;
+use crate::binary::{Server, database};
+use crate::support::{Backend, DATABASES};
+
+crate::harness::tests! {
+    sync on DATABASES: a_full_lifecycle_at_trace_level_leaks_no_secret;
+    sync: dropped_key_names_cannot_forge_log_lines;
+}
 
 const OLD_KEY: &str = "apikeyOLD-6b1d93c0a7e4";
 const NEW_KEY: &str = "apikeyNEW-f28c51e9d04b";
@@ -47,17 +52,23 @@ impl Run<'_> {
 
     /// An adapter call with the old key; asserts the status and returns the JSON answer.
     fn call(&mut self, method: &str, body: Value, expected: u16) -> Value {
-        self.expect("POST", &format!("/v1/adapter/{method}"), Some(OLD_KEY), &body.to_string(), expected)
+        let text = self.expect("POST", &format!("/v1/adapter/{method}"), Some(OLD_KEY), &body.to_string(), expected);
+        json_of(&text)
     }
 
-    fn expect(&mut self, method: &str, path: &str, auth: Option<&str>, body: &str, expected: u16) -> Value {
+    /// Asserts the status; returns the body, a problem document unless the status is 200.
+    fn expect(&mut self, method: &str, path: &str, auth: Option<&str>, body: &str, expected: u16) -> String {
         let (status, text) = self.raw(method, path, auth, "application/json", body);
         assert_eq!(status, expected, "{method} {path} {body}: {text}");
         if expected != 200 {
-            assert!(text.contains("\"code\""), "{method} {path}: a problem document: {text}");
+            assert!(json_of(&text)["code"].is_string(), "{method} {path}: a problem document: {text}");
         }
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        text
     }
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 fn lifecycle(run: &mut Run) {
@@ -92,13 +103,13 @@ fn lifecycle(run: &mut Run) {
     run.call("getSessionAndUser", json!({ "sessionToken": SESSION_TOKEN }), 200);
     run.call("getSessionAndUser", json!({ "sessionToken": SESSION_TOKEN, "maxAge": 3600, "updateAge": 0 }), 200);
     run.call("updateSession", json!({ "session": { "sessionToken": SESSION_TOKEN, "expires": far } }), 200);
-    let rotated = run.expect(
+    let rotated = json_of(&run.expect(
         "POST",
         "/v1/sessions/rotate",
         Some(NEW_KEY),
         &json!({ "sessionToken": SESSION_TOKEN }).to_string(),
         200,
-    );
+    ));
     let rotated_token = rotated["sessionToken"].as_str().unwrap().to_owned();
     run.generated.push(rotated_token.clone());
     assert_eq!(run.call("getSessionAndUser", json!({ "sessionToken": SESSION_TOKEN }), 200), Value::Null);
@@ -127,7 +138,7 @@ fn lifecycle(run: &mut Run) {
 
     // Session management.
     let key = Some(OLD_KEY);
-    let sessions = run.expect("GET", &format!("/v1/users/{user_id}/sessions"), key, "", 200);
+    let sessions = json_of(&run.expect("GET", &format!("/v1/users/{user_id}/sessions"), key, "", 200));
     let session_id = sessions[0]["id"].as_str().unwrap().to_owned();
     run.expect("GET", &format!("/v1/users/{user_id}/session-stats"), key, "", 200);
     run.expect("GET", "/v1/stats/sessions", key, "", 200);
@@ -228,10 +239,10 @@ fn needles(secrets: &[String]) -> Vec<String> {
 fn lifecycle_leaks_nothing(backend: Backend, format: &str) {
     let dir = tempfile::tempdir().unwrap();
     // On PostgreSQL the URL carries a password (trust authentication ignores it).
-    let Some((_scratch, _user, url)) = database(backend, dir.path()) else { return };
+    let (_scratch, _user, url) = database(backend, dir.path());
     let keys = format!("{OLD_KEY},{NEW_KEY}");
     let env = [("AUTHBRIDGE_API_KEYS", keys.as_str()), ("RUST_LOG", "trace"), ("DATABASE_URL", url.as_str())];
-    let server = Server::start(dir.path(), format, &env);
+    let server = Server::start_with(dir.path(), &["--log-format", format], &env);
     let mut run = Run { server: &server, errors: Vec::new(), generated: Vec::new(), requests: 0 };
     lifecycle(&mut run);
     let (errors, generated, requests) = (run.errors, run.generated, run.requests);
@@ -274,31 +285,17 @@ fn lifecycle_leaks_nothing(backend: Backend, format: &str) {
     }
 }
 
-#[test]
-fn a_full_lifecycle_at_trace_level_leaks_no_secret_on_sqlite() {
-    lifecycle_leaks_nothing(Backend::Sqlite, "text");
-    lifecycle_leaks_nothing(Backend::Sqlite, "json");
-}
-
-#[test]
-fn a_full_lifecycle_at_trace_level_leaks_no_secret_on_postgres() {
-    lifecycle_leaks_nothing(Backend::Postgres, "text");
-    lifecycle_leaks_nothing(Backend::Postgres, "json");
-}
-
-#[test]
-fn a_full_lifecycle_at_trace_level_leaks_no_secret_on_mysql() {
-    lifecycle_leaks_nothing(Backend::Mysql, "text");
-    lifecycle_leaks_nothing(Backend::Mysql, "json");
+fn a_full_lifecycle_at_trace_level_leaks_no_secret(backend: Backend) {
+    lifecycle_leaks_nothing(backend, "text");
+    lifecycle_leaks_nothing(backend, "json");
 }
 
 /// A dropped key's name is the client's text; it reaches the log percent-encoded, as in the
 /// `AuthBridge-Ignored-Fields` header, so a newline in it cannot forge a log line. (Found by the
 /// fuzzer: names with control characters were logged raw.)
-#[test]
 fn dropped_key_names_cannot_forge_log_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "text", &[("AUTHBRIDGE_API_KEYS", OLD_KEY)]);
+    let server = Server::start(dir.path(), &[("AUTHBRIDGE_API_KEYS", OLD_KEY)]);
     let forged = "x\n2026-01-01T00:00:00.000000Z  INFO authbridge::request: forged\u{1b}[31m";
     let body = json!({ "user": { "email": "forge@example.com", forged: 1 } }).to_string();
     let authorization = format!("Bearer {OLD_KEY}");

@@ -1,7 +1,7 @@
 //! Servers the tests start for themselves: Debian's PgBouncer in transaction mode in front of
 //! TEST_POSTGRES_URL, and private PostgreSQL clusters made with `initdb`. Each needs a tool that
-//! `.ci/run` installs; with CI=true a missing tool fails the test, outside CI the test is skipped
-//! with a line saying why.
+//! `.ci/run` installs (`Need::PgBouncer`, `Need::PostgresServer`): the harness runs a test that
+//! needs one only where it is installed.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,38 +9,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::ci;
+use crate::harness::Need;
 
 /// Ports reserved for the PgBouncer instances of these tests.
 const PGBOUNCER_PORTS: std::ops::RangeInclusive<u16> = 6440..=6449;
 /// The pool PgBouncer keeps per database, as large as the test pools (`support::pool_options`).
 pub const PGBOUNCER_POOL_SIZE: usize = 8;
 
-/// `None`, after printing why, when `tool` is missing outside CI; panics under CI=true.
-pub fn require_tool(tool: &str, found: Option<PathBuf>, install: &str) -> Option<PathBuf> {
-    match found {
-        Some(path) => Some(path),
-        None if ci() => panic!("CI=true but {tool} is not installed ({install})"),
-        None => {
-            eprintln!("skipping: {tool} is not installed ({install})");
-            None
-        }
-    }
-}
-
-fn on_path(names: &[&str]) -> Option<PathBuf> {
-    let dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
-    dirs.iter()
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")].iter())
-        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
-        .find(|path| path.is_file())
-}
-
+/// Whether the tests run as root (CI does), where server programs must switch to another user.
 pub fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
-fn run(command: &mut Command) {
+/// Runs a command that must succeed.
+pub fn run(command: &mut Command) {
     let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
@@ -78,15 +60,15 @@ pub struct PgBouncer {
 }
 
 impl PgBouncer {
-    /// The shared instance; `None` when PgBouncer or TEST_POSTGRES_URL is missing (outside CI).
-    pub fn shared() -> Option<&'static PgBouncer> {
-        static SHARED: OnceLock<Option<PgBouncer>> = OnceLock::new();
-        SHARED.get_or_init(PgBouncer::start).as_ref()
+    /// The shared instance, for a test of `Backend::PgBouncer`.
+    pub fn shared() -> &'static PgBouncer {
+        static SHARED: OnceLock<PgBouncer> = OnceLock::new();
+        SHARED.get_or_init(PgBouncer::start)
     }
 
-    fn start() -> Option<PgBouncer> {
-        let upstream = crate::support::postgres_admin_url()?;
-        let binary = require_tool("pgbouncer", on_path(&["pgbouncer"]), "apt-get install pgbouncer")?;
+    fn start() -> PgBouncer {
+        let upstream = crate::support::postgres_admin_url();
+        let binary = Need::PgBouncer.get();
         let upstream = ::url::Url::parse(&upstream).expect("TEST_POSTGRES_URL is a URL");
         let user = match upstream.username() {
             "" => "postgres",
@@ -113,7 +95,7 @@ impl PgBouncer {
         let ini_path = dir.path().join("pgbouncer.ini");
         std::fs::write(&ini_path, ini).unwrap();
         // PgBouncer refuses to run as root; `-u` makes it drop to the postgres user.
-        let mut args = vec![binary.display().to_string()];
+        let mut args = vec![binary.to_owned()];
         if is_root() {
             run(Command::new("chown").args(["-R", "postgres"]).arg(dir.path()));
             args.extend(["-u".to_owned(), "postgres".to_owned()]);
@@ -130,7 +112,7 @@ impl PgBouncer {
         // Kept open until the process ends: its end is the watchdog's signal.
         let _ = watchdog.stdin.as_mut().expect("stdin").flush();
         wait_for_port(port, &log);
-        Some(PgBouncer { port, _dir: dir, _watchdog: watchdog })
+        PgBouncer { port, _dir: dir, _watchdog: watchdog }
     }
 
     /// `database` on TEST_POSTGRES_URL's server, reached through this PgBouncer with Prisma's flag.
@@ -153,18 +135,11 @@ pub struct PrivatePg {
 }
 
 impl PrivatePg {
-    /// The newest `/usr/lib/postgresql/<version>/bin` that has `initdb`.
-    pub fn server_binaries() -> Option<PathBuf> {
-        std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|bin| bin.join("initdb").exists())
-            .max()
-    }
-
     /// `initdb` on a free port of `ports`; `configure` may write into the data directory (its
-    /// argument) before the server starts, e.g. `postgresql.auto.conf`, `pg_hba.conf`, keys.
-    pub fn create(bin: &Path, ports: std::ops::RangeInclusive<u16>, configure: impl FnOnce(&Path)) -> PrivatePg {
+    /// argument) before the server starts, e.g. `postgresql.auto.conf`, `pg_hba.conf`, keys. For
+    /// a test that declares `Need::PostgresServer`.
+    pub fn create(ports: std::ops::RangeInclusive<u16>, configure: impl FnOnce(&Path)) -> PrivatePg {
+        let bin = Path::new(Need::PostgresServer.get());
         let port = free_port(ports);
         let dir = tempfile::Builder::new().prefix("ab_private_pg").tempdir().unwrap();
         if is_root() {

@@ -8,35 +8,26 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use authbridge::Settings;
-use axum::body::Body;
-use axum::http::Request;
 use futures::future::join_all;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use crate::support::{Backend, TestApp, backend_tests, execute, texts};
+use crate::binary::command;
+use crate::support::{BACKENDS, Backend, TestApp, TestResponse, execute, texts};
 
-backend_tests!(
-    reads_after_rotate_answered_never_see_the_old_token,
-    of_concurrent_rotations_exactly_one_wins,
-    sign_out_everywhere_removes_every_session_created_before_it,
-    concurrent_sign_ins_respect_the_session_limit,
-    purge_deletes_many_rows_in_batches,
-    purge_command_deletes_expired_rows,
-    background_task_purges_expired_rows,
-);
+crate::harness::tests! {
+    async on BACKENDS:
+        reads_after_rotate_answered_never_see_the_old_token,
+        of_concurrent_rotations_exactly_one_wins,
+        sign_out_everywhere_removes_every_session_created_before_it,
+        concurrent_sign_ins_respect_the_session_limit,
+        purge_deletes_many_rows_in_batches,
+        purge_command_deletes_expired_rows,
+        background_task_purges_expired_rows;
+}
 
-/// Sends one request through the router and returns status and JSON body.
-async fn send(router: &axum::Router, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = Request::builder().method(method).uri(path);
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
-    }
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    let response = router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+/// The status and the JSON answer of a response.
+fn answer(response: TestResponse) -> (u16, Value) {
+    (response.status.as_u16(), response.json())
 }
 
 /// Waits until `counter` reaches `at_least` (a loaded machine may take a while to get going)
@@ -64,7 +55,7 @@ fn token_of(session: &Value) -> String {
 /// Readers keep reading the session (sliding on every read, so they also write) while it is
 /// rotated: a read sent after the rotation answered must never find the old token.
 async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("rotate-race@example.com").await;
     for round in 0..3 {
         let session = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
@@ -72,13 +63,13 @@ async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
         let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
         let readers: Vec<_> = (0..6)
             .map(|_| {
-                let (router, stop, done, old) = (app.router.clone(), stop.clone(), done.clone(), old.clone());
+                let (client, stop, done, old) = (app.client.clone(), stop.clone(), done.clone(), old.clone());
                 tokio::spawn(async move {
                     let mut reads = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let sent = Instant::now();
                         let body = json!({ "sessionToken": old, "maxAge": 3600, "updateAge": 0 });
-                        let (status, found) = send(&router, "POST", "/v1/adapter/getSessionAndUser", Some(body)).await;
+                        let (status, found) = answer(client.call("getSessionAndUser", body).await);
                         assert_eq!(status, 200, "getSessionAndUser: {found}");
                         reads.push((sent, !found.is_null()));
                         done.fetch_add(1, Ordering::Relaxed);
@@ -88,8 +79,7 @@ async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
             })
             .collect();
         wait_for(&done, 20).await;
-        let (status, rotated) =
-            send(&app.router, "POST", "/v1/sessions/rotate", Some(json!({ "sessionToken": old }))).await;
+        let (status, rotated) = answer(app.post("/v1/sessions/rotate", &json!({ "sessionToken": old })).await);
         let answered = Instant::now();
         assert_eq!(status, 200, "rotate: {rotated}");
         assert_eq!(rotated["id"], session["id"], "rotation keeps the session id");
@@ -117,16 +107,16 @@ async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
 }
 
 async fn of_concurrent_rotations_exactly_one_wins(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("rotate-twice@example.com").await;
     for round in 0..5 {
         let session = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
         let old = token_of(&session);
         let rotations = (0..8).map(|_| {
-            let (router, old) = (app.router.clone(), old.clone());
-            tokio::spawn(async move {
-                send(&router, "POST", "/v1/sessions/rotate", Some(json!({ "sessionToken": old }))).await
-            })
+            let (client, old) = (app.client.clone(), old.clone());
+            tokio::spawn(
+                async move { answer(client.post("/v1/sessions/rotate", &json!({ "sessionToken": old })).await) },
+            )
         });
         let results: Vec<(u16, Value)> = join_all(rotations).await.into_iter().map(|r| r.unwrap()).collect();
         assert!(results.iter().all(|(status, _)| *status == 200), "round {round}: {results:?}");
@@ -149,17 +139,17 @@ async fn of_concurrent_rotations_exactly_one_wins(backend: Backend) {
 /// Sign-ins keep creating sessions while the user signs out everywhere: every session whose
 /// creation had answered before the sign-out was sent must be gone afterwards.
 async fn sign_out_everywhere_removes_every_session_created_before_it(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("everywhere@example.com").await;
     let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     let creators: Vec<_> = (0..4)
         .map(|_| {
-            let (router, stop, done, user) = (app.router.clone(), stop.clone(), done.clone(), user.clone());
+            let (client, stop, done, user) = (app.client.clone(), stop.clone(), done.clone(), user.clone());
             tokio::spawn(async move {
                 let mut created = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let body = json!({ "session": { "userId": user, "expires": "2099-01-01T00:00:00.000Z" } });
-                    let (status, session) = send(&router, "POST", "/v1/adapter/createSession", Some(body)).await;
+                    let (status, session) = answer(client.call("createSession", body).await);
                     assert_eq!(status, 200, "createSession: {session}");
                     created.push((Instant::now(), token_of(&session)));
                     done.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +160,7 @@ async fn sign_out_everywhere_removes_every_session_created_before_it(backend: Ba
         .collect();
     wait_for(&done, 20).await;
     let sent = Instant::now();
-    let (status, deleted) = send(&app.router, "DELETE", &format!("/v1/users/{user}/sessions"), None).await;
+    let (status, deleted) = answer(app.delete(&format!("/v1/users/{user}/sessions")).await);
     assert_eq!(status, 200, "{deleted}");
     wait_for(&done, done.load(Ordering::Relaxed) + 20).await;
     stop.store(true, Ordering::Relaxed);
@@ -187,20 +177,19 @@ async fn sign_out_everywhere_removes_every_session_created_before_it(backend: Ba
 
 async fn concurrent_sign_ins_respect_the_session_limit(backend: Backend) {
     let settings = Settings { max_sessions_per_user: 3, ..Settings::default() };
-    let Some(app) = TestApp::with_settings(backend, settings).await else { return };
+    let app = TestApp::with_settings(backend, settings).await;
     let user = app.user("limit@example.com").await;
     for round in 0..3 {
         let creates = (0..12).map(|i| {
-            let (router, user) = (app.router.clone(), user.clone());
+            let (client, user) = (app.client.clone(), user.clone());
             tokio::spawn(async move {
                 let expires = format!("2099-01-01T00:00:{i:02}.000Z");
-                let body = json!({ "session": { "userId": user, "expires": expires } });
-                send(&router, "POST", "/v1/adapter/createSession", Some(body)).await
+                answer(client.call("createSession", json!({ "session": { "userId": user, "expires": expires } })).await)
             })
         });
         let results: Vec<(u16, Value)> = join_all(creates).await.into_iter().map(|r| r.unwrap()).collect();
         assert!(results.iter().all(|(status, _)| *status == 200), "round {round}: {results:?}");
-        let (_, listed) = send(&app.router, "GET", &format!("/v1/users/{user}/sessions?active=false"), None).await;
+        let listed = app.get(&format!("/v1/users/{user}/sessions?active=false")).await.json();
         assert_eq!(listed.as_array().unwrap().len(), 3, "round {round}: {listed}");
     }
 }
@@ -228,7 +217,7 @@ async fn insert_expired(app: &TestApp, user_id: &str, sessions: usize, tokens: u
 }
 
 async fn purge_deletes_many_rows_in_batches(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("purge-many@example.com").await;
     insert_expired(&app, &user, 2_500, 30).await;
     let live = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
@@ -239,12 +228,11 @@ async fn purge_deletes_many_rows_in_batches(backend: Backend) {
 }
 
 async fn purge_command_deletes_expired_rows(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("purge-command@example.com").await;
     insert_expired(&app, &user, 3, 2).await;
     let url = app.db_url();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"))
-        .args(["purge-expired", "--purge-batch-size", "2"])
+    let output = command(&["purge-expired", "--purge-batch-size", "2"])
         .env("DATABASE_URL", &url)
         .env("RUST_LOG", "warn")
         .output()
@@ -257,7 +245,7 @@ async fn purge_command_deletes_expired_rows(backend: Backend) {
 }
 
 async fn background_task_purges_expired_rows(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let app = TestApp::spawn(backend).await;
     let user = app.user("purge-background@example.com").await;
     insert_expired(&app, &user, 5, 1).await;
     let task = authbridge::purge::spawn_background(app.db.clone(), Duration::from_millis(100), NonZeroU32::MIN)

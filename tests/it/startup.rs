@@ -6,22 +6,31 @@ use std::time::{Duration, Instant};
 use authbridge::Settings;
 use authbridge::db::migrate::{self, Migrate};
 use authbridge::db::{Db, PoolOptions, SqliteTimeFormat};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::support::{Backend, Scratch, TestApp, backend_tests, execute, new_db, pool_options, ready_db, texts};
+use crate::binary::command;
+use crate::support::{BACKENDS, Backend, Scratch, TestApp, execute, new_db, pool_options, ready_db, texts};
 
-backend_tests!(
-    prisma_managed_database_is_verified_never_migrated,
-    schema_problems_stop_start_up_with_a_readable_diff,
-    pool_exhaustion_answers_503_quickly,
-    readyz_checks_the_database,
-);
+crate::harness::tests! {
+    async on BACKENDS:
+        prisma_managed_database_is_verified_never_migrated,
+        schema_problems_stop_start_up_with_a_readable_diff,
+        pool_exhaustion_answers_503_quickly,
+        readyz_checks_the_database;
+    async on [Backend::Sqlite]:
+        sqlite_dates_are_stored_as_prisma_7_stores_them,
+        sqlite_integer_millisecond_rows_are_detected_read_and_written_alike,
+        sqlite_mixed_or_contradicting_date_formats_are_refused;
+    async on [Backend::Postgres]: postgres_urls_with_prisma_parameters_connect;
+    async on [Backend::PgBouncer]: schema_holds_behind_pgbouncer;
+    async: an_unreachable_database_is_503_not_a_hang;
+    sync: bad_configuration_exits_2_with_one_clear_line, connection_limit_is_the_pool_size_unless_one_is_configured;
+}
 
 /// What `prisma migrate deploy` leaves: the Auth.js tables and `_prisma_migrations`.
-async fn prisma_deployed(backend: Backend) -> Option<(Scratch, String, Db)> {
-    let (scratch, url) = Scratch::create(backend).await?;
+async fn prisma_deployed(backend: Backend) -> (Scratch, String, Db) {
+    let (scratch, url) = Scratch::create(backend).await;
     let db = new_db(&url, &pool_options());
     let ddl = match backend {
         Backend::Postgres | Backend::PgBouncer => include_str!("../../migrations/postgres/00000000000000_init/up.sql"),
@@ -30,7 +39,7 @@ async fn prisma_deployed(backend: Backend) -> Option<(Scratch, String, Db)> {
     };
     execute(&db, ddl).await;
     execute(&db, &quoted(backend, r#"CREATE TABLE "_prisma_migrations" ("id" VARCHAR(36) PRIMARY KEY NOT NULL, "migration_name" VARCHAR(255) NOT NULL)"#)).await;
-    Some((scratch, url, db))
+    (scratch, url, db)
 }
 
 /// MySQL quotes identifiers with backticks (double quotes are string literals there).
@@ -54,7 +63,7 @@ async fn tables(db: &Db, backend: Backend) -> Vec<String> {
 }
 
 async fn prisma_managed_database_is_verified_never_migrated(backend: Backend) {
-    let Some((_scratch, _url, mut db)) = prisma_deployed(backend).await else { return };
+    let (_scratch, _url, mut db) = prisma_deployed(backend).await;
     let prepared = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.expect("a Prisma schema is accepted");
     assert!(prepared.prisma_managed);
     assert_eq!(prepared.applied_migrations, 0);
@@ -69,7 +78,7 @@ async fn prisma_managed_database_is_verified_never_migrated(backend: Backend) {
 }
 
 async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
-    let Some((_scratch, _url, mut db)) = prisma_deployed(backend).await else { return };
+    let (_scratch, _url, mut db) = prisma_deployed(backend).await;
     execute(&db, &quoted(backend, r#"ALTER TABLE "users" ADD COLUMN "tenant" TEXT NOT NULL"#)).await;
     execute(&db, &quoted(backend, r#"ALTER TABLE "accounts" DROP COLUMN "session_state""#)).await;
     execute(&db, &quoted(backend, r#"DROP TABLE "authenticators""#)).await;
@@ -91,12 +100,12 @@ async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
     ] {
         assert!(err.contains(expected), "{expected:?} not in:\n{err}");
     }
-    let app = TestApp::over(db, Settings::default(), backend, Scratch::create(Backend::Sqlite).await.unwrap().0);
-    let response = app.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    let app = TestApp::over(db, Settings::default(), backend, Scratch::create(Backend::Sqlite).await.0);
+    let response = app.get("/readyz").await;
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE, "/readyz reports the broken schema");
     assert!(response.json()["detail"].as_str().unwrap().contains("missing table `authenticators`"));
 
-    let Some((_scratch, _url, mut empty)) = prisma_deployed(backend).await else { return };
+    let (_scratch, _url, mut empty) = prisma_deployed(backend).await;
     for table in ["authenticators", "verification_tokens", "accounts", "sessions", "users"] {
         execute(&empty, &quoted(backend, &format!(r#"DROP TABLE "{table}""#))).await;
     }
@@ -105,7 +114,7 @@ async fn schema_problems_stop_start_up_with_a_readable_diff(backend: Backend) {
 }
 
 async fn pool_exhaustion_answers_503_quickly(backend: Backend) {
-    let Some((scratch, url)) = Scratch::create(backend).await else { return };
+    let (scratch, url) = Scratch::create(backend).await;
     // Migrated through a normal pool: the wait timeout below is also the connect timeout, and a
     // loaded machine can take longer than that to open the first connection.
     drop(ready_db(&url).await);
@@ -133,34 +142,32 @@ async fn pool_exhaustion_answers_503_quickly(backend: Backend) {
 }
 
 async fn readyz_checks_the_database(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
-    let ready = app.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    let app = TestApp::spawn(backend).await;
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.json()["status"], "ready");
-    let health = app.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let health = app.get("/healthz").await;
     assert_eq!(health.json(), json!({ "status": "ok" }));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_is_503_not_a_hang() {
     let options = PoolOptions { wait_timeout: Duration::from_millis(500), ..pool_options() };
     let db = new_db("postgresql://postgres@127.0.0.1:9/nowhere", &options);
-    let scratch = Scratch::create(Backend::Sqlite).await.unwrap().0;
+    let scratch = Scratch::create(Backend::Sqlite).await.0;
     let app = TestApp::over(db, Settings::default(), Backend::Postgres, scratch);
     let started = Instant::now();
-    let ready = app.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     let call = app.call("getSessionAndUser", json!({ "sessionToken": "t" })).await;
     assert_eq!(call.status, StatusCode::SERVICE_UNAVAILABLE, "{}", call.text);
     assert_eq!(call.header("retry-after"), Some("1"));
     assert!(started.elapsed() < Duration::from_secs(5));
-    let health = app.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let health = app.get("/healthz").await;
     assert_eq!(health.status, StatusCode::OK, "liveness does not depend on the database");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_dates_are_stored_as_prisma_7_stores_them() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn sqlite_dates_are_stored_as_prisma_7_stores_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let user = app.ok("createUser", json!({ "user": { "emailVerified": "2026-01-02T04:04:05.678+01:00" } })).await;
     app.ok(
         "createSession",
@@ -175,9 +182,8 @@ async fn sqlite_dates_are_stored_as_prisma_7_stores_them() {
 }
 
 /// Prisma 6's native engine (and the adapters' `unixepoch-ms`) store integer milliseconds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_integer_millisecond_rows_are_detected_read_and_written_alike() {
-    let (scratch, url) = Scratch::create(Backend::Sqlite).await.unwrap();
+async fn sqlite_integer_millisecond_rows_are_detected_read_and_written_alike(backend: Backend) {
+    let (scratch, url) = Scratch::create(backend).await;
     let seed = ready_db(&url).await;
     let in_a_year = chrono::Utc::now().timestamp_millis() + 365 * 86_400_000;
     execute(
@@ -194,7 +200,7 @@ async fn sqlite_integer_millisecond_rows_are_detected_read_and_written_alike() {
     let mut db = new_db(&url, &pool_options());
     let prepared = migrate::prepare(&mut db, Migrate::IfEmpty, None).await.unwrap();
     assert_eq!(prepared.sqlite_format, Some(SqliteTimeFormat::UnixEpochMs));
-    let app = TestApp::over(db, Settings::default(), Backend::Sqlite, scratch);
+    let app = TestApp::over(db, Settings::default(), backend, scratch);
 
     let found = app.ok("getSessionAndUser", json!({ "sessionToken": "live", "slide": false })).await;
     assert_eq!(found["user"]["emailVerified"], "2026-01-02T03:04:05.678Z");
@@ -222,9 +228,8 @@ async fn sqlite_integer_millisecond_rows_are_detected_read_and_written_alike() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_mixed_or_contradicting_date_formats_are_refused() {
-    let (_scratch, url) = Scratch::create(Backend::Sqlite).await.unwrap();
+async fn sqlite_mixed_or_contradicting_date_formats_are_refused(backend: Backend) {
+    let (_scratch, url) = Scratch::create(backend).await;
     let seed = ready_db(&url).await;
     execute(
         &seed,
@@ -242,15 +247,14 @@ async fn sqlite_mixed_or_contradicting_date_formats_are_refused() {
     assert!(err.to_string().contains("both as text and as integer"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_urls_with_prisma_parameters_connect() {
-    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
+async fn postgres_urls_with_prisma_parameters_connect(backend: Backend) {
+    let (_scratch, url) = Scratch::create(backend).await;
     let prisma_url = format!(
         "{url}?schema=public&connection_limit=3&pool_timeout=5&pgbouncer=true&sslmode=disable&socket_timeout=10&connect_timeout=5"
     );
     let db = ready_db(&prisma_url).await;
-    let scratch = Scratch::create(Backend::Sqlite).await.unwrap().0;
-    let app = TestApp::over(db, Settings::default(), Backend::Postgres, scratch);
+    let scratch = Scratch::create(Backend::Sqlite).await.0;
+    let app = TestApp::over(db, Settings::default(), backend, scratch);
     let user = app.ok("createUser", json!({ "user": { "email": "a@example.com" } })).await;
     assert_eq!(app.ok("getUser", json!({ "id": user["id"] })).await, user);
 }
@@ -258,23 +262,16 @@ async fn postgres_urls_with_prisma_parameters_connect() {
 /// `?schema=` behind PgBouncer in transaction mode, which refuses the `options` start-up
 /// parameter and keeps no session state: the tables are made in, and every unit of work reads,
 /// the named schema, also when concurrent requests move between PgBouncer's server connections.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schema_holds_behind_pgbouncer() {
-    let Some((scratch, url)) = Scratch::create(Backend::PgBouncer).await else { return };
+async fn schema_holds_behind_pgbouncer(backend: Backend) {
+    let (scratch, url) = Scratch::create(backend).await;
     let Scratch::Postgres { admin_url, name, .. } = &scratch else { unreachable!("a PostgreSQL scratch") };
     let direct = crate::support::with_database(admin_url, name);
     let db = ready_db(&format!("{url}&schema=auth")).await;
-    let app = TestApp::over(db, Settings::default(), Backend::PgBouncer, scratch);
+    let app = TestApp::over(db, Settings::default(), backend, scratch);
     let calls = (0..3 * crate::servers::PGBOUNCER_POOL_SIZE).map(|i| {
-        let router = app.router.clone();
+        let client = app.client.clone();
         tokio::spawn(async move {
-            use tower::ServiceExt;
-            let body = json!({ "user": { "email": format!("u{i}@example.com") } }).to_string();
-            let request = Request::post("/v1/adapter/createUser")
-                .header("content-type", "application/json")
-                .body(Body::from(body))
-                .unwrap();
-            router.oneshot(request).await.unwrap().status()
+            client.call("createUser", json!({ "user": { "email": format!("u{i}@example.com") } })).await.status
         })
     });
     for status in futures::future::join_all(calls).await {
@@ -303,12 +300,11 @@ async fn schema_holds_behind_pgbouncer() {
 }
 
 /// Configuration errors: one line on stderr and exit code 2, before anything starts.
-#[test]
 fn bad_configuration_exits_2_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"));
-        command.current_dir(dir.path()).args(args).env_remove("DATABASE_URL").env_remove("AUTHBRIDGE_API_KEYS");
+        let mut command = command(args);
+        command.current_dir(dir.path());
         for (k, v) in env {
             command.env(k, v);
         }
@@ -348,7 +344,6 @@ fn bad_configuration_exits_2_with_one_clear_line() {
 }
 
 /// Prisma's `connection_limit` sizes the pool unless --pool-size / AUTHBRIDGE_POOL_SIZE is given.
-#[test]
 fn connection_limit_is_the_pool_size_unless_one_is_configured() {
     use clap::Parser;
     let parse = |args: &[&str]| authbridge::config::Cli::try_parse_from(args).expect("arguments parse").config;

@@ -1,4 +1,5 @@
-//! `TestApp`: the real router in-process on a fresh database of the chosen backend.
+//! The backends, scratch databases, and `TestApp`: the real router in-process on a fresh database
+//! of the chosen backend.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,7 +15,9 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::harness::Need;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Backend {
     Sqlite,
     /// SQLite holding dates as integer unix milliseconds (Prisma 6's native engine).
@@ -27,9 +30,46 @@ pub enum Backend {
     Mysql,
 }
 
+/// The backends a backend test runs on (`tests!(async on BACKENDS: ...)`).
+pub const BACKENDS: [Backend; 4] = [Backend::Sqlite, Backend::Postgres, Backend::PgBouncer, Backend::Mysql];
+
+/// Each kind of database once, not through PgBouncer: for the tests of the real binary and of its
+/// logs, which do not depend on how the pool reaches PostgreSQL.
+pub const DATABASES: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
+
 impl Backend {
     pub fn is_sqlite(self) -> bool {
         matches!(self, Backend::Sqlite | Backend::SqliteUnixMs)
+    }
+
+    /// The last part of a backend test's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::SqliteUnixMs => "sqlite_unixepoch_ms",
+            Backend::Postgres => "postgres",
+            Backend::PgBouncer => "pgbouncer",
+            Backend::Mysql => "mysql",
+        }
+    }
+
+    /// The name a contract fixture's `backends` gives it (Prisma's provider).
+    pub fn provider(self) -> &'static str {
+        match self {
+            Backend::Sqlite | Backend::SqliteUnixMs => "sqlite",
+            Backend::Postgres | Backend::PgBouncer => "postgresql",
+            Backend::Mysql => "mysql",
+        }
+    }
+
+    /// What the backend needs that a machine may lack.
+    pub fn needs(self) -> &'static [Need] {
+        match self {
+            Backend::Sqlite | Backend::SqliteUnixMs => &[],
+            Backend::Postgres => &[Need::Postgres],
+            Backend::PgBouncer => &[Need::Postgres, Need::PgBouncer],
+            Backend::Mysql => &[Need::Mysql],
+        }
     }
 }
 
@@ -53,56 +93,15 @@ pub fn no_foreign_keys_ddl(backend: Backend) -> &'static str {
     }
 }
 
-/// Generates one test per backend for each named `async fn(Backend)`.
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::support::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::support::Backend::Postgres).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn pgbouncer() {
-                    super::$name($crate::support::Backend::PgBouncer).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    super::$name($crate::support::Backend::Mysql).await
-                }
-            }
-        )*
-    };
-}
-pub(crate) use backend_tests;
-
-pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+/// TEST_POSTGRES_URL, for a test that declares the backend (or `Need::Postgres`). Each test
+/// creates its own database next to the one it names.
+pub fn postgres_admin_url() -> String {
+    Need::Postgres.get().to_owned()
 }
 
-/// The server URL in `var`, or `None` to skip that backend (only outside CI: with CI=true a
-/// missing URL fails the test). Each test creates its own database next to the one it names.
-fn admin_url(var: &str, backend: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if ci() => panic!("CI=true but {var} is not set: the {backend} tests must run"),
-        _ => {
-            eprintln!("skipping {backend}: {var} is not set");
-            None
-        }
-    }
-}
-
-pub fn postgres_admin_url() -> Option<String> {
-    admin_url("TEST_POSTGRES_URL", "PostgreSQL")
-}
-
-pub fn mysql_admin_url() -> Option<String> {
-    admin_url("TEST_MYSQL_URL", "MySQL")
+/// TEST_MYSQL_URL, likewise.
+pub fn mysql_admin_url() -> String {
+    Need::Mysql.get().to_owned()
 }
 
 /// Runs statements on a MySQL admin connection.
@@ -129,17 +128,17 @@ pub enum Scratch {
 
 impl Scratch {
     /// Creates an empty database; returns it with the URL that reaches it.
-    pub async fn create(backend: Backend) -> Option<(Self, String)> {
+    pub async fn create(backend: Backend) -> (Self, String) {
         match backend {
             Backend::Sqlite | Backend::SqliteUnixMs => {
                 let scratch = Scratch::Sqlite(tempfile::tempdir().expect("temp dir"));
                 let url = scratch.url();
-                Some((scratch, url))
+                (scratch, url)
             }
             Backend::Postgres | Backend::PgBouncer => {
-                let admin_url = postgres_admin_url()?;
+                let admin_url = postgres_admin_url();
                 let bouncer = match backend {
-                    Backend::PgBouncer => Some(crate::servers::PgBouncer::shared()?),
+                    Backend::PgBouncer => Some(crate::servers::PgBouncer::shared()),
                     _ => None,
                 };
                 let name = unique_name();
@@ -149,10 +148,10 @@ impl Scratch {
                     None => with_database(&admin_url, &name),
                 };
                 let scratch = Scratch::Postgres { admin_url, name, url: url.clone() };
-                Some((scratch, url))
+                (scratch, url)
             }
             Backend::Mysql => {
-                let admin_url = mysql_admin_url()?;
+                let admin_url = mysql_admin_url();
                 let name = unique_name();
                 // The server's defaults may differ; Prisma's tables say utf8mb4 themselves.
                 mysql_admin(
@@ -162,7 +161,7 @@ impl Scratch {
                 .await;
                 let scratch = Scratch::Mysql { admin_url, name };
                 let url = scratch.url();
-                Some((scratch, url))
+                (scratch, url)
             }
         }
     }
@@ -252,13 +251,16 @@ pub async fn ready_db_with(url: &str, options: &PoolOptions, sqlite_format: Opti
     db
 }
 
+/// The real router in-process on a fresh database; requests go through its [`Client`].
 pub struct TestApp {
-    pub router: Router,
+    pub client: Client,
     pub db: Db,
     pub backend: Backend,
     _scratch: Scratch,
 }
 
+/// What the router answered.
+#[derive(Debug)]
 pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -266,6 +268,7 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// The body, which must be JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text))
     }
@@ -275,43 +278,41 @@ impl TestResponse {
     }
 }
 
-impl TestApp {
-    /// `None` when the backend is not configured here (never under CI).
-    pub async fn spawn(backend: Backend) -> Option<Self> {
-        Self::with_settings(backend, Settings::default()).await
+/// Sends requests through the router in-process: the one way the tests make HTTP requests
+/// without a socket. Cheap to clone into the tasks of a race.
+#[derive(Clone)]
+pub struct Client {
+    pub router: Router,
+    /// Sent as `Authorization: Bearer <key>` by every request that has no authorization.
+    api_key: Option<String>,
+}
+
+impl Client {
+    /// This client, sending `key` with every request.
+    pub fn with_key(&self, key: &str) -> Client {
+        Client { router: self.router.clone(), api_key: Some(key.to_owned()) }
     }
 
-    pub async fn with_settings(backend: Backend, settings: Settings) -> Option<Self> {
-        Self::with_schema(backend, Schema::Migrations, settings).await
-    }
-
-    pub async fn with_schema(backend: Backend, schema: Schema, settings: Settings) -> Option<Self> {
-        let (scratch, url) = Scratch::create(backend).await?;
-        let format = (backend == Backend::SqliteUnixMs).then_some(SqliteTimeFormat::UnixEpochMs);
-        if schema == Schema::WithoutForeignKeys {
-            execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(backend)).await;
+    pub async fn send(&self, mut request: Request<Body>) -> TestResponse {
+        if let Some(key) = &self.api_key
+            && !request.headers().contains_key("authorization")
+        {
+            request.headers_mut().insert("authorization", format!("Bearer {key}").parse().expect("a header value"));
         }
-        let db = ready_db_with(&url, &pool_options(), format).await;
-        let expected = match schema {
-            Schema::Migrations => RelationMode::ForeignKeys,
-            Schema::WithoutForeignKeys => RelationMode::Prisma,
-        };
-        assert_eq!(db.relation_mode(), expected, "{schema:?} on {backend:?}: the relation mode start-up detects");
-        Some(Self::over(db, settings, backend, scratch))
-    }
-
-    /// An app over a database the test prepared itself.
-    pub fn over(db: Db, settings: Settings, backend: Backend, scratch: Scratch) -> Self {
-        let router = app(AppState::new(db.clone(), settings));
-        Self { router, db, backend, _scratch: scratch }
-    }
-
-    pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self.router.clone().oneshot(request).await.expect("router is infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
         TestResponse { status, headers, text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body") }
+    }
+
+    /// A request without a body.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).expect("request")).await
+    }
+
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.send(Request::delete(path).body(Body::empty()).expect("request")).await
     }
 
     /// `POST path` with a JSON body.
@@ -321,11 +322,6 @@ impl TestApp {
             .body(Body::from(serde_json::to_vec(body).expect("JSON")))
             .expect("request");
         self.send(request).await
-    }
-
-    /// The URL of the test's database (for running the binary against it).
-    pub fn db_url(&self) -> String {
-        self._scratch.url()
     }
 
     /// Calls an adapter method and returns the response.
@@ -344,6 +340,50 @@ impl TestApp {
     pub async fn user(&self, email: &str) -> String {
         let user = self.ok("createUser", serde_json::json!({ "user": { "email": email } })).await;
         user["id"].as_str().expect("id").to_owned()
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::with_settings(backend, Settings::default()).await
+    }
+
+    pub async fn with_settings(backend: Backend, settings: Settings) -> Self {
+        Self::with_schema(backend, Schema::Migrations, settings).await
+    }
+
+    pub async fn with_schema(backend: Backend, schema: Schema, settings: Settings) -> Self {
+        let (scratch, url) = Scratch::create(backend).await;
+        let format = (backend == Backend::SqliteUnixMs).then_some(SqliteTimeFormat::UnixEpochMs);
+        if schema == Schema::WithoutForeignKeys {
+            execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(backend)).await;
+        }
+        let db = ready_db_with(&url, &pool_options(), format).await;
+        let expected = match schema {
+            Schema::Migrations => RelationMode::ForeignKeys,
+            Schema::WithoutForeignKeys => RelationMode::Prisma,
+        };
+        assert_eq!(db.relation_mode(), expected, "{schema:?} on {backend:?}: the relation mode start-up detects");
+        Self::over(db, settings, backend, scratch)
+    }
+
+    /// An app over a database the test prepared itself.
+    pub fn over(db: Db, settings: Settings, backend: Backend, scratch: Scratch) -> Self {
+        let client = Client { router: app(AppState::new(db.clone(), settings)), api_key: None };
+        Self { client, db, backend, _scratch: scratch }
+    }
+
+    /// The URL of the test's database (for running the binary against it).
+    pub fn db_url(&self) -> String {
+        self._scratch.url()
     }
 }
 

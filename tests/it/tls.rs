@@ -4,30 +4,26 @@
 //! Certificates come from rcgen; the other key forms and the PKCS#12 file from the `openssl` CLI,
 //! as users make them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use authbridge::db::{Db, PoolOptions, url};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
-use crate::servers::{PrivatePg, require_tool};
+use crate::binary::start_up_failure;
+use crate::harness::Need;
+use crate::servers::PrivatePg;
 use crate::support::{Backend, Scratch, pg_admin, pool_options, ready_db, texts};
 
-/// Debian's certificate of the shared server (`ssl_cert_file`).
-const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+crate::harness::tests! {
+    async on [Backend::Postgres] needs [Need::Snakeoil]: every_sslmode_against_the_shared_server;
+    sync on [Backend::Postgres] needs [Need::Snakeoil]: certificates_that_do_not_verify_stop_start_up_with_one_clear_line;
+    sync on [Backend::PgBouncer]: certificates_that_do_not_verify_stop_start_up_with_one_clear_line;
+    async needs [Need::PostgresServer, Need::Openssl]: client_certificates_and_channel_binding_on_a_private_cluster;
+}
+
 /// Ports reserved for the private clusters of these tests.
 const PRIVATE_PORTS: std::ops::RangeInclusive<u16> = 55440..=55449;
-
-fn snakeoil() -> Option<PathBuf> {
-    let path = PathBuf::from(SNAKEOIL);
-    require_tool("Debian's snakeoil certificate", path.exists().then_some(path), "apt-get install ssl-cert")
-}
-
-fn openssl() -> Option<PathBuf> {
-    let found = Command::new("openssl").arg("version").output().ok().filter(|o| o.status.success());
-    require_tool("openssl", found.map(|_| PathBuf::from("openssl")), "apt-get install openssl")
-}
 
 /// `url` with its host replaced and `query` appended.
 fn with(url: &str, host: &str, query: &str) -> String {
@@ -61,12 +57,10 @@ async fn ssl_of_backends(admin_url: &str, name: &str) -> Vec<bool> {
 
 /// Every sslmode on the shared server: which connections use TLS (pg_stat_ssl, for authbridge's
 /// own backends, told apart by application_name) and which certificates are accepted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_sslmode_against_the_shared_server() {
-    let Some((_scratch, url)) = Scratch::create(Backend::Postgres).await else { return };
-    let Some(snakeoil) = snakeoil() else { return };
-    let admin = crate::support::postgres_admin_url().unwrap();
-    let root = snakeoil.display().to_string();
+async fn every_sslmode_against_the_shared_server(backend: Backend) {
+    let (_scratch, url) = Scratch::create(backend).await;
+    let admin = crate::support::postgres_admin_url();
+    let root = Need::Snakeoil.get().to_owned();
     let cases = [
         ("127.0.0.1", "sslmode=require".to_owned(), true),
         // prefer, the default: TLS because the server offers it.
@@ -126,53 +120,31 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// The real binary refuses to start, within a minute, and returns its exit code and stderr.
-fn start_up_failure(dir: &Path, database_url: &str) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authbridge"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .current_dir(dir)
-        .env_remove("AUTHBRIDGE_API_KEYS")
-        .env("DATABASE_URL", database_url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("authbridge started although the certificate does not verify");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
-}
-
 /// A certificate that does not verify stops start-up with one line that names the host, the port
 /// and the reason, never the password; the exit code is that of every database failure at
-/// start-up (1; configuration errors found before connecting are 2).
-#[test]
-fn certificates_that_do_not_verify_stop_start_up_with_one_clear_line() {
-    let Some(snakeoil) = snakeoil() else { return };
-    let Some(admin) = crate::support::postgres_admin_url() else { return };
+/// start-up (1; configuration errors found before connecting are 2). PgBouncer here speaks no
+/// TLS to its clients: it answers the TLS request with "no".
+fn certificates_that_do_not_verify_stop_start_up_with_one_clear_line(backend: Backend) {
+    let admin = crate::support::postgres_admin_url();
     let dir = tempfile::tempdir().unwrap();
     let other_ca = write(dir.path(), "other-ca.pem", &TestCa::new("not the server's CA").pem());
     let mut with_password = ::url::Url::parse(&admin).unwrap();
     with_password.set_password(Some("hunter2")).unwrap();
-    let root = snakeoil.display();
-    let cases = [
-        ("127.0.0.1", format!("sslmode=verify-full&sslrootcert={root}"), "name mismatch"),
-        ("localhost", format!("sslmode=verify-full&sslrootcert={other_ca}"), "unknown issuer"),
-        ("localhost", format!("sslmode=verify-ca&sslrootcert={other_ca}"), "unknown issuer"),
-        ("127.0.0.1", format!("sslcert={other_ca}&sslaccept=strict"), "unknown issuer"),
-    ];
-    let port = with_password.port().unwrap_or(5432);
-    let mut cases: Vec<_> = cases.into_iter().map(|(host, query, reason)| (host, port, query, reason)).collect();
-    // PgBouncer here speaks no TLS to its clients: it answers the TLS request with "no".
-    if let Some(bouncer) = crate::servers::PgBouncer::shared() {
-        cases.push(("127.0.0.1", bouncer.port, "sslmode=require".to_owned(), "server does not support TLS"));
-    }
+    let cases = match backend {
+        Backend::PgBouncer => {
+            let bouncer = crate::servers::PgBouncer::shared();
+            vec![("127.0.0.1", bouncer.port, "sslmode=require".to_owned(), "server does not support TLS")]
+        }
+        _ => {
+            let (root, port) = (Need::Snakeoil.get(), with_password.port().unwrap_or(5432));
+            vec![
+                ("127.0.0.1", port, format!("sslmode=verify-full&sslrootcert={root}"), "name mismatch"),
+                ("localhost", port, format!("sslmode=verify-full&sslrootcert={other_ca}"), "unknown issuer"),
+                ("localhost", port, format!("sslmode=verify-ca&sslrootcert={other_ca}"), "unknown issuer"),
+                ("127.0.0.1", port, format!("sslcert={other_ca}&sslaccept=strict"), "unknown issuer"),
+            ]
+        }
+    };
     for (host, port, query, reason) in cases {
         let mut url = ::url::Url::parse(&with(with_password.as_str(), host, &query)).unwrap();
         url.set_port(Some(port)).unwrap();
@@ -214,20 +186,13 @@ fn openssl_run(dir: &Path, args: &[&str]) {
 
 /// One private cluster with a server certificate from a test CA: client certificates in every
 /// form (PEM with PKCS#8, SEC1 and RSA keys; PKCS#12), channel binding, and `allow`'s retry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_and_channel_binding_on_a_private_cluster() {
-    let Some(bin) = require_tool("initdb", PrivatePg::server_binaries(), "apt-get install postgresql") else {
-        return;
-    };
-    if openssl().is_none() {
-        return;
-    }
     let certs = tempfile::tempdir().unwrap();
     let ca = TestCa::new("authbridge test CA");
     let server_key = KeyPair::generate().unwrap();
     let server_cert = ca.sign(&["localhost"], &server_key);
     let ca_pem = ca.pem();
-    let pg = PrivatePg::create(&bin, PRIVATE_PORTS, |data| {
+    let pg = PrivatePg::create(PRIVATE_PORTS, |data| {
         std::fs::write(data.join("server.crt"), &server_cert).unwrap();
         std::fs::write(data.join("server.key"), server_key.serialize_pem()).unwrap();
         std::fs::write(data.join("ca.crt"), &ca_pem).unwrap();
