@@ -11,6 +11,8 @@ import { mkdirSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
+import { launchBrowser } from "../../shared/browser.mjs";
+
 const env = (name) => {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run the test through ci.sh`);
@@ -135,19 +137,7 @@ async function signOut() {
 before(async () => {
   rmSync(ARTIFACTS_DIR, { recursive: true, force: true });
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-      "--disable-sync",
-      "--disable-quic",
-    ],
-  });
+  browser = await launchBrowser(chromium);
   page = await browser.newPage({ viewport: { width: 900, height: 700 } });
   page.setDefaultTimeout(20_000);
 });

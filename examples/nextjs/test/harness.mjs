@@ -10,6 +10,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
+import { launchBrowser as launchChromium } from "../../shared/browser.mjs";
+
 export const exampleDir = fileURLToPath(new URL("..", import.meta.url));
 export const repositoryDir = fileURLToPath(new URL("../../..", import.meta.url));
 
@@ -144,18 +146,7 @@ export function withDatabase(url, database) {
   return parsed.toString();
 }
 
+/** Debian's chromium, as both examples launch it (examples/shared/browser.mjs). */
 export async function launchBrowser() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-      "--disable-sync",
-      "--disable-quic",
-    ],
-  });
+  return launchChromium(chromium);
 }
