@@ -293,7 +293,7 @@ pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
 ///
 /// ```ignore
 /// tests! {
-///     async on EVERY_BACKEND: garbage_bodies_get_4xx_problems, bodies_over_the_limit_get_413;
+///     async on BACKENDS: garbage_bodies_get_4xx_problems, bodies_over_the_limit_get_413;
 ///     sync needs [Need::Openssl]: certificates_are_made_with_openssl;
 /// }
 /// ```

@@ -14,7 +14,7 @@ use authbridge::db::Db;
 use serde_json::json;
 
 use crate::binary::{Outcome, Server, http, read_response};
-use crate::support::{Backend, DATABASES, Scratch, execute, ready_db, texts};
+use crate::support::{Backend, DATABASES, Scratch, execute, quoted, ready_db, texts};
 
 crate::harness::tests! {
     sync on DATABASES:
@@ -43,7 +43,7 @@ fn portable(backend: Backend, sql: &str) -> String {
     if backend != Backend::Mysql {
         return sql.to_owned();
     }
-    sql.replace('"', "`").replace("T00:00:00.000+00:00'", " 00:00:00.000'").replace(" AS TEXT)", " AS CHAR)")
+    quoted(backend, sql).replace("T00:00:00.000+00:00'", " 00:00:00.000'").replace(" AS TEXT)", " AS CHAR)")
 }
 
 fn count(rt: &tokio::runtime::Runtime, db: &Db, backend: Backend, sql: &str) -> i64 {

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use crate::binary::{Server, command};
 use crate::harness::runtime;
 use crate::support::{
-    BACKENDS, Backend, Client, Schema, Scratch, TestApp, execute, new_db, no_foreign_keys_ddl, pool_options, texts,
+    BACKENDS, Backend, Client, Schema, Scratch, TestApp, execute, new_db, no_foreign_keys_ddl, pool_options, quoted,
+    texts,
 };
 
 crate::harness::tests! {
@@ -31,11 +32,6 @@ crate::harness::tests! {
     async on [Backend::Sqlite]: the_command_line_reports_the_relation_mode;
     async on [Backend::Mysql]: mysql_no_foreign_key_ddl_builds_the_migrations_catalog_without_foreign_keys;
     sync: the_no_foreign_key_schemas_are_the_projects_with_relation_mode_prisma;
-}
-
-/// MySQL quotes identifiers with backticks (double quotes are string literals there).
-fn quoted(backend: Backend, sql: &str) -> String {
-    if backend == Backend::Mysql { sql.replace('"', "`") } else { sql.to_owned() }
 }
 
 /// Every migration's `up.sql` of the backend, in order: the schema `authbridge migrate` creates.

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::binary::command;
-use crate::support::{BACKENDS, Backend, Scratch, TestApp, execute, new_db, pool_options, ready_db, texts};
+use crate::support::{BACKENDS, Backend, Scratch, TestApp, execute, new_db, pool_options, quoted, ready_db, texts};
 
 crate::harness::tests! {
     async on BACKENDS:
@@ -40,11 +40,6 @@ async fn prisma_deployed(backend: Backend) -> (Scratch, String, Db) {
     execute(&db, ddl).await;
     execute(&db, &quoted(backend, r#"CREATE TABLE "_prisma_migrations" ("id" VARCHAR(36) PRIMARY KEY NOT NULL, "migration_name" VARCHAR(255) NOT NULL)"#)).await;
     (scratch, url, db)
-}
-
-/// MySQL quotes identifiers with backticks (double quotes are string literals there).
-fn quoted(backend: Backend, sql: &str) -> String {
-    if backend == Backend::Mysql { sql.replace('"', "`") } else { sql.to_owned() }
 }
 
 async fn tables(db: &Db, backend: Backend) -> Vec<String> {

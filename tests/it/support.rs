@@ -93,6 +93,12 @@ pub fn no_foreign_keys_ddl(backend: Backend) -> &'static str {
     }
 }
 
+/// `sql` written with double-quoted identifiers, as `backend` reads it: MySQL quotes them with
+/// backticks (double quotes are string literals there).
+pub fn quoted(backend: Backend, sql: &str) -> String {
+    if backend == Backend::Mysql { sql.replace('"', "`") } else { sql.to_owned() }
+}
+
 /// TEST_POSTGRES_URL, for a test that declares the backend (or `Need::Postgres`). Each test
 /// creates its own database next to the one it names.
 pub fn postgres_admin_url() -> String {
