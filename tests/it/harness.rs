@@ -371,10 +371,11 @@ pub fn main(tests: Vec<Test>) -> ExitCode {
     for test in tests {
         let missing = test.missing();
         let trial = test.into_trial();
-        if !args.is_filtered_out(&trial) && !args.is_ignored(&trial) {
-            if let Some(need) = missing {
-                *selected.entry(need).or_default() += 1;
-            }
+        if let Some(need) = missing
+            && !args.is_filtered_out(&trial)
+            && !args.is_ignored(&trial)
+        {
+            *selected.entry(need).or_default() += 1;
         }
         trials.push(trial);
     }
