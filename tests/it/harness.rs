@@ -44,7 +44,8 @@ fn every_test_is_registered_with_the_harness() {
     assert!(attributes.is_empty(), "register these with tests! instead:\n{}", attributes.join("\n"));
 }
 
-pub fn ci() -> bool {
+/// `CI=true` (or `1`): nothing may be skipped.
+fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
@@ -256,7 +257,7 @@ impl Test {
             };
             count(backend, |counts| match &outcome {
                 Ok(_) => counts.ran += 1,
-                Err(_) => counts.skipped += 1,
+                Err(_) => counts.not_run += 1,
             });
             match outcome {
                 Ok(Ok(())) => Ok(Completion::Completed),
@@ -347,10 +348,10 @@ pub(crate) use tests;
 #[derive(Default)]
 struct Counts {
     ran: usize,
-    skipped: usize,
+    not_run: usize,
 }
 
-/// Tests that ran and were skipped, per backend (`None`: the tests of no backend).
+/// Tests that ran and that were not run for a missing need, per backend (`None`: the tests of no backend).
 static COUNTS: Mutex<BTreeMap<Option<Backend>, Counts>> = Mutex::new(BTreeMap::new());
 
 fn count(backend: Option<Backend>, add: impl FnOnce(&mut Counts)) {
@@ -402,12 +403,13 @@ pub fn main(tests: Vec<Test>) -> ExitCode {
     conclusion.exit_code()
 }
 
-/// One line per backend: how many of its tests ran (passed or failed) and how many were skipped.
+/// One line per backend: how many of its tests ran (passed or failed), and how many were not run
+/// because something they need is missing.
 fn summary() {
     let counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
     let mut stderr = std::io::stderr().lock();
-    for (backend, Counts { ran, skipped }) in counts.iter() {
+    for (backend, Counts { ran, not_run }) in counts.iter() {
         let what = backend.map_or_else(|| "tests of no backend".to_owned(), |b| format!("backend {}", b.name()));
-        let _ = writeln!(stderr, "{what}: {ran} ran, {skipped} not run");
+        let _ = writeln!(stderr, "{what}: {ran} ran, {not_run} not run");
     }
 }
