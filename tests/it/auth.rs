@@ -27,19 +27,19 @@ async fn app() -> TestApp {
     TestApp::with_settings(Backend::Sqlite, settings).await
 }
 
-/// `method path`, with `{}` as the body of a POST, PUT or PATCH.
-async fn send(app: &TestApp, method: &str, path: &str, authorization: Option<&str>) -> TestResponse {
+/// `method path` with this `Authorization` header, and `{}` as the body of a POST, PUT or PATCH.
+fn request(method: &str, path: &str, authorization: Option<&str>) -> Request<Body> {
     let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
     if let Some(value) = authorization {
         request = request.header("authorization", value);
     }
     let body = if ["POST", "PUT", "PATCH"].contains(&method) { Body::from("{}") } else { Body::empty() };
-    app.send(request.body(body).unwrap()).await
+    request.body(body).unwrap()
 }
 
 /// Every operation of the live document, path parameters filled in.
 async fn documented_operations(app: &TestApp) -> Vec<(String, String)> {
-    let document = send(app, "GET", "/openapi.json", Some(&format!("Bearer {OLD}"))).await;
+    let document = app.send(request("GET", "/openapi.json", Some(&format!("Bearer {OLD}")))).await;
     assert_eq!(document.status, StatusCode::OK, "{}", document.text);
     let mut operations = Vec::new();
     for (path, item) in document.json()["paths"].as_object().expect("paths") {
@@ -126,7 +126,7 @@ async fn every_route_but_the_health_checks_needs_a_valid_key() {
     let mut shapes = BTreeSet::new();
     for (method, path) in &targets {
         for authorization in &wrong {
-            let response = send(&app, method, path, authorization.as_deref()).await;
+            let response = app.send(request(method, path, authorization.as_deref())).await;
             assert_unauthenticated(&response, &format!("{method} {path} with {authorization:?}"));
             shapes.insert(shape(&response));
         }
@@ -138,7 +138,7 @@ async fn every_route_but_the_health_checks_needs_a_valid_key() {
     // case-insensitive, as RFC 9110 says); what answers then is the route.
     for (method, path) in documented_operations(&app).await {
         for authorization in [format!("Bearer {OLD}"), format!("bearer {NEW}"), format!("BEARER  {NEW} ")] {
-            let response = send(&app, &method, &path, Some(&authorization)).await;
+            let response = app.send(request(&method, &path, Some(&authorization))).await;
             assert_ne!(response.status, StatusCode::UNAUTHORIZED, "{method} {path} {authorization}: {}", response.text);
             assert!(!response.status.is_server_error(), "{method} {path}: {}", response.text);
         }
@@ -146,7 +146,7 @@ async fn every_route_but_the_health_checks_needs_a_valid_key() {
     // The health checks answer without a key, and a wrong one does not matter there.
     for path in public {
         for authorization in [None, Some("Bearer wrong-key")] {
-            let response = send(&app, "GET", path, authorization).await;
+            let response = app.send(request("GET", path, authorization)).await;
             assert_eq!(response.status, StatusCode::OK, "{path} {authorization:?}: {}", response.text);
         }
     }
@@ -222,7 +222,7 @@ fn a_bad_key_file_stops_start_up() {
 /// The document says which routes need the key: all but the health checks.
 async fn the_document_marks_only_the_health_checks_public() {
     let app = app().await;
-    let document = send(&app, "GET", "/openapi.json", Some(&format!("Bearer {NEW}"))).await.json();
+    let document = app.send(request("GET", "/openapi.json", Some(&format!("Bearer {NEW}")))).await.json();
     assert_eq!(document["security"], serde_json::json!([{ "bearerAuth": [] }]));
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
