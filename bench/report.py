@@ -207,7 +207,7 @@ def table(results_file, meta, write_to):
     m = meta
     doc = f"""# Benchmark results: the session read
 
-Written by `bench/run.sh` (see the README's "Benchmarks" section) on {m['date']}; every number below was
+Written by `bench/run.sh` (see bench/README.md) on {m['date']}; every number below was
 measured in that one run. Re-run it to replace this file.
 
 - Machine: {m['cpu']}, {m['cores']} cores, {m['mem']}; {m['os']}, {m['kernel']}.
