@@ -2,15 +2,35 @@
  * authbridge-adapter: an Auth.js (v5, `@auth/core`) and next-auth v4 database adapter that keeps no
  * database driver on the application side. Every method is one `POST /v1/adapter/{method}` to an
  * authbridge service; only `fetch` is used, so it runs wherever `fetch` does (Node, the Next.js Edge
- * runtime and middleware, Cloudflare Workers, Bun, Deno).
+ * runtime and middleware, Cloudflare Workers, Bun, Deno). {@link AuthBridgeClient}, in the same
+ * package and under the same rules, is the typed client of the session-management routes.
  */
 
-/** Options of {@link AuthBridgeAdapter}. */
-export interface AuthBridgeAdapterOptions {
+/** How to reach the service: shared by {@link AuthBridgeAdapter} and {@link AuthBridgeClient}. */
+export interface AuthBridgeConnectionOptions {
   /** Base URL of the authbridge service, e.g. `http://authbridge.internal:7777`. A path prefix is kept. */
   url: string | URL;
   /** Sent as `Authorization: Bearer <apiKey>`. Required unless the service runs without keys. */
   apiKey?: string;
+  /** A `fetch` to use instead of the global one (tests, tracing, custom agents). */
+  fetch?: typeof globalThis.fetch;
+  /** Extra headers sent with every request. `apiKey` wins over an `authorization` header given here. */
+  headers?: RequestInit["headers"];
+  /** Abort a request that takes longer than this (milliseconds, default 10000; 0 = never). */
+  timeoutMs?: number;
+}
+
+/**
+ * Where a session is used from, stored in the `Session` columns `ipAddress` / `userAgent` when the
+ * team's schema has them (see the README). Missing, `null` and empty values are not sent.
+ */
+export interface SessionContext {
+  ipAddress?: string | null | undefined;
+  userAgent?: string | null | undefined;
+}
+
+/** Options of {@link AuthBridgeAdapter}. */
+export interface AuthBridgeAdapterOptions extends AuthBridgeConnectionOptions {
   /**
    * Session lifetime in seconds, as Auth.js `session.maxAge` (default 30 days). Sent with every
    * `getSessionAndUser` so the service slides the expiry in the same round trip.
@@ -18,12 +38,12 @@ export interface AuthBridgeAdapterOptions {
   maxAge?: number;
   /** As Auth.js `session.updateAge` (default 24 hours): how often the expiry is pushed forward. */
   updateAge?: number;
-  /** A `fetch` to use instead of the global one (tests, tracing, custom agents). */
-  fetch?: typeof globalThis.fetch;
-  /** Extra headers sent with every request. `apiKey` wins over an `authorization` header given here. */
-  headers?: RequestInit["headers"];
-  /** Abort a request that takes longer than this (milliseconds, default 10000; 0 = never). */
-  timeoutMs?: number;
+  /**
+   * Called for every `createSession` (a sign-in), sync or async: the device the session is created
+   * for, sent as the request's `context`. In Next.js read the request's headers here (`headers()`
+   * from `next/headers`, or the request of the lazy `NextAuth(req => config)` form); see the README.
+   */
+  context?: () => SessionContext | null | undefined | Promise<SessionContext | null | undefined>;
 }
 
 export type AdapterAccountType = "oauth" | "oidc" | "email" | "webauthn";
@@ -210,31 +230,50 @@ export class AuthBridgeError extends Error {
 const AUTHJS_MAX_AGE = 30 * 24 * 60 * 60;
 const AUTHJS_UPDATE_AGE = 24 * 60 * 60;
 const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * The longest `userAgent` sent: a Prisma `String` is `VARCHAR(191)` on MySQL, where the service
+ * refuses a longer value with a 400, and a sign-in must not fail over metadata. Browsers' user
+ * agents are shorter; the rare longer one (in-app browsers) loses its tail.
+ */
+const USER_AGENT_MAX = 191;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Reviver<T> = (value: Json, fail: (what: string) => never) => T;
+type HttpMethod = "GET" | "POST" | "DELETE";
 
-/** Creates the adapter. Invalid options throw a `TypeError` here, not on the first sign-in. */
-export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridgeAdapterMethods {
-  const base = parseBaseUrl(options.url);
-  const maxAge = nonNegativeInteger("maxAge", options.maxAge, AUTHJS_MAX_AGE);
-  const updateAge = nonNegativeInteger("updateAge", options.updateAge, Math.min(AUTHJS_UPDATE_AGE, maxAge));
-  if (updateAge > maxAge) throw new TypeError("AuthBridgeAdapter: `updateAge` must not be greater than `maxAge`");
-  const timeoutMs = nonNegativeInteger("timeoutMs", options.timeoutMs, DEFAULT_TIMEOUT_MS);
+/** Sends one request and turns its answer into a value or an {@link AuthBridgeError}. */
+type Send = <T>(
+  method: string,
+  http: HttpMethod,
+  path: string,
+  body: Record<string, unknown> | undefined,
+  revive: Reviver<T>,
+) => Promise<T>;
+
+/** Checks the connection options (a `TypeError` naming `owner` when invalid) and returns the sender. */
+function connect(owner: string, options: AuthBridgeConnectionOptions): Send {
+  const base = parseBaseUrl(owner, options.url);
+  const timeoutMs = nonNegativeInteger(owner, "timeoutMs", options.timeoutMs, DEFAULT_TIMEOUT_MS);
   if (options.apiKey !== undefined && (typeof options.apiKey !== "string" || options.apiKey === "")) {
-    throw new TypeError("AuthBridgeAdapter: `apiKey` must be a non-empty string");
+    throw new TypeError(`${owner}: \`apiKey\` must be a non-empty string`);
   }
   if (options.fetch !== undefined && typeof options.fetch !== "function") {
-    throw new TypeError("AuthBridgeAdapter: `fetch` must be a function");
+    throw new TypeError(`${owner}: \`fetch\` must be a function`);
   }
   const extraHeaders = new Headers(options.headers);
   // Resolved per call, not captured: a global fetch called without its receiver throws "Illegal
   // invocation" in some runtimes, and tests or instrumentation may replace it later.
   const doFetch: typeof globalThis.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
-  async function call<T>(method: string, body: Record<string, unknown>, revive: Reviver<T>): Promise<T> {
+  return async function send<T>(
+    method: string,
+    http: HttpMethod,
+    path: string,
+    body: Record<string, unknown> | undefined,
+    revive: Reviver<T>,
+  ): Promise<T> {
     const headers = new Headers(extraHeaders);
-    headers.set("content-type", "application/json");
+    if (body !== undefined) headers.set("content-type", "application/json");
     headers.set("accept", "application/json, application/problem+json");
     if (options.apiKey !== undefined) headers.set("authorization", `Bearer ${options.apiKey}`);
     if (!headers.has("x-request-id")) {
@@ -259,10 +298,10 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
     let text: string;
     let retryAfter: number | undefined;
     try {
-      const response = await doFetch(`${base}/v1/adapter/${method}`, {
-        method: "POST",
+      const response = await doFetch(`${base}${path}`, {
+        method: http,
         headers,
-        body: JSON.stringify(body),
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         // Next.js patches fetch and may cache even POSTs; a cached session read would outlive sign-out.
         cache: "no-store",
         ...(controller ? { signal: controller.signal } : {}),
@@ -302,7 +341,22 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
     return revive(value, (what) => {
       throw fail("invalid_response", status, { detail: `the answer is not ${what}` });
     });
+  };
+}
+
+/** Creates the adapter. Invalid options throw a `TypeError` here, not on the first sign-in. */
+export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridgeAdapterMethods {
+  const owner = "AuthBridgeAdapter";
+  const send = connect(owner, options);
+  const maxAge = nonNegativeInteger(owner, "maxAge", options.maxAge, AUTHJS_MAX_AGE);
+  const updateAge = nonNegativeInteger(owner, "updateAge", options.updateAge, Math.min(AUTHJS_UPDATE_AGE, maxAge));
+  if (updateAge > maxAge) throw new TypeError(`${owner}: \`updateAge\` must not be greater than \`maxAge\``);
+  const context = options.context;
+  if (context !== undefined && typeof context !== "function") {
+    throw new TypeError(`${owner}: \`context\` must be a function`);
   }
+  const call = <T>(method: string, body: Record<string, unknown>, revive: Reviver<T>) =>
+    send(method, "POST", `/v1/adapter/${method}`, body, revive);
 
   // Arguments travel by name in the body; tokens and emails never go into the URL.
   return {
@@ -316,7 +370,8 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
     linkAccount: (account) => call("linkAccount", { account }, account_),
     unlinkAccount: async ({ provider, providerAccountId }) =>
       (await call("unlinkAccount", { provider, providerAccountId }, nullable(account_))) ?? undefined,
-    createSession: (session) => call("createSession", { session }, session_),
+    createSession: async (session) =>
+      call("createSession", { session, ...(context ? { context: contextBody(await context()) } : {}) }, session_),
     getSessionAndUser: (sessionToken) =>
       call("getSessionAndUser", { sessionToken, maxAge, updateAge }, nullable(sessionAndUser_)),
     updateSession: (session) => call("updateSession", { session }, nullable(session_)),
@@ -335,27 +390,168 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
   };
 }
 
-function parseBaseUrl(url: string | URL): string {
+/** The wire `context`: only non-empty strings, the user agent cut to what every backend stores. */
+function contextBody(context: SessionContext | null | undefined): { ipAddress?: string; userAgent?: string } {
+  const body: { ipAddress?: string; userAgent?: string } = {};
+  const ipAddress = context?.ipAddress;
+  const userAgent = context?.userAgent;
+  if (typeof ipAddress === "string" && ipAddress !== "") body.ipAddress = ipAddress;
+  if (typeof userAgent === "string" && userAgent !== "") {
+    // Cut by code points, not UTF-16 units, so no surrogate pair is split.
+    const points = Array.from(userAgent);
+    body.userAgent = points.length > USER_AGENT_MAX ? points.slice(0, USER_AGENT_MAX).join("") : userAgent;
+  }
+  return body;
+}
+
+/** Options of {@link AuthBridgeClient}: only how to reach the service. */
+export type AuthBridgeClientOptions = AuthBridgeConnectionOptions;
+
+/**
+ * A session as the management routes show it: never its token. The metadata is `null` when it is
+ * unknown, when the team's `Session` model lacks the column, or when the service predates it.
+ */
+export interface SessionInfo {
+  id: string;
+  userId: string;
+  expires: Date;
+  /** When the session was created (the `createdAt` column). */
+  createdAt: Date | null;
+  /** When authbridge last wrote the row: creation, a slide of the expiry, an update, a rotation. */
+  updatedAt: Date | null;
+  /** The `context.ipAddress` of the sign-in or of the latest rotation. */
+  ipAddress: string | null;
+  /** The `context.userAgent` of the sign-in or of the latest rotation. */
+  userAgent: string | null;
+}
+
+export interface UserSessionStats {
+  /** Every session row of the user, expired ones too. */
+  totalSessions: number;
+  activeSessions: number;
+  expiredSessions: number;
+  /** The latest `expires` of any of the user's sessions, expired ones too. */
+  latestExpires: Date | null;
+}
+
+export interface SessionStats {
+  activeSessions: number;
+  expiredSessions: number;
+  usersWithActiveSessions: number;
+  expiringWithin24h: number;
+}
+
+export interface PurgeResult {
+  sessionsDeleted: number;
+  verificationTokensDeleted: number;
+}
+
+/**
+ * The session-management routes, typed. Server-side only: it holds an API key with the
+ * `sessions:manage` (and, for `purgeExpired`, `maintenance`) scope, which must never reach a browser.
+ */
+export interface AuthBridgeClientMethods {
+  /** The user's sessions, newest `expires` first: live ones (default) or, with `active: false`, all; at most `limit` (1..1000). */
+  listSessions(userId: string, options?: { active?: boolean; limit?: number }): Promise<SessionInfo[]>;
+  /** Signs one device out; the deleted session, or `null` when it was already gone. */
+  revokeSession(sessionId: string): Promise<SessionInfo | null>;
+  /** Signs the user out everywhere but `keepSessionId`; how many sessions went (expired ones too). */
+  revokeOtherSessions(userId: string, keepSessionId: string): Promise<number>;
+  /** Signs the user out everywhere; how many sessions went (expired ones too). */
+  revokeAllSessions(userId: string): Promise<number>;
+  /**
+   * A new token for the same session (same `id`), `expires = now + maxAge` (the service's default
+   * when absent); the old token stops working at once. `null` when the session is missing or expired.
+   */
+  rotateSession(
+    sessionToken: string,
+    options?: { maxAge?: number; context?: SessionContext },
+  ): Promise<AdapterSession | null>;
+  userSessionStats(userId: string): Promise<UserSessionStats>;
+  sessionStats(): Promise<SessionStats>;
+  /** Deletes every expired session and verification token, `batchSize` rows per statement. */
+  purgeExpired(options?: { batchSize?: number }): Promise<PurgeResult>;
+}
+
+/** Creates the management client. Invalid options throw a `TypeError` here, not on the first call. */
+export function AuthBridgeClient(options: AuthBridgeClientOptions): AuthBridgeClientMethods {
+  const send = connect("AuthBridgeClient", options);
+  // Ids go into the path, so each is one encoded segment; tokens travel in bodies only.
+  const user = (userId: string) => `/v1/users/${encodeURIComponent(userId)}`;
+  return {
+    listSessions: (userId, { active, limit } = {}) => {
+      const query = new URLSearchParams();
+      if (active !== undefined) query.set("active", String(active));
+      if (limit !== undefined) query.set("limit", String(limit));
+      // Not `query.size`: too new for some runtimes this package targets.
+      const search = query.toString();
+      const path = `${user(userId)}/sessions${search ? `?${search}` : ""}`;
+      return send("listSessions", "GET", path, undefined, list(sessionInfo_));
+    },
+    revokeSession: (sessionId) =>
+      send(
+        "revokeSession",
+        "DELETE",
+        `/v1/sessions/${encodeURIComponent(sessionId)}`,
+        undefined,
+        nullable(sessionInfo_),
+      ),
+    revokeOtherSessions: (userId, keepSessionId) =>
+      send(
+        "revokeOtherSessions",
+        "DELETE",
+        `${user(userId)}/sessions?${new URLSearchParams({ except: keepSessionId })}`,
+        undefined,
+        deleted_,
+      ),
+    revokeAllSessions: (userId) => send("revokeAllSessions", "DELETE", `${user(userId)}/sessions`, undefined, deleted_),
+    rotateSession: (sessionToken, { maxAge, context } = {}) =>
+      send(
+        "rotateSession",
+        "POST",
+        "/v1/sessions/rotate",
+        {
+          sessionToken,
+          ...(maxAge !== undefined ? { maxAge } : {}),
+          ...(context !== undefined ? { context: contextBody(context) } : {}),
+        },
+        nullable(session_),
+      ),
+    userSessionStats: (userId) =>
+      send("userSessionStats", "GET", `${user(userId)}/session-stats`, undefined, userSessionStats_),
+    sessionStats: () => send("sessionStats", "GET", "/v1/stats/sessions", undefined, plain<SessionStats>("statistics")),
+    purgeExpired: ({ batchSize } = {}) =>
+      send(
+        "purgeExpired",
+        "POST",
+        "/v1/maintenance/purge-expired",
+        batchSize !== undefined ? { batchSize } : {},
+        plain<PurgeResult>("purge totals"),
+      ),
+  };
+}
+
+function parseBaseUrl(owner: string, url: string | URL): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new TypeError("AuthBridgeAdapter: `url` must be an absolute http(s) URL");
+    throw new TypeError(`${owner}: \`url\` must be an absolute http(s) URL`);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new TypeError("AuthBridgeAdapter: `url` must be an absolute http(s) URL");
+    throw new TypeError(`${owner}: \`url\` must be an absolute http(s) URL`);
   }
   if (parsed.search || parsed.hash || parsed.username || parsed.password) {
     // Credentials belong in `apiKey` (a header), never in a URL that ends up in logs.
-    throw new TypeError("AuthBridgeAdapter: `url` must not carry credentials, a query or a fragment");
+    throw new TypeError(`${owner}: \`url\` must not carry credentials, a query or a fragment`);
   }
   return parsed.href.replace(/\/+$/, "");
 }
 
-function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+function nonNegativeInteger(owner: string, name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(`AuthBridgeAdapter: \`${name}\` must be a non-negative integer`);
+    throw new TypeError(`${owner}: \`${name}\` must be a non-negative integer`);
   }
   return value;
 }
@@ -434,3 +630,42 @@ const account_: Reviver<AdapterAccount> = (value, fail) =>
 
 const authenticator_: Reviver<AdapterAuthenticator> = (value, fail) =>
   object(value, fail, "an authenticator") as unknown as AdapterAuthenticator;
+
+/** A date that may be absent: `null` when unknown or when the service does not send the field. */
+function optionalDate(value: Json | undefined, fail: (what: string) => never, what: string): Date | null {
+  return value === null || value === undefined ? null : date(value, fail, what);
+}
+
+function optionalString(value: Json | undefined, fail: (what: string) => never, what: string): string | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === "string" ? value : fail(what);
+}
+
+const sessionInfo_: Reviver<SessionInfo> = (value, fail) => {
+  const info = object(value, fail, "a session");
+  return {
+    ...info,
+    expires: date(info.expires, fail, "a session with a valid expires"),
+    createdAt: optionalDate(info.createdAt, fail, "a session with a valid createdAt"),
+    updatedAt: optionalDate(info.updatedAt, fail, "a session with a valid updatedAt"),
+    ipAddress: optionalString(info.ipAddress, fail, "a session with a string ipAddress"),
+    userAgent: optionalString(info.userAgent, fail, "a session with a string userAgent"),
+  } as unknown as SessionInfo;
+};
+
+const deleted_: Reviver<number> = (value, fail) => {
+  const answer = object(value, fail, "a count of deleted sessions");
+  return typeof answer.deleted === "number" ? answer.deleted : fail("a count of deleted sessions");
+};
+
+const userSessionStats_: Reviver<UserSessionStats> = (value, fail) => {
+  const stats = object(value, fail, "session statistics");
+  return {
+    ...stats,
+    latestExpires: optionalDate(stats.latestExpires, fail, "session statistics with a valid latestExpires"),
+  } as unknown as UserSessionStats;
+};
+
+function plain<T>(what: string): Reviver<T> {
+  return (value, fail) => object(value, fail, what) as unknown as T;
+}

@@ -324,7 +324,7 @@ test("the package name resolves through the exports map to the built module", as
     t.skip("dist/ is missing: run `npm run build` first");
     return;
   }
-  assert.deepEqual(Object.keys(module).sort(), ["AuthBridgeAdapter", "AuthBridgeError"]);
+  assert.deepEqual(Object.keys(module).sort(), ["AuthBridgeAdapter", "AuthBridgeClient", "AuthBridgeError"]);
   const adapter = (module.AuthBridgeAdapter as typeof AuthBridgeAdapter)({ url: URL_ });
   assert.equal(Object.keys(adapter).length, 19);
 });

@@ -1,8 +1,9 @@
 // Replays the contract fixtures of ../tests/fixtures (the same files the Rust tests run against the
-// real router) through the adapter, with a fake fetch playing the service. For every step the
-// adapter can express, it checks the request the adapter sends (route, headers, body) against the
-// fixture's request, feeds it the fixture's answer, and checks what the adapter makes of it: real
-// Dates, null, or a thrown AuthBridgeError with code, status, field and request id. Placeholders
+// real router) through the adapter (adapter routes) and AuthBridgeClient (management routes), with a
+// fake fetch playing the service. For every step the package can express, it checks the request it
+// sends (route, query, headers, body) against the fixture's request, feeds it the fixture's answer,
+// and checks what the package makes of it: real Dates, null, or a thrown AuthBridgeError with code,
+// status, field and request id. Placeholders
 // follow tests/fixtures/README.md and tests/it/contract.rs.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -11,7 +12,14 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { AuthBridgeAdapter, AuthBridgeError, type AuthBridgeAdapterOptions } from "../../src/index.ts";
+import {
+  AuthBridgeAdapter,
+  AuthBridgeClient,
+  AuthBridgeError,
+  type AuthBridgeAdapterOptions,
+  type AuthBridgeClientMethods,
+  type AuthBridgeConnectionOptions,
+} from "../../src/index.ts";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../tests/fixtures");
 const BASE = "http://authbridge.test:7777/prefix";
@@ -277,7 +285,7 @@ interface Captured {
   url: string;
   method: string;
   headers: Headers;
-  body: Json;
+  body: Json | undefined;
   cache: RequestCache | undefined;
 }
 
@@ -287,13 +295,145 @@ function fakeFetch(respond: (req: Captured) => Response, captured: Captured[]): 
       url: String(input),
       method: init?.method ?? "GET",
       headers: new Headers(init?.headers),
-      body: JSON.parse(String(init?.body)) as Json,
+      body: init?.body === undefined ? undefined : (JSON.parse(String(init.body)) as Json),
       cache: init?.cache,
     };
     captured.push(req);
     return respond(req);
   };
 }
+
+/** One fixture step as a call of the adapter or of the management client. */
+interface Target {
+  /** The method name, as AuthBridgeError#method reports it. */
+  method: string;
+  /** The request it must send. */
+  http: string;
+  url: string;
+  body: Json | undefined;
+  /** False when the fixture's request is not one the package can send: only its answer is checked. */
+  exact: boolean;
+  /** Calls the package; construction may throw a TypeError (the adapter refuses bad ages). */
+  invoke: (options: AuthBridgeConnectionOptions) => Promise<unknown>;
+  expected: (wire: Json) => unknown;
+  /** When the fixture leaves the answer unchecked: the one the fake then builds. */
+  derived: (body: Json) => Json;
+}
+
+/** A management route of the fixtures as an AuthBridgeClient call, or undefined for other routes. */
+function clientTarget(httpMethod: string, path: string, body: Json | undefined): Target | undefined {
+  const url = new URL(path, "http://fixture.invalid");
+  const query = [...url.searchParams.entries()];
+  const keys = query.map(([k]) => k);
+  const segments = url.pathname.split("/").slice(1).map(decodeURIComponent);
+  const single = (allowed: string[]) => keys.every((k) => allowed.includes(k)) && new Set(keys).size === keys.length;
+  const call = (
+    method: keyof AuthBridgeClientMethods,
+    exact: boolean,
+    invoke: (client: AuthBridgeClientMethods) => Promise<unknown>,
+    expected: (wire: Json) => unknown,
+  ): Target => ({
+    method,
+    http: httpMethod,
+    url: `${BASE}${path}`,
+    body,
+    exact,
+    invoke: async (options) => invoke(AuthBridgeClient(options)),
+    expected: (wire) => (wire === null ? null : expected(wire)),
+    derived: () => null,
+  });
+  const [v1, collection, id, leaf, ...rest] = segments;
+  if (v1 !== "v1" || rest.length > 0) return undefined;
+  const object = isObject(body) ? body : {};
+  const bodyKeys = (allowed: string[]) => isObject(body) && Object.keys(body).every((k) => allowed.includes(k));
+
+  if (collection === "users" && id !== undefined && leaf === "sessions" && httpMethod === "GET") {
+    const active = url.searchParams.get("active");
+    const limit = url.searchParams.get("limit");
+    const exact =
+      single(["active", "limit"]) &&
+      (active === null || active === "true" || active === "false") &&
+      (limit === null || /^\d+$/.test(limit));
+    const options = exact
+      ? {
+          ...(active !== null ? { active: active === "true" } : {}),
+          ...(limit !== null ? { limit: Number(limit) } : {}),
+        }
+      : {};
+    return call(
+      "listSessions",
+      exact,
+      (c) => c.listSessions(id, options),
+      (w) => (w as Json[]).map(sessionInfo),
+    );
+  }
+  if (collection === "users" && id !== undefined && leaf === "sessions" && httpMethod === "DELETE") {
+    const except = url.searchParams.get("except");
+    if (except === null) return call("revokeAllSessions", single([]), (c) => c.revokeAllSessions(id), deleted);
+    return call("revokeOtherSessions", single(["except"]), (c) => c.revokeOtherSessions(id, except), deleted);
+  }
+  if (collection === "users" && id !== undefined && leaf === "session-stats" && httpMethod === "GET") {
+    return call(
+      "userSessionStats",
+      single([]),
+      (c) => c.userSessionStats(id),
+      (w) => {
+        const stats = w as JsonObject;
+        return {
+          ...stats,
+          latestExpires: stats.latestExpires === null ? null : new Date(stats.latestExpires as string),
+        };
+      },
+    );
+  }
+  if (collection === "sessions" && id !== undefined && leaf === undefined && httpMethod === "DELETE") {
+    return call("revokeSession", single([]), (c) => c.revokeSession(id), sessionInfo);
+  }
+  if (collection === "stats" && id === "sessions" && leaf === undefined && httpMethod === "GET") {
+    return call(
+      "sessionStats",
+      single([]),
+      (c) => c.sessionStats(),
+      (w) => ({ ...(w as JsonObject) }),
+    );
+  }
+  if (collection === "maintenance" && id === "purge-expired" && leaf === undefined && httpMethod === "POST") {
+    const batchSize = object.batchSize as number | undefined;
+    return call(
+      "purgeExpired",
+      single([]) && bodyKeys(["batchSize"]),
+      (c) => c.purgeExpired(batchSize === undefined ? {} : { batchSize }),
+      (w) => ({ ...(w as JsonObject) }),
+    );
+  }
+  if (collection === "sessions" && id === "rotate" && leaf === undefined && httpMethod === "POST") {
+    const { sessionToken, maxAge, context } = object as { sessionToken: string; maxAge?: number; context?: object };
+    return call(
+      "rotateSession",
+      single([]) && bodyKeys(["sessionToken", "maxAge", "context"]),
+      (c) =>
+        c.rotateSession(sessionToken, { ...(maxAge !== undefined ? { maxAge } : {}), ...(context ? { context } : {}) }),
+      (w) => ({ ...(w as JsonObject), expires: new Date((w as JsonObject).expires as string) }),
+    );
+  }
+  return undefined;
+}
+
+/** What the client must make of a wire SessionInfo: Dates, and null for metadata the answer lacks. */
+function sessionInfo(wire: Json): unknown {
+  const w = wire as JsonObject;
+  const at = (v: Json | undefined) => (v === null || v === undefined ? null : new Date(v as string));
+  return {
+    ...w,
+    expires: new Date(w.expires as string),
+    createdAt: at(w.createdAt),
+    updatedAt: at(w.updatedAt),
+    ipAddress: w.ipAddress ?? null,
+    userAgent: w.userAgent ?? null,
+  };
+}
+
+const deleted = (wire: Json) => (wire as JsonObject).deleted;
 
 interface Outcome {
   exact: number;
@@ -315,18 +455,52 @@ async function runFixture(file: string): Promise<Outcome> {
     const label = `${file} step ${index} (${step.name ?? step.call ?? step.http?.path})`;
     const status = step.status ?? 200;
     const http = step.http;
+    const httpMethod = http?.method ?? "POST";
+    const rawBody = step.body === undefined ? undefined : run.substitute(step.body);
+
+    let target: Target | undefined;
     const methodName = step.call ?? /^\/v1\/adapter\/([A-Za-z]+)$/.exec(http?.path ?? "")?.[1];
     const spec = methodName !== undefined ? METHODS[methodName] : undefined;
-    if (!spec || (http && (http.method ?? "POST") !== "POST" && status < 300)) {
-      // Not an adapter route (health checks, unknown paths and methods): nothing the adapter can call.
+    if (spec && (httpMethod === "POST" || status >= 300)) {
+      const body = rawBody ?? {};
+      const bodyExpressible = isObject(body) && Object.keys(body).every((k) => spec.keys.includes(k));
+      // getSessionAndUser always sends both ages; a request without them means the server's configured
+      // values (updateAge clamped to maxAge), so the equivalent adapter is configured with those.
+      let expectedBody: Json = body;
+      const ages: Partial<AuthBridgeAdapterOptions> = {};
+      if (methodName === "getSessionAndUser" && isObject(body)) {
+        const maxAge = (body.maxAge ?? cfgMaxAge) as number;
+        const updateAge = (body.updateAge ?? Math.min(cfgUpdateAge, maxAge)) as number;
+        Object.assign(ages, { maxAge, updateAge });
+        expectedBody = { ...body, maxAge, updateAge };
+      }
+      const args = withDates(spec.args(isObject(body) ? body : {}), spec);
+      target = {
+        method: methodName!,
+        http: "POST",
+        url: `${BASE}/v1/adapter/${methodName}`,
+        body: expectedBody,
+        exact: bodyExpressible && httpMethod === "POST",
+        invoke: (options) => {
+          const adapter = AuthBridgeAdapter({ ...options, ...ages });
+          const method = adapter[methodName as keyof typeof adapter] as (...a: unknown[]) => Promise<unknown>;
+          return method(...args);
+        },
+        expected: (wire) => expectedResult(spec.shape, methodName!, wire),
+        derived: (b) => derivedAnswer(run, methodName!, b),
+      };
+    } else if (http) {
+      const path = http.path.replace(/\{\{([^}]+)\}\}/g, (_, inner: string) => String(run.resolve(inner)));
+      target = clientTarget(httpMethod, path, rawBody);
+    }
+    if (!target) {
+      // Neither an adapter nor a management route (health checks, unknown paths and methods).
       outcome.skipped.push(label);
       if (step.save) run.vars[step.save] = run.synthesize(step.response ?? null);
       continue;
     }
-    const body = step.body === undefined ? {} : run.substitute(step.body);
-    const bodyExpressible = isObject(body) && Object.keys(body).every((k) => spec.keys.includes(k));
 
-    // The request headers the fixture sends, as adapter options.
+    // The request headers the fixture sends, as options.
     let apiKey = fixtureKey;
     let headersExact = true;
     const extraHeaders: Record<string, string> = {};
@@ -339,27 +513,14 @@ async function runFixture(file: string): Promise<Outcome> {
         extraHeaders[name] = value;
       }
     }
-    const exact =
-      bodyExpressible &&
-      headersExact &&
-      (!http || ((http.method ?? "POST") === "POST" && http.rawBody === undefined && http.contentType === undefined));
+    const exact = target.exact && headersExact && http?.rawBody === undefined && http?.contentType === undefined;
 
-    // getSessionAndUser always sends both ages; a request without them means the server's configured
-    // values (updateAge clamped to maxAge), so the equivalent adapter is configured with those.
-    const options: AuthBridgeAdapterOptions = { url: BASE, headers: extraHeaders };
+    const options: AuthBridgeConnectionOptions = { url: BASE, headers: extraHeaders };
     if (apiKey !== undefined) options.apiKey = apiKey;
-    let expectedBody: Json = body;
-    if (methodName === "getSessionAndUser" && isObject(body)) {
-      const maxAge = (body.maxAge ?? cfgMaxAge) as number;
-      const updateAge = (body.updateAge ?? Math.min(cfgUpdateAge, maxAge)) as number;
-      options.maxAge = maxAge;
-      options.updateAge = updateAge;
-      expectedBody = { ...body, maxAge, updateAge };
-    }
-
     const captured: Captured[] = [];
     let wire: Json = null;
     let requestId = "";
+    const unspecifiedBefore = run.unspecified.length;
     options.fetch = fakeFetch((req) => {
       requestId = (step.problem?.requestId as string | undefined) ?? req.headers.get("x-request-id") ?? "srv-generated";
       const headers = new Headers({ "x-request-id": requestId });
@@ -380,55 +541,57 @@ async function runFixture(file: string): Promise<Outcome> {
       }
       // `{{any}}` leaves (part of) the answer unchecked, like a missing `response`.
       const checked = "response" in step && !JSON.stringify(step.response).includes('"{{any}}"');
-      wire = checked ? run.synthesize(step.response!) : derivedAnswer(run, methodName!, body);
+      wire = checked ? run.synthesize(step.response!) : target.derived(rawBody ?? {});
+      // (The adapter's derivation records this itself; the client's has nothing to derive.)
+      if (!checked && wire === null && run.unspecified.length === unspecifiedBefore)
+        run.unspecified.push(target.method);
       headers.set("content-type", "application/json");
       return new Response(JSON.stringify(wire), { status, headers });
     }, captured);
 
-    let adapter: ReturnType<typeof AuthBridgeAdapter>;
+    let result: unknown;
+    let thrown: unknown;
     try {
-      adapter = AuthBridgeAdapter(options);
+      result = await target.invoke(options);
     } catch (error) {
+      thrown = error;
+    }
+    if (thrown instanceof TypeError && captured.length === 0) {
       // The adapter refuses these ages when it is configured, before any request: the service would
       // have answered 400 naming the same field.
-      assert.ok(error instanceof TypeError, `${label}: construction error ${String(error)}`);
-      assert.equal(status, 400, `${label}: the adapter refused options the service accepts`);
+      assert.equal(status, 400, `${label}: the package refused options the service accepts (${String(thrown)})`);
       assert.match(String(step.problem?.field), /^(maxAge|updateAge)$/, `${label}: refused field`);
       outcome.construction.push(label);
       continue;
     }
 
-    // Not expressible: the adapter still gets the arguments it can carry, to check its reading of the answer.
-    const unspecifiedBefore = run.unspecified.length;
-    const args = withDates(spec.args(isObject(body) ? body : {}), spec);
-    const method = adapter[methodName as keyof typeof adapter] as (...a: unknown[]) => Promise<unknown>;
-    let result: unknown;
-    let thrown: unknown;
-    try {
-      result = await method(...args);
-    } catch (error) {
-      thrown = error;
-    }
-
     assert.equal(captured.length, 1, `${label}: exactly one request`);
     const req = captured[0]!;
-    assert.equal(req.url, `${BASE}/v1/adapter/${methodName}`, `${label}: URL`);
-    assert.equal(req.method, "POST", `${label}: method`);
-    assert.equal(req.headers.get("content-type"), "application/json", `${label}: content type`);
+    assert.equal(req.method, target.http, `${label}: method`);
     assert.equal(req.cache, "no-store", `${label}: never cached`);
+    assert.equal(
+      req.headers.get("content-type"),
+      target.http === "POST" ? "application/json" : null,
+      `${label}: content type`,
+    );
     if (exact) {
-      assert.deepEqual(req.body, expectedBody, `${label}: request body`);
+      const sent = new URL(req.url);
+      const want = new URL(target.url);
+      assert.equal(sent.origin + sent.pathname, want.origin + want.pathname, `${label}: URL`);
+      assert.deepEqual([...sent.searchParams].sort(), [...want.searchParams].sort(), `${label}: query`);
+      assert.deepEqual(req.body, target.body ?? (target.http === "POST" ? {} : undefined), `${label}: request body`);
       assert.equal(req.headers.get("authorization"), apiKey === undefined ? null : `Bearer ${apiKey}`, `${label}: key`);
       for (const [name, value] of Object.entries(extraHeaders)) assert.equal(req.headers.get(name), value, label);
       outcome.exact += 1;
     } else {
+      assert.equal(new URL(req.url).pathname, new URL(target.url).pathname, `${label}: URL`);
       outcome.responseOnly.push(label);
     }
 
     if (run.unspecified.length > unspecifiedBefore) outcome.unspecified.push(label);
     if (status >= 200 && status < 300) {
       assert.equal(thrown, undefined, `${label}: unexpected throw ${String(thrown)}`);
-      const expected = expectedResult(spec.shape, methodName!, wire);
+      const expected = target.expected(wire);
       assert.deepEqual(result, expected, `${label}: result`);
       assertDates(expected, result, "$", label);
       if (step.save) run.vars[step.save] = wire;
@@ -440,7 +603,7 @@ async function runFixture(file: string): Promise<Outcome> {
       assert.equal(thrown.status, status, `${label}: status`);
       assert.equal(thrown.code, step.problem!.code, `${label}: code`);
       assert.equal(thrown.requestId, requestId, `${label}: request id`);
-      assert.equal(thrown.method, methodName, `${label}: method`);
+      assert.equal(thrown.method, target.method, `${label}: method`);
       assert.equal(thrown.field, step.problem!.field, `${label}: field`);
       assert.ok(thrown.message.includes(requestId) && thrown.message.includes(String(status)), `${label}: message`);
       if (step.save) run.vars[step.save] = null;
@@ -468,9 +631,9 @@ for (const file of files) {
     totals.unspecified += outcome.unspecified.length;
     assert.ok(outcome.exact > 0, `${file}: no step could be replayed exactly`);
     for (const label of outcome.responseOnly)
-      t.diagnostic(`answer only (request not expressible through the adapter): ${label}`);
+      t.diagnostic(`answer only (request not expressible through the package): ${label}`);
     for (const label of outcome.construction) t.diagnostic(`refused at construction (adapter options): ${label}`);
-    for (const label of outcome.skipped) t.diagnostic(`skipped (not an adapter call): ${label}`);
+    for (const label of outcome.skipped) t.diagnostic(`skipped (neither an adapter nor a management call): ${label}`);
     for (const label of outcome.unspecified) t.diagnostic(`answer unchecked by the fixture (null replayed): ${label}`);
   });
 }
