@@ -4,7 +4,7 @@
 import { revalidatePath } from "next/cache";
 import { redirect } from "next/navigation";
 import { signOut } from "@/auth";
-import { listSessions, revokeOtherSessions, revokeSession } from "./authbridge";
+import { authbridge } from "./authbridge";
 import { requireSession } from "./session";
 
 export async function signOutAction(): Promise<void> {
@@ -15,21 +15,21 @@ export async function signOutDeviceAction(form: FormData): Promise<void> {
   const current = await requireSession("/devices");
   const sessionId = String(form.get("sessionId") ?? "");
   // Only a session of the signed-in user may be revoked: the id comes from the browser.
-  const own = await listSessions(current.user.id);
+  const own = await authbridge().listSessions(current.user.id);
   if (!own.some((session) => session.id === sessionId)) redirect("/devices?error=unknown-session");
   if (sessionId === current.sessionId) {
     // This browser's own row: a normal sign-out also clears the cookie.
     await signOut({ redirectTo: "/" });
     return;
   }
-  await revokeSession(sessionId);
+  await authbridge().revokeSession(sessionId);
   revalidatePath("/devices");
   redirect("/devices?signedOut=1");
 }
 
 export async function signOutEverywhereAction(): Promise<void> {
   const current = await requireSession("/devices");
-  const deleted = await revokeOtherSessions(current.user.id, current.sessionId);
+  const deleted = await authbridge().revokeOtherSessions(current.user.id, current.sessionId);
   revalidatePath("/devices");
   redirect(`/devices?signedOutEverywhere=${deleted}`);
 }

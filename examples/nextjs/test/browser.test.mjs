@@ -22,6 +22,14 @@ const AUTHBRIDGE_PORTS = { sqlite: 18301, postgresql: 18302 };
 const MAX_AGE = 300;
 const UPDATE_AGE = 4;
 const SESSION_COOKIE = "authjs.session-token"; // the name Auth.js uses over plain http
+// Each device's browser says it is another one, so the devices page has something to tell apart.
+const USER_AGENTS = {
+  laptop: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+  phone:
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+  tablet:
+    "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+};
 
 const backends = [{ name: "sqlite" }];
 if (process.env.TEST_POSTGRES_URL) backends.push({ name: "postgresql" });
@@ -79,7 +87,11 @@ function flow(backend) {
 
   /** A new browser context (its own cookie jar: a second device) whose responses are kept for the leak check. */
   async function device(name) {
-    const context = await browser.newContext({ baseURL: APP, viewport: { width: 1000, height: 700 } });
+    const context = await browser.newContext({
+      baseURL: APP,
+      viewport: { width: 1000, height: 700 },
+      ...(USER_AGENTS[name] ? { userAgent: USER_AGENTS[name] } : {}),
+    });
     // The app and the mock provider are all there is: anything else is recorded and refused.
     await context.route(
       (url) => !["localhost", "127.0.0.1"].includes(url.hostname),
@@ -289,7 +301,7 @@ function flow(backend) {
     const listed = await rows.evaluateAll((elements) => elements.map((e) => e.dataset.sessionId));
     const inAuthbridge = (await activeSessions(state.userId)).map((row) => row.id);
     assert.deepEqual(listed, inAuthbridge, "the page shows what the management API lists");
-    const marked = page.getByTestId("device-row").filter({ hasText: "(this device)" });
+    const marked = page.getByTestId("device-row").filter({ has: page.getByTestId("this-device") });
     assert.equal(await marked.count(), 1);
     state.phoneSession = await marked.getAttribute("data-session-id");
     assert.notEqual(state.phoneSession, state.laptopSession);
