@@ -12,6 +12,7 @@ use axum::{Extension, Router};
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::path::Operation;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,9 +22,6 @@ use crate::handlers::{adapter, ops, sessions};
 use crate::headers::{REQUEST_ID, header_name};
 use crate::metrics;
 use crate::openapi::{self, Documents};
-
-/// Routes that answer without an API key.
-const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Every documented route: the router serves them and the OpenAPI document describes them, both
 /// from the handlers' `#[utoipa::path]` declarations.
@@ -61,18 +59,36 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::purge_expired))
 }
 
-/// What [`api`] declares, read once: the document (both policies) and the adapter's methods.
+/// What [`api`] declares, read once: the document (both policies), the adapter's methods and the
+/// paths that need no API key.
 struct Declared {
     documents: Documents,
     adapter_methods: Vec<String>,
+    /// Every operation declared with `security()`: the health checks.
+    public_paths: Vec<String>,
 }
 
 static DECLARED: LazyLock<Declared> = LazyLock::new(|| {
     let document = api().into_openapi();
+    let paths = &document.paths.paths;
     let adapter_methods =
-        document.paths.paths.keys().filter_map(|path| path.strip_prefix(adapter::PREFIX)).map(str::to_owned).collect();
-    Declared { documents: Documents::new(&document), adapter_methods }
+        paths.keys().filter_map(|path| path.strip_prefix(adapter::PREFIX)).map(str::to_owned).collect();
+    let public_paths = paths
+        .iter()
+        .filter(|(_, item)| {
+            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
+            let public = |operation: &Operation| operation.security.as_ref().is_some_and(Vec::is_empty);
+            operations.into_iter().flatten().all(public)
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
+    Declared { documents: Documents::new(&document), adapter_methods, public_paths }
 });
+
+/// Answers without an API key, and never shed under load.
+fn is_public(request: &Request) -> bool {
+    DECLARED.public_paths.iter().any(|path| path == request.uri().path())
+}
 
 /// The methods of the Auth.js adapter, as the router serves them, in the document's order.
 pub fn adapter_methods() -> &'static [String] {
@@ -128,7 +144,7 @@ async fn enforce_limits(State(limits): State<Limits>, request: Request, next: Ne
     if head_size(&request) > limits.max_header_bytes {
         return ApiError::HeadersTooLarge.into_response();
     }
-    let Some(slots) = limits.slots.filter(|_| !PUBLIC_PATHS.contains(&request.uri().path())) else {
+    let Some(slots) = limits.slots.filter(|_| !is_public(&request)) else {
         return next.run(request).await;
     };
     match slots.try_acquire_owned() {
@@ -151,7 +167,7 @@ fn head_size(request: &Request) -> usize {
 /// nothing about which routes exist.
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let keys = &state.settings.api_keys;
-    if keys.is_empty() || PUBLIC_PATHS.contains(&request.uri().path()) {
+    if keys.is_empty() || is_public(&request) {
         return next.run(request).await;
     }
     let presented = request

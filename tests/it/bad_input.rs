@@ -74,7 +74,7 @@ async fn garbage_bodies_get_4xx_problems(backend: Backend) {
 }
 
 /// A valid body for each method, given a user and existing rows.
-fn valid_bodies(user: &str) -> Vec<(&'static str, Value)> {
+pub(crate) fn valid_bodies(user: &str) -> Vec<(&'static str, Value)> {
     let expires = "2030-01-02T03:04:05.678Z";
     vec![
         (
