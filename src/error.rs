@@ -150,6 +150,7 @@ impl ApiError {
     pub fn catalogue() -> impl Iterator<Item = ProblemKind> {
         <Self as strum::IntoEnumIterator>::iter().map(|error| ProblemKind {
             name: (&error).into(),
+            code: error.code(),
             status: error.status().as_u16(),
             description: format!("`{}`: {}", error.code(), error.meaning()),
             header: error.header(),
@@ -179,6 +180,7 @@ impl ApiError {
 pub struct ProblemKind {
     /// The variant's name.
     pub name: &'static str,
+    pub code: &'static str,
     pub status: u16,
     pub description: String,
     /// A header the answer carries, and its description.
@@ -265,9 +267,7 @@ pub(crate) struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: String,
-    /// `invalid_argument`, `unauthenticated`, `not_found`, `method_not_allowed`, `already_exists`,
-    /// `payload_too_large`, `headers_too_large`, `unsupported_media_type`, `failed_precondition`,
-    /// `request_timeout`, `unavailable` or `internal`.
+    // The document describes it with the codes of `ApiError::catalogue` (openapi.rs).
     code: &'a str,
     /// With `invalid_argument`: the path of the offending field, e.g. `session.userId`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -104,7 +104,7 @@ pub fn document_for(derived: OpenApi, policy: UnknownFields) -> OpenApi {
 
 /// What the routes cannot declare: info, tags, the security scheme and the problem answers.
 fn base() -> OpenApi {
-    let mut components = ComponentsBuilder::new().schema(Problem::name(), Problem::schema()).security_scheme(
+    let mut components = ComponentsBuilder::new().schema(Problem::name(), problem_schema()).security_scheme(
         BEARER,
         SecurityScheme::Http(
             Http::builder()
@@ -141,6 +141,19 @@ fn base() -> OpenApi {
         .security(Some([SecurityRequirement::new::<_, [&str; 0], &str>(BEARER, [])]))
         .tags(Some(TAGS.map(|(name, description)| TagBuilder::new().name(name).description(Some(description)).build())))
         .build()
+}
+
+/// The problem document, whose `code` is one of the catalogue's codes.
+fn problem_schema() -> RefOr<Schema> {
+    let mut schema = Problem::schema();
+    let codes: Vec<String> = ApiError::catalogue().map(|kind| format!("`{}`", kind.code)).collect();
+    let (last, others) = codes.split_last().expect("ApiError has variants");
+    if let RefOr::T(Schema::Object(problem)) = &mut schema
+        && let Some(RefOr::T(Schema::Object(code))) = problem.properties.get_mut("code")
+    {
+        code.description = Some(format!("{} or {last}.", others.join(", ")));
+    }
+    schema
 }
 
 /// Adds to each operation of `item` the problems it may answer (those it declares, and those
