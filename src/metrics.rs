@@ -8,7 +8,8 @@
 //! Labels only ever hold values from fixed sets (route templates, HTTP methods, status classes,
 //! table names), never anything taken from a request, so a token or an id cannot reach them.
 
-use std::borrow::Cow;
+#![allow(unused_qualifications, reason = "`#[utoipa::path]` spells out the paths of the types it is given")]
+
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogra
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
-use crate::handlers::adapter::METHODS;
+use crate::openapi::OPERATIONS;
 
 pub const REQUESTS_TOTAL: &str = "authbridge_http_requests_total";
 pub const REQUEST_DURATION: &str = "authbridge_http_request_duration_seconds";
@@ -101,6 +102,10 @@ pub fn spawn_upkeep() {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = OPERATIONS, summary = "Prometheus metrics",
+    description = "Prometheus text format: requests by route template and status class, latency histograms, \
+                   database pool figures, purge counts and build information.",
+    responses((status = 200, body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let handle = handle();
     let text = {
@@ -149,19 +154,8 @@ fn method_label(method: &Method) -> &'static str {
     KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
 }
 
-/// The route template the request matched, for metrics and logs. The adapter's one route is
-/// split into its 19 methods (the paths of the OpenAPI document), because their costs differ; a
-/// name that is not one of them keeps the template.
-pub fn route_label(request: &Request) -> Cow<'static, str> {
-    let Some(matched) = request.extensions().get::<MatchedPath>() else { return Cow::Borrowed(UNMATCHED_ROUTE) };
-    if matched.as_str() == ADAPTER_ROUTE
-        && let Some(name) = request.uri().path().strip_prefix(ADAPTER_PREFIX)
-        && METHODS.contains(&name)
-    {
-        return Cow::Owned(format!("{ADAPTER_PREFIX}{name}"));
-    }
-    Cow::Owned(matched.as_str().to_owned())
+/// The route template the request matched, for metrics and logs: each adapter method has its own
+/// route, so they are told apart (their costs differ) while ids in paths never reach a label.
+pub fn route_label(request: &Request) -> String {
+    request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned()
 }
-
-pub const ADAPTER_ROUTE: &str = "/v1/adapter/{method}";
-const ADAPTER_PREFIX: &str = "/v1/adapter/";

@@ -4,6 +4,7 @@ use diesel::dsl::{case_when, count, count_star, max, sum};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl;
+use rand::RngExt as _;
 use serde::Serialize;
 
 use super::users::User;
@@ -27,6 +28,13 @@ pub struct Session {
 pub struct SessionChanges {
     pub expires: Option<DbTime>,
     pub user_id: Option<String>,
+}
+
+/// A new session token: 32 random bytes from the OS-seeded CSPRNG, lower-case hex (what Auth.js
+/// core generates).
+pub fn new_session_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
 }
 
 /// When and how far to slide a session's expiry on read.
