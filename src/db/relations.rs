@@ -24,6 +24,7 @@ use std::future::Future;
 use diesel::QueryResult;
 use diesel_async::{AsyncConnection, TransactionManager};
 
+use super::tables::{TABLES, USER_ID, USERS};
 use crate::config::RelationMode;
 use crate::models::users::User;
 
@@ -36,16 +37,28 @@ pub struct Relation {
 
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{} -> users.id", self.table, self.column)
+        write!(f, "{}.{} -> {}.{USER_ID}", self.table, self.column, USERS.name)
     }
 }
 
-/// Every relation of the Auth.js schema. All point at `users.id`.
-pub const RELATIONS: [Relation; 3] = [
-    Relation { table: "sessions", column: "userId" },
-    Relation { table: "accounts", column: "userId" },
-    Relation { table: "authenticators", column: "userId" },
-];
+/// Every relation of the Auth.js schema: one per table with a `user_column`, in [`TABLES`] order.
+/// All point at `users.id`.
+pub const RELATIONS: [Relation; 3] = relations();
+
+/// Reads [`RELATIONS`] off the description; a wrong length fails the build.
+const fn relations<const N: usize>() -> [Relation; N] {
+    let mut found = [Relation { table: "", column: "" }; N];
+    let (mut t, mut n) = (0, 0);
+    while t < TABLES.len() {
+        if let Some(column) = TABLES[t].user_column {
+            found[n] = Relation { table: TABLES[t].name, column };
+            n += 1;
+        }
+        t += 1;
+    }
+    assert!(n == N, "RELATIONS has one entry per table with a user_column");
+    found
+}
 
 /// What the live catalog says about [`RELATIONS`] (read by [`super::check::relations`]).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::models::accounts::{self, Account};
 use crate::models::authenticators::{self, Authenticator};
 use crate::models::sessions::{self, Session, SessionChanges, Slide};
-use crate::models::users::{self, NewUser, User, UserChanges};
+use crate::models::users::{self, User, UserChanges};
 use crate::models::verification_tokens::{self, VerificationToken};
 
 pub const IGNORED_FIELDS_HEADER: &str = "authbridge-ignored-fields";
@@ -179,7 +179,7 @@ async fn create_user(args: Args<'_>) -> Result<Reply, ApiError> {
     // Auth.js core always sends the `id` it generated; Prisma's adapter drops it unread, so do we.
     let (fields, ignored): (UserFields, _) = entity("user", user, args.state.settings.unknown_fields, &["id"])?;
     let db = &args.state.db;
-    let new = NewUser {
+    let new = User {
         id: cuid::cuid1(),
         name: fields.name.flatten().map(|t| t.0),
         email: fields.email.flatten().map(|k| k.0),
