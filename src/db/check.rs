@@ -218,3 +218,53 @@ pub async fn relations(db: &Db) -> Result<RelationReport, StartError> {
         without_index: RELATIONS.iter().filter(|r| !has(r, "index")).copied().collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::tables::{Column, Kind};
+
+    fn live(table: &str, column: &str, data_type: &str, nullable: bool, max_chars: Option<i64>) -> LiveColumn {
+        LiveColumn {
+            table_name: table.into(),
+            column_name: column.into(),
+            data_type: data_type.into(),
+            nullable,
+            has_default: false,
+            max_chars,
+            max_bytes: None,
+        }
+    }
+
+    const NOTES: Table = Table {
+        name: "notes",
+        entity: "note",
+        columns: &[
+            Column { name: "id", kind: Kind::Text, nullable: false, optional: false },
+            Column { name: "body", kind: Kind::Text, nullable: true, optional: false },
+            Column { name: "seenAt", kind: Kind::DateTime, nullable: true, optional: true },
+        ],
+        user_column: None,
+        expires: None,
+    };
+
+    #[test]
+    fn only_required_columns_are_missed_and_only_described_ones_get_limits() {
+        let report = compare(
+            &[&NOTES],
+            &[live("notes", "id", "varchar(20)", false, Some(20)), live("notes", "extra", "text", false, Some(5))],
+        );
+        assert_eq!(report.problems.len(), 2, "{report}");
+        assert!(report.problems[0].starts_with("missing column `notes`.`body`"), "{report}");
+        assert!(report.problems[1].starts_with("extra column `notes`.`extra` is NOT NULL"), "{report}");
+        assert!(report.limits.check(&NOTES, "id", Some(&"x".repeat(21))).is_err());
+        assert!(report.limits.check(&NOTES, "extra", Some(&"x".repeat(21))).is_ok());
+
+        let complete =
+            compare(&[&NOTES], &[live("notes", "id", "text", false, None), live("notes", "body", "text", true, None)]);
+        assert!(complete.is_ok(), "the optional column may be absent: {complete}");
+        let problems = compare(&[&NOTES], &[live("notes", "id", "integer", true, None)]).problems;
+        assert!(problems.iter().any(|p| p.contains("has type integer, expected String")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("`notes`.`id` is nullable")), "{problems:?}");
+    }
+}

@@ -26,7 +26,6 @@ use diesel_async::{AsyncConnection, TransactionManager};
 
 use super::tables::{TABLES, USER_ID, USERS};
 use crate::config::RelationMode;
-use crate::models::users::User;
 
 /// A relation to `users.id`: the table and column that point at a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +136,6 @@ pub trait LockingConnection: AsyncConnection {
     /// Keeps user `id` from being deleted until the transaction ends; `false` when there is no
     /// such user.
     fn lock_user_shared(&mut self, id: &str) -> impl Future<Output = QueryResult<bool>> + Send;
-
-    /// Locks user `id` for deletion and reads it; `None` when there is no such user.
-    fn lock_user_exclusive(&mut self, id: &str) -> impl Future<Output = QueryResult<Option<User>>> + Send;
 }
 
 #[cfg(feature = "postgres")]
@@ -169,14 +165,6 @@ impl LockingConnection for diesel_async::AsyncPgConnection {
             users::table.find(id).select(users::id).for_key_share().first(self).await.optional()?;
         Ok(found.is_some())
     }
-
-    async fn lock_user_exclusive(&mut self, id: &str) -> QueryResult<Option<User>> {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-
-        use crate::db::schema::users;
-        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
-    }
 }
 
 #[cfg(feature = "mysql")]
@@ -203,14 +191,6 @@ impl LockingConnection for diesel_async::AsyncMysqlConnection {
             .await?;
         Ok(!rows.is_empty())
     }
-
-    async fn lock_user_exclusive(&mut self, id: &str) -> QueryResult<Option<User>> {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-
-        use crate::db::schema::users;
-        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
-    }
 }
 
 /// SQLite has no row locks: `BEGIN IMMEDIATE` holds the database's one write lock for the whole
@@ -231,14 +211,6 @@ impl LockingConnection for super::SqliteConn {
         use crate::db::schema::users;
         let found: Option<String> = users::table.find(id).select(users::id).first(self).await.optional()?;
         Ok(found.is_some())
-    }
-
-    async fn lock_user_exclusive(&mut self, id: &str) -> QueryResult<Option<User>> {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-
-        use crate::db::schema::users;
-        users::table.find(id).select(User::as_select()).first(self).await.optional()
     }
 }
 

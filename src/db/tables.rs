@@ -334,7 +334,7 @@ mod tests {
         let error = limits.check(&SESSIONS, "sessionToken", Some("abcd")).unwrap_err();
         assert_eq!(error.field(), "session.sessionToken");
         assert_eq!(error.unit, "characters");
-        assert_eq!(limits.check(&SESSIONS, "sessionToken", Some("éé")).unwrap_err().unit, "bytes of UTF-8");
+        assert_eq!(limits.check(&SESSIONS, "sessionToken", Some("ééé")).unwrap_err().unit, "bytes of UTF-8");
     }
 
     #[test]

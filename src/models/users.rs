@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
-use crate::db::relations::{LockingConnection, locking_transaction};
+use crate::db::relations::locking_transaction;
 use crate::db::schema::{accounts, authenticators, sessions, users};
 use crate::db::tables::USERS;
 use crate::db::{Db, DbResult, DbTime, with_conn};
@@ -92,7 +92,7 @@ pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
         return crate::db::delete_returning!(db, users::table.find(id), User);
     }
     with_conn!(db, conn => locking_transaction!(conn => {
-        let Some(user) = LockingConnection::lock_user_exclusive(&mut *conn, id).await? else { return Ok(None) };
+        let Some(user) = LockForDelete::lock_for_delete(&mut *conn, id).await? else { return Ok(None) };
         // The tables of `relations::RELATIONS`.
         diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn).await?;
         diesel::delete(accounts::table.filter(accounts::user_id.eq(id))).execute(conn).await?;
@@ -100,4 +100,33 @@ pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
         diesel::delete(users::table.find(id)).execute(conn).await?;
         Ok(Some(user))
     }))
+}
+
+/// Locks user `id` for deletion and reads it, in a locking transaction (see
+/// [`crate::db::relations`]); `None` when there is no such user. Here rather than in
+/// [`crate::db::relations::LockingConnection`], which would then depend on this module.
+trait LockForDelete {
+    fn lock_for_delete(&mut self, id: &str) -> impl Future<Output = QueryResult<Option<User>>> + Send;
+}
+
+#[cfg(feature = "postgres")]
+impl LockForDelete for diesel_async::AsyncPgConnection {
+    async fn lock_for_delete(&mut self, id: &str) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl LockForDelete for diesel_async::AsyncMysqlConnection {
+    async fn lock_for_delete(&mut self, id: &str) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
+    }
+}
+
+/// SQLite has no row locks: the transaction's `BEGIN IMMEDIATE` holds the one write lock.
+#[cfg(feature = "sqlite")]
+impl LockForDelete for crate::db::SqliteConn {
+    async fn lock_for_delete(&mut self, id: &str) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).first(self).await.optional()
+    }
 }
