@@ -33,9 +33,6 @@ pub const POOL_WAITING: &str = "authbridge_db_pool_waiting_requests";
 pub const PURGED_ROWS: &str = crate::purge::PURGED_ROWS_METRIC;
 pub const BUILD_INFO: &str = "authbridge_build_info";
 
-/// The tables that the purge deletes from; each gets a `authbridge_purged_rows_total` series.
-pub const PURGED_TABLES: [&str; 2] = ["sessions", "verification_tokens"];
-
 /// The route label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
@@ -84,8 +81,8 @@ fn describe() {
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build is running.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     // Registered up front so that a dashboard sees 0, not "no data", before the first purge.
-    for table in PURGED_TABLES {
-        counter!(PURGED_ROWS, "table" => table).increment(0);
+    for table in crate::db::tables::purged() {
+        counter!(PURGED_ROWS, "table" => table.name).increment(0);
     }
 }
 

@@ -29,7 +29,7 @@ use crate::headers::{IGNORED_FIELDS, JSON, header_name};
 use crate::models::accounts::{self, Account};
 use crate::models::authenticators::{self, Authenticator};
 use crate::models::sessions::{self, Session, SessionChanges, Slide, new_session_token};
-use crate::models::users::{self, NewUser, User, UserChanges};
+use crate::models::users::{self, User, UserChanges};
 use crate::models::verification_tokens::{self, VerificationToken};
 use crate::openapi::{ADAPTER, string_header};
 
@@ -136,7 +136,7 @@ pub async fn create_user(
     // Auth.js core always sends the `id` it generated; Prisma's adapter drops it unread, so do we.
     let (fields, ignored): (UserFields, _) = entity("user", user, state.settings.unknown_fields, &["id"])?;
     let db = &state.db;
-    let new = NewUser {
+    let new = User {
         id: cuid::cuid1(),
         name: fields.name.flatten().map(|t| t.0),
         email: fields.email.flatten().map(|k| k.0),
