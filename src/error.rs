@@ -11,14 +11,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tower_http::request_id::RequestId;
 
 use crate::db;
-
-pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+use crate::headers::PROBLEM_JSON;
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// Each variant is one problem of the catalogue in the OpenAPI document ([`ApiError::catalogue`]),
+/// named after the variant.
+#[derive(Debug, Clone, thiserror::Error, strum::EnumIter, strum::IntoStaticStr)]
 pub enum ApiError {
     #[error("{detail}")]
     InvalidArgument { detail: String, field: Option<String> },
@@ -39,7 +41,7 @@ pub enum ApiError {
     #[error("{0}")]
     FailedPrecondition(String),
     #[error("the request took longer than the configured timeout")]
-    Timeout,
+    RequestTimeout,
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error; the server log has the details")]
@@ -62,7 +64,7 @@ impl ApiError {
             Self::HeadersTooLarge => "headers_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::FailedPrecondition(_) => "failed_precondition",
-            Self::Timeout => "request_timeout",
+            Self::RequestTimeout => "request_timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
         }
@@ -79,7 +81,7 @@ impl ApiError {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::FailedPrecondition(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,10 +98,63 @@ impl ApiError {
             Self::HeadersTooLarge => "Request header fields too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::FailedPrecondition(_) => "Failed precondition",
-            Self::Timeout => "Request timeout",
+            Self::RequestTimeout => "Request timeout",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal => "Internal error",
         }
+    }
+
+    /// What a client should read into this problem, for the OpenAPI document.
+    fn meaning(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => {
+                "malformed JSON, a wrong type, an unknown key, a bad date, an empty or too long string; `field` names \
+                 the offending field."
+            }
+            Self::Unauthenticated => "the bearer key is missing or wrong.",
+            Self::NotFound(_) => "the row the call needs does not exist.",
+            Self::MethodNotAllowed => "this path does not take this HTTP method.",
+            Self::AlreadyExists(_) => {
+                "a unique key clashes (Prisma P2002); `detail` names the constraint, never the value."
+            }
+            Self::PayloadTooLarge => "the body is larger than --body-limit.",
+            Self::HeadersTooLarge => {
+                "the request line and headers are larger than --max-header-bytes. A head more than 8 KiB over \
+                 that limit, or with more than 100 header fields, is refused by the HTTP parser before routing: \
+                 431 with an empty body, and the connection is closed."
+            }
+            Self::UnsupportedMediaType => "the body is not sent as `application/json`.",
+            Self::FailedPrecondition(_) => {
+                "a referenced row is missing, e.g. no user has this `userId` (Prisma P2003)."
+            }
+            Self::RequestTimeout => "the request took longer than --request-timeout-ms.",
+            Self::Unavailable(_) => {
+                "the database is unreachable or every connection is busy, or more than --max-concurrent-requests \
+                 requests are in progress; retry after Retry-After seconds."
+            }
+            Self::Internal => "an unexpected error; the details are in the server log only.",
+        }
+    }
+
+    /// The header this problem adds to the answer, with what it holds.
+    fn header(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::Unauthenticated => Some(("WWW-Authenticate", "`Bearer`.")),
+            Self::MethodNotAllowed => Some(("Allow", "The methods this path takes.")),
+            Self::Unavailable(_) => Some(("Retry-After", "Seconds to wait before retrying.")),
+            _ => None,
+        }
+    }
+
+    /// Every problem an answer may be, for the OpenAPI document: one per variant.
+    pub fn catalogue() -> impl Iterator<Item = ProblemKind> {
+        <Self as strum::IntoEnumIterator>::iter().map(|error| ProblemKind {
+            name: (&error).into(),
+            code: error.code(),
+            status: error.status().as_u16(),
+            description: format!("`{}`: {}", error.code(), error.meaning()),
+            header: error.header(),
+        })
     }
 
     /// For error responses produced outside our handlers (router, body limit, timeout layers).
@@ -110,7 +165,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeadersTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            StatusCode::REQUEST_TIMEOUT => Self::Timeout,
+            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
             StatusCode::UNAUTHORIZED => Self::Unauthenticated,
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable("the service is overloaded; retry shortly".into()),
             s if s.is_client_error() => {
@@ -119,6 +174,17 @@ impl ApiError {
             _ => Self::Internal,
         }
     }
+}
+
+/// One entry of [`ApiError::catalogue`].
+pub struct ProblemKind {
+    /// The variant's name.
+    pub name: &'static str,
+    pub code: &'static str,
+    pub status: u16,
+    pub description: String,
+    /// A header the answer carries, and its description.
+    pub header: Option<(&'static str, &'static str)>,
 }
 
 impl IntoResponse for ApiError {
@@ -201,9 +267,7 @@ pub(crate) struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: String,
-    /// `invalid_argument`, `unauthenticated`, `not_found`, `method_not_allowed`, `already_exists`,
-    /// `payload_too_large`, `headers_too_large`, `unsupported_media_type`, `failed_precondition`,
-    /// `request_timeout`, `unavailable` or `internal`.
+    // The document describes it with the codes of `ApiError::catalogue` (openapi.rs).
     code: &'a str,
     /// With `invalid_argument`: the path of the offending field, e.g. `session.userId`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,8 +278,7 @@ pub(crate) struct Problem<'a> {
 
 /// Renders every error response as a problem document carrying the request id.
 pub async fn render_problems(request: Request, next: Next) -> Response {
-    let request_id =
-        request.headers().get(crate::router::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request_id = request_id(&request);
     let mut response = next.run(request).await;
     let status = response.status();
     if !status.is_client_error() && !status.is_server_error() {
@@ -237,8 +300,14 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     headers.remove(header::CONTENT_LENGTH);
     *response.body_mut() = Body::from(body);
     response
+}
+
+/// The id tower-http's `SetRequestId` gave the request (the client's own or a new one).
+pub fn request_id(request: &Request) -> Option<String> {
+    let id = request.extensions().get::<RequestId>()?;
+    id.header_value().to_str().ok().map(str::to_owned)
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod handlers;
+pub mod headers;
 pub mod healthcheck;
 pub mod metrics;
 pub mod models;

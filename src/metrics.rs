@@ -8,7 +8,8 @@
 //! Labels only ever hold values from fixed sets (route templates, HTTP methods, status classes,
 //! table names), never anything taken from a request, so a token or an id cannot reach them.
 
-use std::borrow::Cow;
+#![allow(unused_qualifications, reason = "`#[utoipa::path]` spells out the paths of the types it is given")]
+
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogra
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
-use crate::handlers::adapter::METHODS;
+use crate::openapi::OPERATIONS;
 
 pub const REQUESTS_TOTAL: &str = "authbridge_http_requests_total";
 pub const REQUEST_DURATION: &str = "authbridge_http_request_duration_seconds";
@@ -31,9 +32,6 @@ pub const POOL_WAITING: &str = "authbridge_db_pool_waiting_requests";
 /// Incremented by the purge code with label `table` = `sessions` | `verification_tokens`.
 pub const PURGED_ROWS: &str = crate::purge::PURGED_ROWS_METRIC;
 pub const BUILD_INFO: &str = "authbridge_build_info";
-
-/// The tables that the purge deletes from; each gets a `authbridge_purged_rows_total` series.
-pub const PURGED_TABLES: [&str; 2] = ["sessions", "verification_tokens"];
 
 /// The route label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -83,8 +81,8 @@ fn describe() {
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build is running.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     // Registered up front so that a dashboard sees 0, not "no data", before the first purge.
-    for table in PURGED_TABLES {
-        counter!(PURGED_ROWS, "table" => table).increment(0);
+    for table in crate::db::tables::purged() {
+        counter!(PURGED_ROWS, "table" => table.name).increment(0);
     }
 }
 
@@ -101,6 +99,10 @@ pub fn spawn_upkeep() {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = OPERATIONS, summary = "Prometheus metrics",
+    description = "Prometheus text format: requests by route template and status class, latency histograms, \
+                   database pool figures, purge counts and build information.",
+    responses((status = 200, body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let handle = handle();
     let text = {
@@ -149,19 +151,8 @@ fn method_label(method: &Method) -> &'static str {
     KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
 }
 
-/// The route template the request matched, for metrics and logs. The adapter's one route is
-/// split into its 19 methods (the paths of the OpenAPI document), because their costs differ; a
-/// name that is not one of them keeps the template.
-pub fn route_label(request: &Request) -> Cow<'static, str> {
-    let Some(matched) = request.extensions().get::<MatchedPath>() else { return Cow::Borrowed(UNMATCHED_ROUTE) };
-    if matched.as_str() == ADAPTER_ROUTE
-        && let Some(name) = request.uri().path().strip_prefix(ADAPTER_PREFIX)
-        && METHODS.contains(&name)
-    {
-        return Cow::Owned(format!("{ADAPTER_PREFIX}{name}"));
-    }
-    Cow::Owned(matched.as_str().to_owned())
+/// The route template the request matched, for metrics and logs: each adapter method has its own
+/// route, so they are told apart (their costs differ) while ids in paths never reach a label.
+pub fn route_label(request: &Request) -> String {
+    request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned()
 }
-
-pub const ADAPTER_ROUTE: &str = "/v1/adapter/{method}";
-const ADAPTER_PREFIX: &str = "/v1/adapter/";

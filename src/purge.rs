@@ -15,6 +15,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+use crate::db::tables::{SESSIONS, Table, VERIFICATION_TOKENS};
 use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
 
 /// The metric counting purged rows, labelled `table`.
@@ -27,84 +28,49 @@ pub struct Purged {
     pub verification_tokens_deleted: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Table {
-    Sessions,
-    VerificationTokens,
-}
-
-impl Table {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Sessions => "sessions",
-            Self::VerificationTokens => "verification_tokens",
+/// The statement that deletes at most `$2` rows of `table` that expired at `$1`.
+fn batch_sql(db: &Db, table: &Table) -> String {
+    let name = table.name;
+    let expires = table.expires.unwrap_or_else(|| unreachable!("the purge takes only tables with an expiry"));
+    match db.pool() {
+        // Rows are picked by physical id: `verification_tokens` has a two-column key, and this
+        // keeps one statement shape for both tables.
+        #[cfg(feature = "postgres")]
+        Pool::Postgres(_) => format!(
+            "DELETE FROM {name} WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM {name} WHERE {expires} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+        ),
+        // MySQL deletes with `LIMIT` directly. Sessions go in `expires` order, which walks the
+        // `sessions_expires_idx` range instead of sorting; `verification_tokens` has no such index.
+        #[cfg(feature = "mysql")]
+        Pool::Mysql(_) => {
+            let order = if *table == SESSIONS { format!("ORDER BY {expires} ") } else { String::new() };
+            format!("DELETE FROM {name} WHERE {expires} <= ? {order}LIMIT ?")
         }
-    }
-
-    /// Rows are picked by physical id: `verification_tokens` has a two-column key, and this
-    /// keeps one statement shape for both tables.
-    #[cfg(feature = "postgres")]
-    fn postgres_batch(self) -> &'static str {
-        match self {
-            Self::Sessions => {
-                "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
-                 SELECT ctid FROM sessions WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
-            }
-            Self::VerificationTokens => {
-                "DELETE FROM verification_tokens WHERE ctid = ANY(ARRAY(\
-                 SELECT ctid FROM verification_tokens WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
-            }
-        }
-    }
-
-    /// MySQL deletes with `LIMIT` directly. Sessions go in `expires` order, which walks the
-    /// `sessions_expires_idx` range instead of sorting; `verification_tokens` has no such index.
-    #[cfg(feature = "mysql")]
-    fn mysql_batch(self) -> &'static str {
-        match self {
-            Self::Sessions => "DELETE FROM sessions WHERE expires <= ? ORDER BY expires LIMIT ?",
-            Self::VerificationTokens => "DELETE FROM verification_tokens WHERE expires <= ? LIMIT ?",
-        }
-    }
-
-    #[cfg(feature = "sqlite")]
-    fn sqlite_batch(self) -> &'static str {
-        match self {
-            Self::Sessions => {
-                "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires <= ? LIMIT ?)"
-            }
-            Self::VerificationTokens => {
-                "DELETE FROM verification_tokens WHERE rowid IN \
-                 (SELECT rowid FROM verification_tokens WHERE expires <= ? LIMIT ?)"
-            }
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(_) => {
+            format!("DELETE FROM {name} WHERE rowid IN (SELECT rowid FROM {name} WHERE {expires} <= ? LIMIT ?)")
         }
     }
 }
 
 /// Deletes at most `batch` expired rows of `table` in one statement (its own transaction).
-async fn delete_batch(db: &Db, table: Table, cutoff: DbTime, batch: i64) -> DbResult<usize> {
-    let sql = match db.pool() {
-        #[cfg(feature = "postgres")]
-        Pool::Postgres(_) => table.postgres_batch(),
-        #[cfg(feature = "mysql")]
-        Pool::Mysql(_) => table.mysql_batch(),
-        #[cfg(feature = "sqlite")]
-        Pool::Sqlite(_) => table.sqlite_batch(),
-    };
-    with_conn!(db, conn => diesel::sql_query(sql)
+async fn delete_batch(db: &Db, table: &Table, cutoff: DbTime, batch: i64) -> DbResult<usize> {
+    let sql = batch_sql(db, table);
+    with_conn!(db, conn => diesel::sql_query(&sql)
         .bind::<Timestamp, _>(cutoff)
         .bind::<BigInt, _>(batch)
         .execute(conn)
         .await)
 }
 
-async fn purge_table(db: &Db, table: Table, cutoff: DbTime, batch_size: NonZeroU32) -> DbResult<u64> {
+async fn purge_table(db: &Db, table: &'static Table, cutoff: DbTime, batch_size: NonZeroU32) -> DbResult<u64> {
     let batch = u64::from(batch_size.get());
     let mut total = 0;
     loop {
         let deleted = delete_batch(db, table, cutoff, batch as i64).await? as u64;
         total += deleted;
-        metrics::counter!(PURGED_ROWS_METRIC, "table" => table.name()).increment(deleted);
+        metrics::counter!(PURGED_ROWS_METRIC, "table" => table.name).increment(deleted);
         // A short batch means nothing expired is left (or another instance holds the rest).
         if deleted < batch {
             return Ok(total);
@@ -116,9 +82,9 @@ async fn purge_table(db: &Db, table: Table, cutoff: DbTime, batch_size: NonZeroU
 pub async fn run(db: &Db, batch_size: NonZeroU32, origin: &'static str) -> DbResult<Purged> {
     let started = Instant::now();
     let cutoff = db.now();
-    let sessions_deleted = purge_table(db, Table::Sessions, cutoff, batch_size).await;
+    let sessions_deleted = purge_table(db, &SESSIONS, cutoff, batch_size).await;
     let verification_tokens_deleted = match sessions_deleted {
-        Ok(_) => purge_table(db, Table::VerificationTokens, cutoff, batch_size).await,
+        Ok(_) => purge_table(db, &VERIFICATION_TOKENS, cutoff, batch_size).await,
         Err(_) => Ok(0),
     };
     let purged = match (sessions_deleted, verification_tokens_deleted) {

@@ -1,27 +1,99 @@
 //! Every route, and the middleware around them.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::post;
+use axum::{Extension, Router};
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::path::Operation;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, render_problems};
+use crate::error::{ApiError, render_problems, request_id};
 use crate::handlers::{adapter, ops, sessions};
-use crate::{metrics, openapi};
+use crate::headers::{REQUEST_ID, header_name};
+use crate::metrics;
+use crate::openapi::{self, Documents};
 
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Every documented route: the router serves them and the OpenAPI document describes them, both
+/// from the handlers' `#[utoipa::path]` declarations.
+pub fn api() -> OpenApiRouter<AppState> {
+    use adapter as a;
+    OpenApiRouter::default()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(a::create_user))
+        .routes(routes!(a::get_user))
+        .routes(routes!(a::get_user_by_email))
+        .routes(routes!(a::get_user_by_account))
+        .routes(routes!(a::update_user))
+        .routes(routes!(a::delete_user))
+        .routes(routes!(a::link_account))
+        .routes(routes!(a::unlink_account))
+        .routes(routes!(a::create_session))
+        .routes(routes!(a::get_session_and_user))
+        .routes(routes!(a::update_session))
+        .routes(routes!(a::delete_session))
+        .routes(routes!(a::create_verification_token))
+        .routes(routes!(a::use_verification_token))
+        .routes(routes!(a::get_account))
+        .routes(routes!(a::get_authenticator))
+        .routes(routes!(a::create_authenticator))
+        .routes(routes!(a::list_authenticators_by_user_id))
+        .routes(routes!(a::update_authenticator_counter))
+        .routes(routes!(sessions::rotate))
+        .routes(routes!(sessions::list_for_user, sessions::delete_for_user))
+        .routes(routes!(sessions::delete_one))
+        .routes(routes!(sessions::user_stats))
+        .routes(routes!(sessions::stats))
+        .routes(routes!(sessions::purge_expired))
+}
 
-/// Routes that answer without an API key.
-const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+/// What [`api`] declares, read once: the document (both policies), the adapter's methods and the
+/// paths that need no API key.
+struct Declared {
+    documents: Documents,
+    adapter_methods: Vec<String>,
+    /// Every operation declared with `security()`: the health checks.
+    public_paths: Vec<String>,
+}
+
+static DECLARED: LazyLock<Declared> = LazyLock::new(|| {
+    let document = api().into_openapi();
+    let paths = &document.paths.paths;
+    let adapter_methods =
+        paths.keys().filter_map(|path| path.strip_prefix(adapter::PREFIX)).map(str::to_owned).collect();
+    let public_paths = paths
+        .iter()
+        .filter(|(_, item)| {
+            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
+            let public = |operation: &Operation| operation.security.as_ref().is_some_and(Vec::is_empty);
+            operations.into_iter().flatten().all(public)
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
+    Declared { documents: Documents::new(&document), adapter_methods, public_paths }
+});
+
+/// Answers without an API key, and never shed under load.
+fn is_public(request: &Request) -> bool {
+    DECLARED.public_paths.iter().any(|path| path == request.uri().path())
+}
+
+/// The methods of the Auth.js adapter, as the router serves them, in the document's order.
+pub fn adapter_methods() -> &'static [String] {
+    &DECLARED.adapter_methods
+}
 
 pub fn router(state: AppState) -> Router {
     // Before the first request, so that none goes uncounted.
@@ -33,19 +105,15 @@ pub fn router(state: AppState) -> Router {
         slots: (state.settings.max_concurrent_requests > 0)
             .then(|| Arc::new(Semaphore::new(state.settings.max_concurrent_requests))),
     };
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(metrics::render))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/v1/adapter/{method}", post(adapter::call))
-        .route("/v1/sessions/rotate", post(sessions::rotate))
-        .route("/v1/sessions/{sessionId}", delete(sessions::delete_one))
-        .route("/v1/users/{userId}/sessions", get(sessions::list_for_user).delete(sessions::delete_for_user))
-        .route("/v1/users/{userId}/session-stats", get(sessions::user_stats))
-        .route("/v1/stats/sessions", get(sessions::stats))
-        .route("/v1/maintenance/purge-expired", post(sessions::purge_expired))
+    let (routes, _) = api().split_for_parts();
+    // Any other name under the adapter's prefix: a 404 that lists the methods (and, as for the
+    // methods themselves, a 405 for anything but POST).
+    let unknown_method =
+        |Path(method): Path<String>| async move { adapter::unknown_method(&method, adapter_methods()) };
+    routes
+        .route(&format!("{}{{method}}", adapter::PREFIX), post(unknown_method))
         .fallback(|| async { ApiError::NotFound("no route matches this path".into()) })
+        .layer(Extension(&DECLARED.documents))
         // Listed innermost first: the last layer sees the request first.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(state.clone(), require_api_key))
@@ -54,8 +122,8 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(render_problems))
         .layer(from_fn(log_request))
         .layer(from_fn(metrics::track))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(header_name(REQUEST_ID)))
+        .layer(SetRequestIdLayer::new(header_name(REQUEST_ID), MakeRequestUuid))
         .with_state(state)
 }
 
@@ -76,7 +144,7 @@ async fn enforce_limits(State(limits): State<Limits>, request: Request, next: Ne
     if head_size(&request) > limits.max_header_bytes {
         return ApiError::HeadersTooLarge.into_response();
     }
-    let Some(slots) = limits.slots.filter(|_| !PUBLIC_PATHS.contains(&request.uri().path())) else {
+    let Some(slots) = limits.slots.filter(|_| !is_public(&request)) else {
         return next.run(request).await;
     };
     match slots.try_acquire_owned() {
@@ -99,7 +167,7 @@ fn head_size(request: &Request) -> usize {
 /// nothing about which routes exist.
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let keys = &state.settings.api_keys;
-    if keys.is_empty() || PUBLIC_PATHS.contains(&request.uri().path()) {
+    if keys.is_empty() || is_public(&request) {
         return next.run(request).await;
     }
     let presented = request
@@ -120,13 +188,13 @@ async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = metrics::route_label(&request);
-    let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let request_id = request_id(&request).unwrap_or_else(|| "-".into());
     let response = next.run(request).await;
     let latency: Duration = started.elapsed();
     tracing::info!(
         target: "authbridge::request",
         %method,
-        route = &*route,
+        route,
         status = response.status().as_u16(),
         latency_us = latency.as_micros() as u64,
         request_id,

@@ -8,8 +8,8 @@ use tracing_subscriber::Layer as _;
 
 use crate::auth::ApiKeys;
 use crate::config::{Cli, Command, Config, LogFormat, RelationMode};
-use crate::db::migrate::{self, Migrate};
-use crate::db::{Db, check, url};
+use crate::db::migrate::{Migrate, Setup};
+use crate::db::{Db, PoolOptions, check, url};
 use crate::server::{self, ServerOptions};
 use crate::{AppState, Settings, app, healthcheck, purge};
 
@@ -75,11 +75,13 @@ pub async fn run(cli: Cli) -> ExitCode {
             healthcheck::run(&url.unwrap_or_else(|| healthcheck::default_url(config.bind))).await
         }
         Command::Serve => serve(config).await,
-        Command::Migrate => match open_db(&config) {
-            Ok(db) => prepare(db, Migrate::Always, &config).await.map_or_else(|code| code, |_| ExitCode::SUCCESS),
+        Command::Migrate => match connect(&config, Migrate::Always).await {
+            Ok(_) => ExitCode::SUCCESS,
             Err(code) => code,
         },
-        Command::CheckSchema => match open_db(&config) {
+        Command::CheckSchema => match database(&config)
+            .and_then(|(target, options)| Db::new(target, &options, Default::default()).map_err(config_error))
+        {
             Ok(db) => check_schema(db, config.relation_mode).await,
             Err(code) => code,
         },
@@ -87,8 +89,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// The pool for DATABASE_URL (no connection is opened yet).
-fn open_db(config: &Config) -> Result<Db, ExitCode> {
+/// Where DATABASE_URL points and the pool settings for it; nothing is opened yet.
+fn database(config: &Config) -> Result<(url::Target, PoolOptions), ExitCode> {
     let parsed = url::parse_url(config.database_url.as_deref()).map_err(config_error)?;
     if let url::Target::Sqlite { path } = &parsed.target {
         url::check_sqlite_path(path, std::path::Path::new(".")).map_err(config_error)?;
@@ -98,14 +100,28 @@ fn open_db(config: &Config) -> Result<Db, ExitCode> {
     }
     let options = config.pool_options(parsed.connection_limit);
     tracing::info!(pool_size = options.max_size, "connection pool");
-    let mut db = Db::new(parsed.target, &options, Default::default()).map_err(config_error)?;
-    db.set_relation_mode(config.relation_mode);
-    Ok(db)
+    Ok((parsed.target, options))
 }
 
-async fn prepare(mut db: Db, policy: Migrate, config: &Config) -> Result<Db, ExitCode> {
-    match migrate::prepare(&mut db, policy, config.sqlite_datetime_format.forced()).await {
-        Ok(prepared) => {
+/// The database ready to serve: connected, migrated as `policy` allows, verified.
+async fn connect(config: &Config, policy: Migrate) -> Result<Db, ExitCode> {
+    let (target, options) = database(config)?;
+    connect_to(target, &options, policy, config).await
+}
+
+async fn connect_to(
+    target: url::Target,
+    options: &PoolOptions,
+    policy: Migrate,
+    config: &Config,
+) -> Result<Db, ExitCode> {
+    let setup = Setup {
+        migrate: policy,
+        relation_mode: config.relation_mode,
+        sqlite_format: config.sqlite_datetime_format.forced(),
+    };
+    match Db::connect(target, options, setup).await {
+        Ok((db, prepared)) => {
             tracing::info!(
                 backend = db.backend_name(),
                 applied_migrations = prepared.applied_migrations,
@@ -120,6 +136,7 @@ async fn prepare(mut db: Db, policy: Migrate, config: &Config) -> Result<Db, Exi
             }
             Ok(db)
         }
+        Err(e) if e.is_configuration() => Err(config_error(e)),
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("authbridge: {e}");
@@ -164,12 +181,8 @@ async fn check_schema(db: Db, relation_mode: RelationMode) -> ExitCode {
 
 /// `authbridge purge-expired`: one purge run, its counts on stdout as JSON.
 async fn purge_expired(config: &Config) -> ExitCode {
-    let db = match open_db(config) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
     // Settles the SQLite date format, which the cutoff comparison depends on.
-    let db = match prepare(db, Migrate::IfEmpty, config).await {
+    let db = match connect(config, Migrate::IfEmpty).await {
         Ok(db) => db,
         Err(code) => return code,
     };
@@ -189,8 +202,8 @@ async fn purge_expired(config: &Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let db = match open_db(&config) {
-        Ok(db) => db,
+    let (target, pool_options) = match database(&config) {
+        Ok(database) => database,
         Err(code) => return code,
     };
     let api_keys = match config.load_api_keys() {
@@ -206,7 +219,7 @@ async fn serve(config: Config) -> ExitCode {
     if config.session_update_age > config.session_max_age {
         return config_error("--session-update-age must not be greater than --session-max-age");
     }
-    let db = match prepare(db, Migrate::IfEmpty, &config).await {
+    let db = match connect_to(target, &pool_options, Migrate::IfEmpty, &config).await {
         Ok(db) => db,
         Err(code) => return code,
     };

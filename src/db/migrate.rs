@@ -15,8 +15,9 @@ use diesel_async::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::relations::RelationReport;
+use super::tables::TABLES;
 use super::url::Target;
-use super::{Db, Pool, SqliteTimeFormat, StartError, check, with_conn};
+use super::{Db, Pool, PoolOptions, SqliteTimeFormat, StartError, check, with_conn};
 use crate::config::RelationMode;
 
 #[cfg(feature = "postgres")]
@@ -26,15 +27,14 @@ pub const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/m
 #[cfg(feature = "sqlite")]
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// The tables of the Auth.js schema.
-pub const TABLES: [&str; 5] = ["users", "sessions", "accounts", "verification_tokens", "authenticators"];
 const PRISMA_MIGRATIONS_TABLE: &str = "_prisma_migrations";
 const DIESEL_MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
 
 /// What start-up may do to the schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum Migrate {
     /// Create the tables only in a database that has none of them (`serve`).
+    #[default]
     IfEmpty,
     /// Apply pending migrations unless Prisma manages the database (`authbridge migrate`).
     Always,
@@ -50,6 +50,30 @@ pub struct Prepared {
     pub relation_mode: RelationMode,
     /// What the catalog says about the relations (for the start-up log).
     pub relations: RelationReport,
+}
+
+/// How start-up readies the database (see [`Db::connect`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    pub migrate: Migrate,
+    /// As configured: `auto` is settled from the catalog.
+    pub relation_mode: RelationMode,
+    /// `None` detects the SQLite date format from the rows.
+    pub sqlite_format: Option<SqliteTimeFormat>,
+}
+
+// Here rather than beside `Db::new`: the pool knows nothing of migrations, this module composes
+// the two.
+impl Db {
+    /// Start-up in one call: builds the pool for `target`, then migrates as `setup.migrate`
+    /// allows, verifies the schema, and settles the relation mode and the SQLite date format. The
+    /// handle it returns is ready to serve.
+    pub async fn connect(target: Target, options: &PoolOptions, setup: Setup) -> Result<(Self, Prepared), StartError> {
+        let mut db = Self::new(target, options, SqliteTimeFormat::default())?;
+        db.set_relation_mode(setup.relation_mode);
+        let prepared = prepare(&mut db, setup.migrate, setup.sqlite_format).await?;
+        Ok((db, prepared))
+    }
 }
 
 #[derive(QueryableByName)]
@@ -78,9 +102,10 @@ pub async fn existing_tables(db: &Db) -> Result<Vec<String>, StartError> {
     Ok(rows.into_iter().map(|r| r.name).collect())
 }
 
-/// Migrates (as `policy` allows), verifies the schema, settles the relation mode (from the one
-/// set on `db`, `auto` by default) and the SQLite time format. `configured_format` is `None` for
-/// auto-detection.
+/// [`Db::connect`]'s work on a pool built with [`Db::new`] (for tests that set the database up
+/// first): migrates (as `policy` allows), verifies the schema, settles the relation mode (from
+/// the one set on `db`, `auto` by default) and the SQLite time format. `configured_format` is
+/// `None` for auto-detection.
 pub async fn prepare(
     db: &mut Db,
     policy: Migrate,
@@ -89,7 +114,7 @@ pub async fn prepare(
     let tables = existing_tables(db).await?;
     let has = |name: &str| tables.iter().any(|t| t == name);
     let prisma_managed = has(PRISMA_MIGRATIONS_TABLE);
-    let none_of_ours = TABLES.iter().all(|t| !has(t));
+    let none_of_ours = TABLES.iter().all(|t| !has(t.name));
     let we_own_it = has(DIESEL_MIGRATIONS_TABLE) && !prisma_managed;
 
     let should_migrate = match policy {
@@ -250,14 +275,16 @@ struct TypeCount {
 /// one format is used throughout: use the one the existing rows use.
 #[cfg(feature = "sqlite")]
 async fn settle_sqlite_format(db: &Db, configured: Option<SqliteTimeFormat>) -> Result<SqliteTimeFormat, StartError> {
-    let counts: Vec<TypeCount> = with_conn!(db, conn => sql_query(
-        "SELECT typeof(expires) AS kind, COUNT(*) AS rows FROM sessions GROUP BY 1 \
-         UNION ALL SELECT typeof(expires), COUNT(*) FROM verification_tokens GROUP BY 1 \
-         UNION ALL SELECT typeof(\"emailVerified\"), COUNT(*) FROM users WHERE \"emailVerified\" IS NOT NULL GROUP BY 1",
-    )
-    .load(conn)
-    .await)
-    .map_err(StartError::from)?;
+    // Every DateTime column of the description, in one statement.
+    let sql = TABLES
+        .iter()
+        .flat_map(|t| t.columns.iter().filter(|c| c.kind == super::tables::Kind::DateTime).map(move |c| (t.name, c.name)))
+        .map(|(table, column)| {
+            format!("SELECT typeof(\"{column}\") AS kind, COUNT(*) AS rows FROM {table} WHERE \"{column}\" IS NOT NULL GROUP BY 1")
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let counts: Vec<TypeCount> = with_conn!(db, conn => sql_query(&sql).load(conn).await).map_err(StartError::from)?;
     let seen = |kind: &str| counts.iter().any(|c| c.kind == kind && c.rows > 0);
     let detected = match (seen("text"), seen("integer") || seen("real")) {
         (true, true) => {

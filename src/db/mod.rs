@@ -10,6 +10,7 @@ pub mod mysql;
 pub mod pg;
 pub mod relations;
 pub mod schema;
+pub mod tables;
 pub mod time;
 pub mod url;
 
@@ -27,7 +28,7 @@ pub use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Pool as DeadPool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 
-pub use self::check::{ColumnLimits, TooLong};
+pub use self::tables::{ColumnLimits, TooLong};
 pub use self::time::{DbTime, SqliteTimeFormat};
 use self::url::Target;
 use crate::config::RelationMode;
@@ -272,7 +273,9 @@ macro_rules! update_returning {
 pub(crate) use update_returning;
 
 impl Db {
-    /// Builds the pool for `target`. No connection is opened yet.
+    /// Builds the pool for `target`. No connection is opened yet, nothing is checked: start-up
+    /// uses [`Db::connect`]; this is for `check-schema` and for tests that set a database up by
+    /// hand.
     pub fn new(target: Target, options: &PoolOptions, sqlite_format: SqliteTimeFormat) -> Result<Self, StartError> {
         // Reads the certificate files now: a bad one is a configuration error, not a pool error.
         #[cfg(feature = "postgres")]
@@ -384,7 +387,11 @@ impl Db {
     }
 
     /// Refuses a value longer than its column allows (see [`ColumnLimits`]), before any write.
-    pub fn check_lengths(&self, table: &'static str, values: &[(&'static str, Option<&str>)]) -> Result<(), TooLong> {
+    pub fn check_lengths(
+        &self,
+        table: &'static tables::Table,
+        values: &[(&'static str, Option<&str>)],
+    ) -> Result<(), TooLong> {
         values.iter().try_for_each(|&(column, value)| self.limits.check(table, column, value))
     }
 
@@ -393,12 +400,12 @@ impl Db {
     }
 
     /// Who enforces the relations to users: the configured mode before start-up has read the
-    /// schema (see [`migrate::prepare`]), `foreign-keys` or `prisma` after.
+    /// schema (see [`Db::connect`]), `foreign-keys` or `prisma` after.
     pub fn relation_mode(&self) -> RelationMode {
         self.relation_mode
     }
 
-    /// Sets the mode to run in (`auto` is settled by [`migrate::prepare`]).
+    /// Sets the mode to run in (`auto` is settled by [`Db::connect`]).
     pub fn set_relation_mode(&mut self, mode: RelationMode) {
         self.relation_mode = mode;
     }
@@ -481,6 +488,14 @@ pub enum StartError {
          (rebuild with `cargo build --features {1}`)"
     )]
     NotCompiled(&'static str, &'static str),
+}
+
+impl StartError {
+    /// True for settings that cannot work, found while building the pool before any connection:
+    /// the command line or environment must change. False for a database that is not ready.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Io(..) | Self::Pool(_) | Self::Tls(_) | Self::MysqlSettings(_) | Self::NotCompiled(..))
+    }
 }
 
 impl From<Error> for StartError {

@@ -24,8 +24,8 @@ use std::future::Future;
 use diesel::QueryResult;
 use diesel_async::{AsyncConnection, TransactionManager};
 
+use super::tables::{TABLES, USER_ID, USERS};
 use crate::config::RelationMode;
-use crate::models::users::User;
 
 /// A relation to `users.id`: the table and column that point at a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +36,28 @@ pub struct Relation {
 
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{} -> users.id", self.table, self.column)
+        write!(f, "{}.{} -> {}.{USER_ID}", self.table, self.column, USERS.name)
     }
 }
 
-/// Every relation of the Auth.js schema. All point at `users.id`.
-pub const RELATIONS: [Relation; 3] = [
-    Relation { table: "sessions", column: "userId" },
-    Relation { table: "accounts", column: "userId" },
-    Relation { table: "authenticators", column: "userId" },
-];
+/// Every relation of the Auth.js schema: one per table with a `user_column`, in [`TABLES`] order.
+/// All point at `users.id`.
+pub const RELATIONS: [Relation; 3] = relations();
+
+/// Reads [`RELATIONS`] off the description; a wrong length fails the build.
+const fn relations<const N: usize>() -> [Relation; N] {
+    let mut found = [Relation { table: "", column: "" }; N];
+    let (mut t, mut n) = (0, 0);
+    while t < TABLES.len() {
+        if let Some(column) = TABLES[t].user_column {
+            found[n] = Relation { table: TABLES[t].name, column };
+            n += 1;
+        }
+        t += 1;
+    }
+    assert!(n == N, "RELATIONS has one entry per table with a user_column");
+    found
+}
 
 /// What the live catalog says about [`RELATIONS`] (read by [`super::check::relations`]).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -124,9 +136,6 @@ pub trait LockingConnection: AsyncConnection {
     /// Keeps user `id` from being deleted until the transaction ends; `false` when there is no
     /// such user.
     fn lock_user_shared(&mut self, id: &str) -> impl Future<Output = QueryResult<bool>> + Send;
-
-    /// Locks user `id` for deletion and reads it; `None` when there is no such user.
-    fn lock_user_exclusive(&mut self, id: &str) -> impl Future<Output = QueryResult<Option<User>>> + Send;
 }
 
 #[cfg(feature = "postgres")]
@@ -156,14 +165,6 @@ impl LockingConnection for diesel_async::AsyncPgConnection {
             users::table.find(id).select(users::id).for_key_share().first(self).await.optional()?;
         Ok(found.is_some())
     }
-
-    async fn lock_user_exclusive(&mut self, id: &str) -> QueryResult<Option<User>> {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-
-        use crate::db::schema::users;
-        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
-    }
 }
 
 #[cfg(feature = "mysql")]
@@ -190,14 +191,6 @@ impl LockingConnection for diesel_async::AsyncMysqlConnection {
             .await?;
         Ok(!rows.is_empty())
     }
-
-    async fn lock_user_exclusive(&mut self, id: &str) -> QueryResult<Option<User>> {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-
-        use crate::db::schema::users;
-        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
-    }
 }
 
 /// SQLite has no row locks: `BEGIN IMMEDIATE` holds the database's one write lock for the whole
@@ -218,14 +211,6 @@ impl LockingConnection for super::SqliteConn {
         use crate::db::schema::users;
         let found: Option<String> = users::table.find(id).select(users::id).first(self).await.optional()?;
         Ok(found.is_some())
-    }
-
-    async fn lock_user_exclusive(&mut self, id: &str) -> QueryResult<Option<User>> {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-
-        use crate::db::schema::users;
-        users::table.find(id).select(User::as_select()).first(self).await.optional()
     }
 }
 

@@ -1,76 +1,51 @@
-//! `POST /v1/adapter/{method}`: the Auth.js adapter contract, one function per method.
+//! The Auth.js adapter contract: one route `POST /v1/adapter/<method>` per method of the
+//! `Adapter` interface, each declared (and so documented) by its `#[utoipa::path]`.
 
+#![allow(unused_qualifications, reason = "`#[utoipa::path]` spells out the paths of the types it is given")]
+
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use chrono::TimeDelta;
-use rand::RngExt as _;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, AllOfBuilder, Object, ObjectBuilder};
+use utoipa::openapi::{Ref, RefOr, Schema};
+use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
-use super::input::{Key, NonEmpty, Text, entity, parse_body, patch, whole, whole_opt};
+use super::input::{
+    ApiJson, Key, MaxAge, NonEmpty, Text, UpdateAge, entity, optional_seconds, patch, whole, whole_opt,
+};
 use crate::AppState;
 use crate::db::time::WireTime;
 use crate::error::ApiError;
+use crate::headers::{IGNORED_FIELDS, JSON, header_name};
 use crate::models::accounts::{self, Account};
 use crate::models::authenticators::{self, Authenticator};
-use crate::models::sessions::{self, Session, SessionChanges, Slide};
-use crate::models::users::{self, NewUser, User, UserChanges};
+use crate::models::sessions::{self, Session, SessionChanges, Slide, new_session_token};
+use crate::models::users::{self, User, UserChanges};
 use crate::models::verification_tokens::{self, VerificationToken};
+use crate::openapi::{ADAPTER, string_header};
 
-pub const IGNORED_FIELDS_HEADER: &str = "authbridge-ignored-fields";
+/// The prefix of every adapter method's path.
+pub const PREFIX: &str = "/v1/adapter/";
 
-/// The 19 methods of the Auth.js `Adapter` interface.
-pub const METHODS: [&str; 19] = [
-    "createUser",
-    "getUser",
-    "getUserByEmail",
-    "getUserByAccount",
-    "updateUser",
-    "deleteUser",
-    "linkAccount",
-    "unlinkAccount",
-    "createSession",
-    "getSessionAndUser",
-    "updateSession",
-    "deleteSession",
-    "createVerificationToken",
-    "useVerificationToken",
-    "getAccount",
-    "getAuthenticator",
-    "createAuthenticator",
-    "listAuthenticatorsByUserId",
-    "updateAuthenticatorCounter",
-];
-
-/// A method's JSON answer plus the entity keys that were dropped.
-pub struct Reply {
-    body: Vec<u8>,
+/// An answer made from an entity object, plus the keys of that object that have no column and
+/// were dropped: they are named in the `AuthBridge-Ignored-Fields` header.
+pub struct Dropping<T> {
+    value: T,
     ignored: Vec<String>,
 }
 
-impl Reply {
-    fn json<T: Serialize>(value: &T) -> Result<Self, ApiError> {
-        Self::with_ignored(value, Vec::new())
-    }
-
-    fn with_ignored<T: Serialize>(value: &T, ignored: Vec<String>) -> Result<Self, ApiError> {
-        let body = serde_json::to_vec(value).map_err(|e| {
-            tracing::error!(error = %e, "cannot serialize a response");
-            ApiError::Internal
-        })?;
-        Ok(Self { body, ignored })
-    }
-}
-
-impl IntoResponse for Reply {
+impl<T: Serialize> IntoResponse for Dropping<T> {
     fn into_response(self) -> Response {
-        let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], self.body).into_response();
+        let mut response = Json(self.value).into_response();
         if !self.ignored.is_empty() {
             // Keys are client-chosen names; percent-encode anything a header cannot carry. The log
             // gets the same encoded list: a raw key could hold a newline and forge a log line.
@@ -82,63 +57,38 @@ impl IntoResponse for Reply {
             let encoded = encoded.join(", ");
             tracing::warn!(fields = %encoded, "dropped fields that have no column");
             if let Ok(value) = HeaderValue::from_str(&encoded) {
-                response.headers_mut().insert(IGNORED_FIELDS_HEADER, value);
+                response.headers_mut().insert(header_name(IGNORED_FIELDS), value);
             }
         }
         response
     }
 }
 
+impl<T: ToSchema> IntoResponses for Dropping<T> {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let header = string_header(
+            "Keys of `user` / `account` that have no column and were dropped, as comma-separated `object.key` \
+             paths (names only, percent-encoded where needed). Absent when nothing was dropped.",
+        );
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(T::name()))).build();
+        let ok = ResponseBuilder::new().header(IGNORED_FIELDS, header).content(JSON, content).build();
+        BTreeMap::from([("200".to_owned(), ok.into())])
+    }
+}
+
 const HEADER_UNSAFE: &percent_encoding::AsciiSet =
     &percent_encoding::CONTROLS.add(b' ').add(b',').add(b'%').add(b'"').add(0x7f);
 
-pub async fn call(
-    State(state): State<AppState>,
-    Path(method): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Reply, ApiError> {
-    let args = Args { state: &state, headers: &headers, body: &body };
-    match method.as_str() {
-        "createUser" => create_user(args).await,
-        "getUser" => get_user(args).await,
-        "getUserByEmail" => get_user_by_email(args).await,
-        "getUserByAccount" => get_user_by_account(args).await,
-        "updateUser" => update_user(args).await,
-        "deleteUser" => delete_user(args).await,
-        "linkAccount" => link_account(args).await,
-        "unlinkAccount" => unlink_account(args).await,
-        "createSession" => create_session(args).await,
-        "getSessionAndUser" => get_session_and_user(args).await,
-        "updateSession" => update_session(args).await,
-        "deleteSession" => delete_session(args).await,
-        "createVerificationToken" => create_verification_token(args).await,
-        "useVerificationToken" => use_verification_token(args).await,
-        "getAccount" => get_account(args).await,
-        "getAuthenticator" => get_authenticator(args).await,
-        "createAuthenticator" => create_authenticator(args).await,
-        "listAuthenticatorsByUserId" => list_authenticators_by_user_id(args).await,
-        "updateAuthenticatorCounter" => update_authenticator_counter(args).await,
-        _ => Err(ApiError::NotFound(format!(
-            "unknown adapter method {:?}; the methods are: {}",
-            method.chars().take(64).collect::<String>(),
-            METHODS.join(", ")
-        ))),
-    }
+/// The answer of an unknown method: 404, naming the methods there are.
+pub fn unknown_method(method: &str, methods: &[String]) -> ApiError {
+    ApiError::NotFound(format!(
+        "unknown adapter method {:?}; the methods are: {}",
+        method.chars().take(64).collect::<String>(),
+        methods.join(", ")
+    ))
 }
 
-#[derive(Clone, Copy)]
-struct Args<'a> {
-    state: &'a AppState,
-    headers: &'a HeaderMap,
-    body: &'a Bytes,
-}
-
-impl Args<'_> {
-    fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        parse_body(self.headers, self.body)
-    }
-}
+type Answer<T> = Result<Json<T>, ApiError>;
 
 // ---------------------------------------------------------------------------------------------
 // Users
@@ -148,7 +98,7 @@ impl Args<'_> {
 /// server makes a cuid). Other keys without a column are dropped and reported.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UserFields {
+pub struct UserFields {
     /// Described by `updateUser`'s body only: `createUser` never reads it.
     #[serde(default)]
     #[schema(ignore)]
@@ -169,65 +119,106 @@ pub(crate) struct UserFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct UserArg {
+pub struct UserArg {
     #[schema(value_type = UserFields)]
     user: Map<String, Value>,
 }
 
-async fn create_user(args: Args<'_>) -> Result<Reply, ApiError> {
-    let UserArg { user } = args.parse()?;
+#[utoipa::path(post, path = "/v1/adapter/createUser", operation_id = "createUser", tag = ADAPTER, summary = "createUser",
+    description = "Creates a user. An incoming `user.id` is ignored: the server generates a cuid. Keys without \
+                   a column are dropped and named in AuthBridge-Ignored-Fields (or rejected with \
+                   --unknown-fields=reject).",
+    request_body = UserArg, responses(Dropping<User>, (status = 409)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    ApiJson(UserArg { user }): ApiJson<UserArg>,
+) -> Result<Dropping<User>, ApiError> {
     // Auth.js core always sends the `id` it generated; Prisma's adapter drops it unread, so do we.
-    let (fields, ignored): (UserFields, _) = entity("user", user, args.state.settings.unknown_fields, &["id"])?;
-    let db = &args.state.db;
-    let new = NewUser {
+    let (fields, ignored): (UserFields, _) = entity("user", user, state.settings.unknown_fields, &["id"])?;
+    let db = &state.db;
+    let new = User {
         id: cuid::cuid1(),
         name: fields.name.flatten().map(|t| t.0),
         email: fields.email.flatten().map(|k| k.0),
         email_verified: fields.email_verified.flatten().map(|t| db.time(t.0)),
         image: fields.image.flatten().map(|t| t.0),
     };
-    Reply::with_ignored(&users::create(db, new).await?, ignored)
+    Ok(Dropping { value: users::create(db, new).await?, ignored })
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct IdArg {
+pub struct IdArg {
     id: Key,
 }
 
-async fn get_user(args: Args<'_>) -> Result<Reply, ApiError> {
-    let IdArg { id } = args.parse()?;
-    Reply::json(&users::find(&args.state.db, &id.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/getUser", operation_id = "getUser", tag = ADAPTER, summary = "getUser",
+    description = "The user with this id, or null.",
+    request_body = IdArg, responses((status = 200, body = Option<User>)))]
+pub async fn get_user(State(state): State<AppState>, ApiJson(IdArg { id }): ApiJson<IdArg>) -> Answer<Option<User>> {
+    Ok(Json(users::find(&state.db, &id.0).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct EmailArg {
+pub struct EmailArg {
     email: Key,
 }
 
-async fn get_user_by_email(args: Args<'_>) -> Result<Reply, ApiError> {
-    let EmailArg { email } = args.parse()?;
-    Reply::json(&users::find_by_email(&args.state.db, &email.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/getUserByEmail", operation_id = "getUserByEmail", tag = ADAPTER, summary = "getUserByEmail",
+    description = "The user with exactly this email (compared as the database compares), or null.",
+    request_body = EmailArg, responses((status = 200, body = Option<User>)))]
+pub async fn get_user_by_email(
+    State(state): State<AppState>,
+    ApiJson(EmailArg { email }): ApiJson<EmailArg>,
+) -> Answer<Option<User>> {
+    Ok(Json(users::find_by_email(&state.db, &email.0).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct ProviderArg {
+pub struct ProviderArg {
     provider: Key,
     provider_account_id: Key,
 }
 
-async fn get_user_by_account(args: Args<'_>) -> Result<Reply, ApiError> {
-    let ProviderArg { provider, provider_account_id } = args.parse()?;
-    Reply::json(&users::find_by_account(&args.state.db, &provider.0, &provider_account_id.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/getUserByAccount", operation_id = "getUserByAccount", tag = ADAPTER, summary = "getUserByAccount",
+    description = "The user that linked this provider account, or null.",
+    request_body = ProviderArg, responses((status = 200, body = Option<User>)))]
+pub async fn get_user_by_account(
+    State(state): State<AppState>,
+    ApiJson(ProviderArg { provider, provider_account_id }): ApiJson<ProviderArg>,
+) -> Answer<Option<User>> {
+    Ok(Json(users::find_by_account(&state.db, &provider.0, &provider_account_id.0).await?))
 }
 
-async fn update_user(args: Args<'_>) -> Result<Reply, ApiError> {
-    let UserArg { user } = args.parse()?;
-    let (fields, ignored): (UserFields, _) = entity("user", user, args.state.settings.unknown_fields, &[])?;
+/// `updateUser`'s body, for the document: `createUser`'s, with `user.id` required. The handler
+/// reads a [`UserArg`].
+pub struct UpdateUserArg;
+
+impl PartialSchema for UpdateUserArg {
+    fn schema() -> RefOr<Schema> {
+        let id = ObjectBuilder::new().property("id", Ref::from_schema_name(Key::name())).required("id");
+        ObjectBuilder::new()
+            .property("user", AllOfBuilder::new().item(Ref::from_schema_name(UserFields::name())).item(id))
+            .required("user")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+impl ToSchema for UpdateUserArg {}
+
+#[utoipa::path(post, path = "/v1/adapter/updateUser", operation_id = "updateUser", tag = ADAPTER, summary = "updateUser",
+    description = "PATCH semantics: an absent key is left alone, null sets NULL. `user.id` is required; an \
+                   unknown id is a 404.",
+    request_body(content = inline(UpdateUserArg)), responses(Dropping<User>, (status = 404), (status = 409)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    ApiJson(UserArg { user }): ApiJson<UserArg>,
+) -> Result<Dropping<User>, ApiError> {
+    let (fields, ignored): (UserFields, _) = entity("user", user, state.settings.unknown_fields, &[])?;
     let id = fields.id.ok_or_else(|| ApiError::invalid("user.id", "invalid `user.id`: missing field `id`"))?;
-    let db = &args.state.db;
+    let db = &state.db;
     let changes = UserChanges {
         name: fields.name.map(|v| v.map(|t| t.0)),
         email: fields.email.map(|v| v.map(|k| k.0)),
@@ -235,27 +226,33 @@ async fn update_user(args: Args<'_>) -> Result<Reply, ApiError> {
         image: fields.image.map(|v| v.map(|t| t.0)),
     };
     match users::update(db, &id.0, changes).await? {
-        Some(user) => Reply::with_ignored(&user, ignored),
+        Some(user) => Ok(Dropping { value: user, ignored }),
         None => Err(ApiError::NotFound("no user has this id".into())),
     }
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct UserIdArg {
+pub struct UserIdArg {
     user_id: Key,
 }
 
-async fn delete_user(args: Args<'_>) -> Result<Reply, ApiError> {
-    let UserIdArg { user_id } = args.parse()?;
-    Reply::json(&users::delete(&args.state.db, &user_id.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/deleteUser", operation_id = "deleteUser", tag = ADAPTER, summary = "deleteUser",
+    description = "Deletes the user with its sessions, accounts and authenticators; answers the deleted user \
+                   or null.",
+    request_body = UserIdArg, responses((status = 200, body = Option<User>)))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    ApiJson(UserIdArg { user_id }): ApiJson<UserIdArg>,
+) -> Answer<Option<User>> {
+    Ok(Json(users::delete(&state.db, &user_id.0).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Accounts
 
 #[derive(Deserialize, ToSchema)]
-pub(crate) struct AccountFields {
+pub struct AccountFields {
     #[serde(rename = "userId")]
     user_id: Key,
     #[serde(rename = "type")]
@@ -282,14 +279,20 @@ pub(crate) struct AccountFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AccountArg {
+pub struct AccountArg {
     #[schema(value_type = AccountFields)]
     account: Map<String, Value>,
 }
 
-async fn link_account(args: Args<'_>) -> Result<Reply, ApiError> {
-    let AccountArg { account } = args.parse()?;
-    let (f, ignored): (AccountFields, _) = entity("account", account, args.state.settings.unknown_fields, &[])?;
+#[utoipa::path(post, path = "/v1/adapter/linkAccount", operation_id = "linkAccount", tag = ADAPTER, summary = "linkAccount",
+    description = "Links a provider account. Provider extras without a column (refresh_token_expires_in, ...) \
+                   are dropped and named in AuthBridge-Ignored-Fields.",
+    request_body = AccountArg, responses(Dropping<Account>, (status = 409), (status = 422)))]
+pub async fn link_account(
+    State(state): State<AppState>,
+    ApiJson(AccountArg { account }): ApiJson<AccountArg>,
+) -> Result<Dropping<Account>, ApiError> {
+    let (f, ignored): (AccountFields, _) = entity("account", account, state.settings.unknown_fields, &[])?;
     let text = |t: Option<Text>| t.map(|t| t.0);
     let account = Account {
         id: cuid::cuid1(),
@@ -305,17 +308,27 @@ async fn link_account(args: Args<'_>) -> Result<Reply, ApiError> {
         id_token: text(f.id_token),
         session_state: text(f.session_state),
     };
-    Reply::with_ignored(&accounts::link(&args.state.db, account).await?, ignored)
+    Ok(Dropping { value: accounts::link(&state.db, account).await?, ignored })
 }
 
-async fn unlink_account(args: Args<'_>) -> Result<Reply, ApiError> {
-    let ProviderArg { provider, provider_account_id } = args.parse()?;
-    Reply::json(&accounts::unlink(&args.state.db, &provider.0, &provider_account_id.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/unlinkAccount", operation_id = "unlinkAccount", tag = ADAPTER, summary = "unlinkAccount",
+    description = "Deletes the account; answers it, or null when there was none.",
+    request_body = ProviderArg, responses((status = 200, body = Option<Account>)))]
+pub async fn unlink_account(
+    State(state): State<AppState>,
+    ApiJson(ProviderArg { provider, provider_account_id }): ApiJson<ProviderArg>,
+) -> Answer<Option<Account>> {
+    Ok(Json(accounts::unlink(&state.db, &provider.0, &provider_account_id.0).await?))
 }
 
-async fn get_account(args: Args<'_>) -> Result<Reply, ApiError> {
-    let ProviderArg { provider, provider_account_id } = args.parse()?;
-    Reply::json(&accounts::find(&args.state.db, &provider.0, &provider_account_id.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/getAccount", operation_id = "getAccount", tag = ADAPTER, summary = "getAccount",
+    description = "The account for this provider and provider account id, or null.",
+    request_body = ProviderArg, responses((status = 200, body = Option<Account>)))]
+pub async fn get_account(
+    State(state): State<AppState>,
+    ApiJson(ProviderArg { provider, provider_account_id }): ApiJson<ProviderArg>,
+) -> Answer<Option<Account>> {
+    Ok(Json(accounts::find(&state.db, &provider.0, &provider_account_id.0).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,7 +336,7 @@ async fn get_account(args: Args<'_>) -> Result<Reply, ApiError> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct NewSessionFields {
+pub struct NewSessionFields {
     #[serde(default)]
     session_token: Option<Key>,
     user_id: Key,
@@ -332,75 +345,72 @@ pub(crate) struct NewSessionFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NewSessionArg {
+pub struct NewSessionArg {
     session: NewSessionFields,
 }
 
-/// 32 random bytes from the OS-seeded CSPRNG, lower-case hex (what Auth.js core generates).
-pub fn new_session_token() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    hex::encode(bytes)
-}
-
-async fn create_session(args: Args<'_>) -> Result<Reply, ApiError> {
-    let NewSessionArg { session } = args.parse()?;
-    let db = &args.state.db;
+#[utoipa::path(post, path = "/v1/adapter/createSession", operation_id = "createSession", tag = ADAPTER, summary = "createSession",
+    description = "Creates a session; without `sessionToken` the server generates one (32 random bytes, \
+                   lower-case hex).",
+    request_body = NewSessionArg, responses((status = 200, body = Session), (status = 409), (status = 422)))]
+pub async fn create_session(
+    State(state): State<AppState>,
+    ApiJson(NewSessionArg { session }): ApiJson<NewSessionArg>,
+) -> Answer<Session> {
+    let db = &state.db;
     let session = Session {
         id: cuid::cuid1(),
         session_token: session.session_token.map_or_else(new_session_token, |t| t.0),
         user_id: session.user_id.0,
         expires: db.time(session.expires.0),
     };
-    let keep_at_most = NonZeroU32::new(args.state.settings.max_sessions_per_user);
-    Reply::json(&sessions::create(db, session, keep_at_most).await?)
+    let keep_at_most = NonZeroU32::new(state.settings.max_sessions_per_user);
+    Ok(Json(sessions::create(db, session, keep_at_most).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct SessionLookupArg {
+pub struct SessionLookupArg {
     session_token: Key,
-    /// Seconds a session lives after a slide (default: --session-max-age); at most 100 years.
-    #[serde(default, deserialize_with = "whole_opt")]
-    #[schema(maximum = 3_153_600_000_u64)]
-    max_age: Option<u64>,
-    /// Seconds between slides (default: --session-update-age); not greater than `maxAge`.
-    #[serde(default, deserialize_with = "whole_opt")]
-    #[schema(maximum = 3_153_600_000_u64)]
-    update_age: Option<u64>,
+    #[serde(default)]
+    #[schema(schema_with = lookup_max_age)]
+    max_age: Option<MaxAge>,
+    #[serde(default)]
+    #[schema(schema_with = lookup_update_age)]
+    update_age: Option<UpdateAge>,
     /// `false` only reads, never slides.
     #[serde(default)]
     slide: Option<bool>,
 }
 
+fn lookup_max_age() -> Object {
+    optional_seconds("Seconds a session lives after a slide (default: --session-max-age); at most 100 years.")
+}
+
+fn lookup_update_age() -> Object {
+    optional_seconds("Seconds between slides (default: --session-update-age); not greater than `maxAge`.")
+}
+
 #[derive(Serialize, ToSchema)]
-pub(crate) struct SessionAndUser {
+pub struct SessionAndUser {
     session: Session,
     user: User,
 }
 
-/// Sessions cannot last longer than this (100 years); it keeps `now + maxAge` representable.
-const MAX_AGE_LIMIT: u64 = 100 * 365 * 24 * 60 * 60;
-
-pub(super) fn checked_max_age(max_age: u64) -> Result<u64, ApiError> {
-    if max_age > MAX_AGE_LIMIT {
-        return Err(ApiError::invalid("maxAge", format!("invalid `maxAge`: must be at most {MAX_AGE_LIMIT} seconds")));
-    }
-    Ok(max_age)
-}
-
-async fn get_session_and_user(args: Args<'_>) -> Result<Reply, ApiError> {
-    let arg: SessionLookupArg = args.parse()?;
-    let settings = &args.state.settings;
-    let max_age = checked_max_age(arg.max_age.unwrap_or(settings.session_max_age))?;
-    let update_age = match arg.update_age {
-        Some(update_age) if update_age > max_age => {
-            return Err(ApiError::invalid("updateAge", "invalid `updateAge`: must not be greater than maxAge"));
-        }
-        Some(update_age) => update_age,
-        // The configured default may exceed an explicit, shorter maxAge: clamp it, never a 400.
-        None => settings.session_update_age.min(max_age),
-    };
-    let db = &args.state.db;
+#[utoipa::path(post, path = "/v1/adapter/getSessionAndUser", operation_id = "getSessionAndUser", tag = ADAPTER, summary = "getSessionAndUser",
+    description = "The session and its user in one round trip, or null when missing or expired. Slides \
+                   `expires` to now + maxAge when `expires - maxAge + updateAge <= now` (unless `slide` is \
+                   false).",
+    request_body = SessionLookupArg, responses((status = 200, body = Option<SessionAndUser>)))]
+pub async fn get_session_and_user(
+    State(state): State<AppState>,
+    ApiJson(arg): ApiJson<SessionLookupArg>,
+) -> Answer<Option<SessionAndUser>> {
+    let settings = &state.settings;
+    let max_age = arg.max_age.map_or_else(|| MaxAge::new(settings.session_max_age), Ok)?;
+    let update_age = UpdateAge::within(arg.update_age, settings.session_update_age, max_age)?;
+    let max_age = max_age.seconds();
+    let db = &state.db;
     let now = db.now();
     let slide = if arg.slide.unwrap_or(true) {
         let ahead = |secs: u64| now.checked_add(TimeDelta::seconds(secs as i64));
@@ -412,12 +422,12 @@ async fn get_session_and_user(args: Args<'_>) -> Result<Reply, ApiError> {
         None
     };
     let found = sessions::find_with_user(db, &arg.session_token.0, now, slide).await?;
-    Reply::json(&found.map(|(session, user)| SessionAndUser { session, user }))
+    Ok(Json(found.map(|(session, user)| SessionAndUser { session, user })))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct SessionUpdateFields {
+pub struct SessionUpdateFields {
     session_token: Key,
     #[serde(default)]
     expires: Option<WireTime>,
@@ -427,27 +437,38 @@ pub(crate) struct SessionUpdateFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SessionUpdateArg {
+pub struct SessionUpdateArg {
     session: SessionUpdateFields,
 }
 
-async fn update_session(args: Args<'_>) -> Result<Reply, ApiError> {
-    let SessionUpdateArg { session } = args.parse()?;
-    let db = &args.state.db;
+#[utoipa::path(post, path = "/v1/adapter/updateSession", operation_id = "updateSession", tag = ADAPTER, summary = "updateSession",
+    description = "Updates the session with this token; null when there is none.",
+    request_body = SessionUpdateArg, responses((status = 200, body = Option<Session>), (status = 422)))]
+pub async fn update_session(
+    State(state): State<AppState>,
+    ApiJson(SessionUpdateArg { session }): ApiJson<SessionUpdateArg>,
+) -> Answer<Option<Session>> {
+    let db = &state.db;
     let changes =
         SessionChanges { expires: session.expires.map(|t| db.time(t.0)), user_id: session.user_id.map(|k| k.0) };
-    Reply::json(&sessions::update(db, &session.session_token.0, changes).await?)
+    Ok(Json(sessions::update(db, &session.session_token.0, changes).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct SessionTokenArg {
+pub struct SessionTokenArg {
     session_token: Key,
 }
 
-async fn delete_session(args: Args<'_>) -> Result<Reply, ApiError> {
-    let SessionTokenArg { session_token } = args.parse()?;
-    Reply::json(&sessions::delete(&args.state.db, &session_token.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/deleteSession", operation_id = "deleteSession", tag = ADAPTER, summary = "deleteSession",
+    description = "Signs out: deletes the session and answers it, or null when it was already gone \
+                   (idempotent).",
+    request_body = SessionTokenArg, responses((status = 200, body = Option<Session>)))]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    ApiJson(SessionTokenArg { session_token }): ApiJson<SessionTokenArg>,
+) -> Answer<Option<Session>> {
+    Ok(Json(sessions::delete(&state.db, &session_token.0).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,7 +476,7 @@ async fn delete_session(args: Args<'_>) -> Result<Reply, ApiError> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct VerificationTokenFields {
+pub struct VerificationTokenFields {
     identifier: Key,
     token: Key,
     expires: WireTime,
@@ -463,27 +484,38 @@ pub(crate) struct VerificationTokenFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct VerificationTokenArg {
+pub struct VerificationTokenArg {
     verification_token: VerificationTokenFields,
 }
 
-async fn create_verification_token(args: Args<'_>) -> Result<Reply, ApiError> {
-    let VerificationTokenArg { verification_token: v } = args.parse()?;
-    let db = &args.state.db;
+#[utoipa::path(post, path = "/v1/adapter/createVerificationToken", operation_id = "createVerificationToken", tag = ADAPTER, summary = "createVerificationToken",
+    description = "Stores a magic-link token.",
+    request_body = VerificationTokenArg, responses((status = 200, body = VerificationToken), (status = 409)))]
+pub async fn create_verification_token(
+    State(state): State<AppState>,
+    ApiJson(VerificationTokenArg { verification_token: v }): ApiJson<VerificationTokenArg>,
+) -> Answer<VerificationToken> {
+    let db = &state.db;
     let token = VerificationToken { identifier: v.identifier.0, token: v.token.0, expires: db.time(v.expires.0) };
-    Reply::json(&verification_tokens::create(db, token).await?)
+    Ok(Json(verification_tokens::create(db, token).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct UseVerificationTokenArg {
+pub struct UseVerificationTokenArg {
     identifier: Key,
     token: Key,
 }
 
-async fn use_verification_token(args: Args<'_>) -> Result<Reply, ApiError> {
-    let UseVerificationTokenArg { identifier, token } = args.parse()?;
-    Reply::json(&verification_tokens::use_token(&args.state.db, &identifier.0, &token.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/useVerificationToken", operation_id = "useVerificationToken", tag = ADAPTER, summary = "useVerificationToken",
+    description = "Atomically deletes and answers the token (even when expired), or null: of concurrent calls \
+                   exactly one gets it.",
+    request_body = UseVerificationTokenArg, responses((status = 200, body = Option<VerificationToken>)))]
+pub async fn use_verification_token(
+    State(state): State<AppState>,
+    ApiJson(UseVerificationTokenArg { identifier, token }): ApiJson<UseVerificationTokenArg>,
+) -> Answer<Option<VerificationToken>> {
+    Ok(Json(verification_tokens::use_token(&state.db, &identifier.0, &token.0).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,7 +523,7 @@ async fn use_verification_token(args: Args<'_>) -> Result<Reply, ApiError> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct AuthenticatorFields {
+pub struct AuthenticatorFields {
     #[serde(rename = "credentialID")]
     credential_id: Key,
     user_id: Key,
@@ -508,12 +540,17 @@ pub(crate) struct AuthenticatorFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AuthenticatorArg {
+pub struct AuthenticatorArg {
     authenticator: AuthenticatorFields,
 }
 
-async fn create_authenticator(args: Args<'_>) -> Result<Reply, ApiError> {
-    let AuthenticatorArg { authenticator: a } = args.parse()?;
+#[utoipa::path(post, path = "/v1/adapter/createAuthenticator", operation_id = "createAuthenticator", tag = ADAPTER, summary = "createAuthenticator",
+    description = "Stores a WebAuthn authenticator.",
+    request_body = AuthenticatorArg, responses((status = 200, body = Authenticator), (status = 409), (status = 422)))]
+pub async fn create_authenticator(
+    State(state): State<AppState>,
+    ApiJson(AuthenticatorArg { authenticator: a }): ApiJson<AuthenticatorArg>,
+) -> Answer<Authenticator> {
     let authenticator = Authenticator {
         credential_id: a.credential_id.0,
         user_id: a.user_id.0,
@@ -524,29 +561,39 @@ async fn create_authenticator(args: Args<'_>) -> Result<Reply, ApiError> {
         credential_backed_up: a.credential_backed_up,
         transports: a.transports.map(|t| t.0),
     };
-    Reply::json(&authenticators::create(&args.state.db, authenticator).await?)
+    Ok(Json(authenticators::create(&state.db, authenticator).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CredentialIdArg {
+pub struct CredentialIdArg {
     #[serde(rename = "credentialID")]
     credential_id: Key,
 }
 
-async fn get_authenticator(args: Args<'_>) -> Result<Reply, ApiError> {
-    let CredentialIdArg { credential_id } = args.parse()?;
-    Reply::json(&authenticators::find(&args.state.db, &credential_id.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/getAuthenticator", operation_id = "getAuthenticator", tag = ADAPTER, summary = "getAuthenticator",
+    description = "The WebAuthn authenticator with this credential id, or null.",
+    request_body = CredentialIdArg, responses((status = 200, body = Option<Authenticator>)))]
+pub async fn get_authenticator(
+    State(state): State<AppState>,
+    ApiJson(CredentialIdArg { credential_id }): ApiJson<CredentialIdArg>,
+) -> Answer<Option<Authenticator>> {
+    Ok(Json(authenticators::find(&state.db, &credential_id.0).await?))
 }
 
-async fn list_authenticators_by_user_id(args: Args<'_>) -> Result<Reply, ApiError> {
-    let UserIdArg { user_id } = args.parse()?;
-    Reply::json(&authenticators::list_by_user(&args.state.db, &user_id.0).await?)
+#[utoipa::path(post, path = "/v1/adapter/listAuthenticatorsByUserId", operation_id = "listAuthenticatorsByUserId", tag = ADAPTER, summary = "listAuthenticatorsByUserId",
+    description = "The user's authenticators; [] for an unknown user.",
+    request_body = UserIdArg, responses((status = 200, body = Vec<Authenticator>)))]
+pub async fn list_authenticators_by_user_id(
+    State(state): State<AppState>,
+    ApiJson(UserIdArg { user_id }): ApiJson<UserIdArg>,
+) -> Answer<Vec<Authenticator>> {
+    Ok(Json(authenticators::list_by_user(&state.db, &user_id.0).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CounterArg {
+pub struct CounterArg {
     #[serde(rename = "credentialID")]
     credential_id: Key,
     #[serde(deserialize_with = "whole")]
@@ -554,10 +601,15 @@ pub(crate) struct CounterArg {
     counter: i32,
 }
 
-async fn update_authenticator_counter(args: Args<'_>) -> Result<Reply, ApiError> {
-    let CounterArg { credential_id, counter } = args.parse()?;
-    match authenticators::update_counter(&args.state.db, &credential_id.0, counter).await? {
-        Some(authenticator) => Reply::json(&authenticator),
+#[utoipa::path(post, path = "/v1/adapter/updateAuthenticatorCounter", operation_id = "updateAuthenticatorCounter", tag = ADAPTER, summary = "updateAuthenticatorCounter",
+    description = "Sets the signature counter; an unknown credential id is a 404.",
+    request_body = CounterArg, responses((status = 200, body = Authenticator), (status = 404)))]
+pub async fn update_authenticator_counter(
+    State(state): State<AppState>,
+    ApiJson(CounterArg { credential_id, counter }): ApiJson<CounterArg>,
+) -> Answer<Authenticator> {
+    match authenticators::update_counter(&state.db, &credential_id.0, counter).await? {
+        Some(authenticator) => Ok(Json(authenticator)),
         None => Err(ApiError::NotFound("no authenticator has this credentialID".into())),
     }
 }

@@ -1,15 +1,24 @@
 //! Turning request bodies into typed arguments, with a 400 that names the offending field.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::config::UnknownFields;
+use crate::db::DbTime;
+use crate::db::time::WireTime;
 use crate::error::ApiError;
+use crate::headers::JSON;
 
 /// Unique and primary-key columns are B-tree indexed; PostgreSQL refuses index entries over
 /// ~2.7 kB, so longer keys are rejected up front instead of failing in the database. The limit
@@ -112,14 +121,29 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     match essence.as_deref() {
-        Some("application/json") => Ok(()),
+        Some(JSON) => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType),
     }
 }
 
-/// Parses a JSON request body into `T`.
-pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
-    require_json(headers)?;
+/// A JSON request body read into `T`; every failure is a problem answer that names the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        // The body first: one over the limit is a 413 whatever its content type.
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        require_json(&parts.headers).map_err(IntoResponse::into_response)?;
+        parse_json(&body).map(Self).map_err(IntoResponse::into_response)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let json: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidArgument { detail: format!("malformed JSON: {e}"), field: None })?;
     reject_arrays(&json, "")?;
@@ -145,6 +169,61 @@ pub fn path_key(field: &str, value: String) -> Result<String, ApiError> {
     Key::deserialize(Value::String(value))
         .map(|Key(key)| key)
         .map_err(|e| ApiError::invalid(field, format!("invalid `{field}`: {e}")))
+}
+
+/// Seconds a session lives: at most 100 years, which keeps `now + maxAge` representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxAge(u64);
+
+/// Seconds between slides of a session's expiry: within the same cap, and never longer than the
+/// [`MaxAge`] it goes with ([`UpdateAge::within`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateAge(u64);
+
+impl MaxAge {
+    pub const LIMIT: u64 = 100 * 365 * 24 * 60 * 60;
+
+    /// `seconds` (a request's or the configured default), or a 400 naming `maxAge`.
+    pub fn new(seconds: u64) -> Result<Self, ApiError> {
+        capped(seconds).map(Self).map_err(|e| ApiError::invalid("maxAge", format!("invalid `maxAge`: {e}")))
+    }
+
+    pub fn seconds(self) -> u64 {
+        self.0
+    }
+}
+
+impl UpdateAge {
+    /// The request's `updateAge`, which may not exceed `max_age`; without one the configured
+    /// `default`, clamped to `max_age` (a default never makes a request fail).
+    pub fn within(requested: Option<Self>, default: u64, max_age: MaxAge) -> Result<u64, ApiError> {
+        match requested {
+            Some(Self(update_age)) if update_age > max_age.0 => {
+                Err(ApiError::invalid("updateAge", "invalid `updateAge`: must not be greater than maxAge"))
+            }
+            Some(Self(update_age)) => Ok(update_age),
+            None => Ok(default.min(max_age.0)),
+        }
+    }
+}
+
+fn capped(seconds: u64) -> Result<u64, String> {
+    if seconds > MaxAge::LIMIT {
+        return Err(format!("must be at most {} seconds", MaxAge::LIMIT));
+    }
+    Ok(seconds)
+}
+
+impl<'de> Deserialize<'de> for MaxAge {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        capped(whole(d)?).map(Self).map_err(D::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for UpdateAge {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        capped(whole(d)?).map(Self).map_err(D::Error::custom)
+    }
 }
 
 /// `true` or `false` in a query string.
@@ -274,6 +353,101 @@ fn redact_strings(message: &str) -> String {
     out.push_str(rest);
     out
 }
+
+// The wire's scalar types as OpenAPI schemas. Each is a named component, so its rules are
+// written down once.
+
+/// The schema of an optional [`MaxAge`] or [`UpdateAge`] field, for `#[schema(schema_with)]`
+/// (which takes no description from the field's doc comment).
+pub fn optional_seconds(description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .description(Some(description))
+        .maximum(Some(MaxAge::LIMIT))
+        .minimum(Some(0))
+        .build()
+}
+
+fn date_time() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .description(Some(
+            "RFC 3339. Output: UTC with three fractional digits and Z (2026-01-02T03:04:05.678Z). Input: any offset, \
+             years 0000-9999, truncated to milliseconds.",
+        ))
+        .into()
+}
+
+impl PartialSchema for WireTime {
+    fn schema() -> RefOr<Schema> {
+        date_time()
+    }
+}
+impl ToSchema for WireTime {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("DateTime")
+    }
+}
+
+impl PartialSchema for DbTime {
+    fn schema() -> RefOr<Schema> {
+        date_time()
+    }
+}
+impl ToSchema for DbTime {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("DateTime")
+    }
+}
+
+/// No string may hold NUL: PostgreSQL cannot store it in TEXT. Written as a pattern so that
+/// generated clients and fuzzers know it, not only readers of the description.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+impl PartialSchema for Key {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_KEY_CHARS))
+            .pattern(Some(NO_NUL))
+            .description(Some(format!(
+                "An id, email, token or other unique key: not empty, at most {MAX_KEY_CHARS} characters (Unicode code \
+                 points, as maxLength counts them), no NUL character."
+            )))
+            .into()
+    }
+}
+impl ToSchema for Key {}
+
+impl PartialSchema for NonEmpty {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .pattern(Some(NO_NUL))
+            .description(Some("A required string: not empty, no NUL character."))
+            .into()
+    }
+}
+impl ToSchema for NonEmpty {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("NonEmptyString")
+    }
+}
+
+impl PartialSchema for Text {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(NO_NUL))
+            .description(Some("Any string without a NUL character."))
+            .into()
+    }
+}
+impl ToSchema for Text {}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,7 @@
 //! Health checks for load balancers and orchestrators.
 
+#![allow(unused_qualifications, reason = "`#[utoipa::path]` spells out the paths of the types it is given")]
+
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -7,6 +9,7 @@ use serde::Serialize;
 use crate::AppState;
 use crate::db::check;
 use crate::error::ApiError;
+use crate::openapi::OPERATIONS;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -18,16 +21,23 @@ pub struct Health {
 pub struct Readiness {
     /// Always `ready`.
     status: &'static str,
-    /// `postgresql` or `sqlite`.
+    /// `postgresql`, `mysql` or `sqlite`.
     backend: &'static str,
 }
 
-/// 200 while the process runs; never touches the database.
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = OPERATIONS, security(), summary = "Liveness",
+    description = "200 while the process runs; never touches the database. Needs no key.",
+    responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// 200 when the database answers and its schema has what authbridge needs, else 503.
+/// Readiness: the database answers and its schema has what authbridge needs.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = OPERATIONS, security(), summary = "Readiness",
+    description = "200 when the database answers and its schema has every table and column authbridge needs, else \
+                   503 with the differences. Needs no key.",
+    responses((status = 200, body = Readiness), (status = 408), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     match check::check(&state.db).await {
         Ok(report) if report.is_ok() => Ok(Json(Readiness { status: "ready", backend: state.db.backend_name() })),

@@ -4,21 +4,21 @@
 //! Only rotation answers with a session token (the new one, which the caller must set as the
 //! cookie); every other route shows sessions as `SessionInfo` (id, userId, expires).
 
+#![allow(unused_qualifications, reason = "`#[utoipa::path]` spells out the paths of the types it is given")]
+
 use std::num::NonZeroU32;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use super::adapter::{checked_max_age, new_session_token};
-use super::input::{Key, QueryFlag, QueryNumber, parse_body, parse_query, path_key, whole_opt};
+use super::input::{ApiJson, Key, MaxAge, QueryFlag, QueryNumber, optional_seconds, parse_query, path_key, whole_opt};
 use crate::AppState;
 use crate::config::MAX_PURGE_BATCH_SIZE;
 use crate::error::ApiError;
-use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats};
+use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats, new_session_token};
+use crate::openapi::SESSIONS;
 use crate::purge::{self, Purged};
 
 /// `GET /v1/users/{userId}/sessions` answers at most this many sessions (newest expiry first),
@@ -29,24 +29,30 @@ pub const MAX_LISTED_SESSIONS: u32 = 1_000;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateArg {
     session_token: Key,
-    /// Seconds the rotated session lives (default: --session-max-age); at most 100 years.
-    #[serde(default, deserialize_with = "whole_opt")]
-    #[schema(maximum = 3_153_600_000_u64)]
-    max_age: Option<u64>,
+    #[serde(default)]
+    #[schema(schema_with = rotated_max_age)]
+    max_age: Option<MaxAge>,
+}
+
+fn rotated_max_age() -> utoipa::openapi::schema::Object {
+    optional_seconds("Seconds the rotated session lives (default: --session-max-age); at most 100 years.")
 }
 
 /// `POST /v1/sessions/rotate`: a new token and a fresh expiry for the same session id.
+#[utoipa::path(post, path = "/v1/sessions/rotate", operation_id = "rotateSession", tag = SESSIONS,
+    summary = "Rotate a session token",
+    description = "A new token (32 random bytes, hex) for the same session id, expiring at now + maxAge; the old \
+                   token stops working at once. null when the session is missing or expired.",
+    request_body = RotateArg, responses((status = 200, body = Option<Session>)))]
 pub async fn rotate(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    ApiJson(arg): ApiJson<RotateArg>,
 ) -> Result<Json<Option<Session>>, ApiError> {
-    let arg: RotateArg = parse_body(&headers, &body)?;
-    let max_age = checked_max_age(arg.max_age.unwrap_or(state.settings.session_max_age))?;
+    let max_age = arg.max_age.map_or_else(|| MaxAge::new(state.settings.session_max_age), Ok)?;
     let db = &state.db;
     let now = db.now();
     let expires = now
-        .checked_add(TimeDelta::seconds(max_age as i64))
+        .checked_add(TimeDelta::seconds(max_age.seconds() as i64))
         .ok_or_else(|| ApiError::invalid("maxAge", "invalid `maxAge`: too large"))?;
     let rotated = sessions::rotate(db, &arg.session_token.0, &new_session_token(), now, expires).await?;
     Ok(Json(rotated))
@@ -66,8 +72,20 @@ pub struct ListQuery {
     limit: Option<QueryNumber>,
 }
 
+/// The `{userId}` of a path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    /// A user's id; an unknown one gives empty answers, not 404.
+    #[param(rename = "userId")]
+    pub user_id: Key,
+}
+
 /// `GET /v1/users/{userId}/sessions[?active=false][&limit=N]`: live sessions (all with
 /// `active=false`), newest expiry first.
+#[utoipa::path(get, path = "/v1/users/{userId}/sessions", operation_id = "listUserSessions", tag = SESSIONS,
+    summary = "A user's sessions", description = "The user's sessions (never their tokens), newest expiry first.",
+    params(UserPath, ListQuery), responses((status = 200, body = Vec<SessionInfo>)))]
 pub async fn list_for_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
@@ -107,6 +125,10 @@ pub struct Deleted {
 }
 
 /// `DELETE /v1/users/{userId}/sessions[?except={sessionId}]`: sign out everywhere (but here).
+#[utoipa::path(delete, path = "/v1/users/{userId}/sessions", operation_id = "deleteUserSessions", tag = SESSIONS,
+    summary = "Sign out everywhere",
+    description = "Deletes every session of the user, except the one named by `except`; counts every row removed.",
+    params(UserPath, SignOutQuery), responses((status = 200, body = Deleted)))]
 pub async fn delete_for_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
@@ -120,6 +142,11 @@ pub async fn delete_for_user(
 }
 
 /// `DELETE /v1/sessions/{sessionId}`: sign out one device; `null` when there is no such session.
+#[utoipa::path(delete, path = "/v1/sessions/{sessionId}", operation_id = "deleteSessionById", tag = SESSIONS,
+    summary = "Sign out one device",
+    description = "Deletes the session with this id; answers it, or null when there is none.",
+    params(("sessionId" = Key, Path, description = "The session's id (not its token).")),
+    responses((status = 200, body = Option<SessionInfo>)))]
 pub async fn delete_one(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
@@ -129,6 +156,10 @@ pub async fn delete_one(
 }
 
 /// `GET /v1/users/{userId}/session-stats`.
+#[utoipa::path(get, path = "/v1/users/{userId}/session-stats", operation_id = "userSessionStats", tag = SESSIONS,
+    summary = "A user's session counts",
+    description = "Total, active and expired sessions of the user, and the latest expiry (expired ones included).",
+    params(UserPath), responses((status = 200, body = UserSessionStats)))]
 pub async fn user_stats(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
@@ -139,6 +170,10 @@ pub async fn user_stats(
 }
 
 /// `GET /v1/stats/sessions`.
+#[utoipa::path(get, path = "/v1/stats/sessions", operation_id = "sessionStats", tag = SESSIONS,
+    summary = "Service-wide session counts",
+    description = "Active and expired sessions, users with an active session, sessions expiring within 24 hours.",
+    responses((status = 200, body = SessionStats)))]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<SessionStats>, ApiError> {
     let db = &state.db;
     let now = db.now();
@@ -156,12 +191,15 @@ pub struct PurgeArg {
 }
 
 /// `POST /v1/maintenance/purge-expired`: batches until nothing expired is left.
+#[utoipa::path(post, path = "/v1/maintenance/purge-expired", operation_id = "purgeExpired", tag = SESSIONS,
+    summary = "Purge expired rows",
+    description = "Deletes expired sessions and verification tokens in batches until none is left; answers the \
+                   totals.",
+    request_body = PurgeArg, responses((status = 200, body = Purged)))]
 pub async fn purge_expired(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    ApiJson(arg): ApiJson<PurgeArg>,
 ) -> Result<Json<Purged>, ApiError> {
-    let arg: PurgeArg = parse_body(&headers, &body)?;
     let batch_size = match arg.batch_size {
         None => state.settings.purge_batch_size,
         Some(n) => NonZeroU32::new(n).filter(|n| n.get() <= MAX_PURGE_BATCH_SIZE).ok_or_else(|| {

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::db::exact::{Exactly, exact};
 use crate::db::relations::write_for_user;
 use crate::db::schema::accounts;
+use crate::db::tables::ACCOUNTS;
 use crate::db::{Db, DbResult, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
@@ -43,19 +44,19 @@ pub(crate) fn by_provider<'a>(provider: &'a str, provider_account_id: &'a str) -
 pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
     let a = &account;
     db.check_lengths(
-        "accounts",
+        &ACCOUNTS,
         &[
-            ("id", Some(&a.id)),
-            ("userId", Some(&a.user_id)),
-            ("type", Some(&a.type_)),
-            ("provider", Some(&a.provider)),
-            ("providerAccountId", Some(&a.provider_account_id)),
-            ("refresh_token", a.refresh_token.as_deref()),
-            ("access_token", a.access_token.as_deref()),
-            ("token_type", a.token_type.as_deref()),
-            ("scope", a.scope.as_deref()),
-            ("id_token", a.id_token.as_deref()),
-            ("session_state", a.session_state.as_deref()),
+            (accounts::id::NAME, Some(&a.id)),
+            (accounts::user_id::NAME, Some(&a.user_id)),
+            (accounts::type_::NAME, Some(&a.type_)),
+            (accounts::provider::NAME, Some(&a.provider)),
+            (accounts::provider_account_id::NAME, Some(&a.provider_account_id)),
+            (accounts::refresh_token::NAME, a.refresh_token.as_deref()),
+            (accounts::access_token::NAME, a.access_token.as_deref()),
+            (accounts::token_type::NAME, a.token_type.as_deref()),
+            (accounts::scope::NAME, a.scope.as_deref()),
+            (accounts::id_token::NAME, a.id_token.as_deref()),
+            (accounts::session_state::NAME, a.session_state.as_deref()),
         ],
     )?;
     write_for_user!(db, &account.user_id, conn => diesel::insert_into(accounts::table).values(&account).execute(conn).await)?;

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::db::exact::exact;
 use crate::db::relations::write_for_user;
 use crate::db::schema::authenticators;
+use crate::db::tables::AUTHENTICATORS;
 use crate::db::{Db, DbResult, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
@@ -27,14 +28,14 @@ pub struct Authenticator {
 pub async fn create(db: &Db, authenticator: Authenticator) -> DbResult<Authenticator> {
     let a = &authenticator;
     db.check_lengths(
-        "authenticators",
+        &AUTHENTICATORS,
         &[
-            ("credentialID", Some(&a.credential_id)),
-            ("userId", Some(&a.user_id)),
-            ("providerAccountId", Some(&a.provider_account_id)),
-            ("credentialPublicKey", Some(&a.credential_public_key)),
-            ("credentialDeviceType", Some(&a.credential_device_type)),
-            ("transports", a.transports.as_deref()),
+            (authenticators::credential_id::NAME, Some(&a.credential_id)),
+            (authenticators::user_id::NAME, Some(&a.user_id)),
+            (authenticators::provider_account_id::NAME, Some(&a.provider_account_id)),
+            (authenticators::credential_public_key::NAME, Some(&a.credential_public_key)),
+            (authenticators::credential_device_type::NAME, Some(&a.credential_device_type)),
+            (authenticators::transports::NAME, a.transports.as_deref()),
         ],
     )?;
     write_for_user!(db, &authenticator.user_id, conn => diesel::insert_into(authenticators::table)

@@ -4,12 +4,14 @@ use diesel::dsl::{case_when, count, count_star, max, sum};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl;
+use rand::RngExt as _;
 use serde::Serialize;
 
 use super::users::User;
 use crate::db::exact::{Exactly, exact};
 use crate::db::relations::{LockingConnection, locking_transaction, write_for_user};
 use crate::db::schema::{sessions, users};
+use crate::db::tables::SESSIONS;
 use crate::db::{Db, DbResult, DbTime, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
@@ -27,6 +29,13 @@ pub struct Session {
 pub struct SessionChanges {
     pub expires: Option<DbTime>,
     pub user_id: Option<String>,
+}
+
+/// A new session token: 32 random bytes from the OS-seeded CSPRNG, lower-case hex (what Auth.js
+/// core generates).
+pub fn new_session_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
 }
 
 /// When and how far to slide a session's expiry on read.
@@ -55,11 +64,11 @@ pub struct SessionInfo {
 /// No column has a database default, so the stored row is what was inserted (no `RETURNING`).
 pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
     db.check_lengths(
-        "sessions",
+        &SESSIONS,
         &[
-            ("id", Some(&session.id)),
-            ("sessionToken", Some(&session.session_token)),
-            ("userId", Some(&session.user_id)),
+            (sessions::id::NAME, Some(&session.id)),
+            (sessions::session_token::NAME, Some(&session.session_token)),
+            (sessions::user_id::NAME, Some(&session.user_id)),
         ],
     )?;
     let Some(keep_at_most) = keep_at_most else {
@@ -290,7 +299,7 @@ pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<O
     if changes.expires.is_none() && changes.user_id.is_none() {
         return with_conn!(db, conn => by_token(token).select(Session::as_select()).first(conn).await.optional());
     }
-    db.check_lengths("sessions", &[("userId", changes.user_id.as_deref())])?;
+    db.check_lengths(&SESSIONS, &[(sessions::user_id::NAME, changes.user_id.as_deref())])?;
     match changes.user_id.as_deref() {
         Some(user_id) if !db.foreign_keys_enforce_relations() => move_to_user(db, token, user_id, &changes).await,
         _ => crate::db::update_returning!(db, by_token(token), &changes, Session, read_back: by_token(token)),

@@ -2,11 +2,12 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
-use crate::db::relations::{LockingConnection, locking_transaction};
+use crate::db::relations::locking_transaction;
 use crate::db::schema::{accounts, authenticators, sessions, users};
+use crate::db::tables::USERS;
 use crate::db::{Db, DbResult, DbTime, with_conn};
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = users)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
@@ -15,23 +16,6 @@ pub struct User {
     pub email: Option<String>,
     pub email_verified: Option<DbTime>,
     pub image: Option<String>,
-}
-
-#[derive(Debug, Insertable)]
-#[diesel(table_name = users)]
-pub struct NewUser {
-    pub id: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub email_verified: Option<DbTime>,
-    pub image: Option<String>,
-}
-
-impl From<NewUser> for User {
-    fn from(new: NewUser) -> Self {
-        let NewUser { id, name, email, email_verified, image } = new;
-        Self { id, name, email, email_verified, image }
-    }
 }
 
 /// PATCH semantics: `None` leaves a column alone, `Some(None)` sets it NULL.
@@ -51,7 +35,10 @@ impl UserChanges {
 }
 
 fn check_lengths(db: &Db, name: Option<&str>, email: Option<&str>, image: Option<&str>) -> DbResult<()> {
-    Ok(db.check_lengths("users", &[("name", name), ("email", email), ("image", image)])?)
+    Ok(db.check_lengths(
+        &USERS,
+        &[(users::name::NAME, name), (users::email::NAME, email), (users::image::NAME, image)],
+    )?)
 }
 
 fn flat(value: &Option<Option<String>>) -> Option<&str> {
@@ -60,10 +47,10 @@ fn flat(value: &Option<Option<String>>) -> Option<&str> {
 
 /// The columns have no database defaults (Prisma fills them client-side), so the stored row is
 /// exactly what was inserted: no `RETURNING` needed, on any backend.
-pub async fn create(db: &Db, new: NewUser) -> DbResult<User> {
-    check_lengths(db, new.name.as_deref(), new.email.as_deref(), new.image.as_deref())?;
-    with_conn!(db, conn => diesel::insert_into(users::table).values(&new).execute(conn).await)?;
-    Ok(new.into())
+pub async fn create(db: &Db, user: User) -> DbResult<User> {
+    check_lengths(db, user.name.as_deref(), user.email.as_deref(), user.image.as_deref())?;
+    with_conn!(db, conn => diesel::insert_into(users::table).values(&user).execute(conn).await)?;
+    Ok(user)
 }
 
 pub async fn find(db: &Db, id: &str) -> DbResult<Option<User>> {
@@ -105,7 +92,7 @@ pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
         return crate::db::delete_returning!(db, users::table.find(id), User);
     }
     with_conn!(db, conn => locking_transaction!(conn => {
-        let Some(user) = LockingConnection::lock_user_exclusive(&mut *conn, id).await? else { return Ok(None) };
+        let Some(user) = LockForDelete::lock_for_delete(&mut *conn, id).await? else { return Ok(None) };
         // The tables of `relations::RELATIONS`.
         diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn).await?;
         diesel::delete(accounts::table.filter(accounts::user_id.eq(id))).execute(conn).await?;
@@ -113,4 +100,33 @@ pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
         diesel::delete(users::table.find(id)).execute(conn).await?;
         Ok(Some(user))
     }))
+}
+
+/// Locks user `id` for deletion and reads it, in a locking transaction (see
+/// [`crate::db::relations`]); `None` when there is no such user. Here rather than in
+/// [`crate::db::relations::LockingConnection`], which would then depend on this module.
+trait LockForDelete {
+    fn lock_for_delete(&mut self, id: &str) -> impl Future<Output = QueryResult<Option<User>>> + Send;
+}
+
+#[cfg(feature = "postgres")]
+impl LockForDelete for diesel_async::AsyncPgConnection {
+    async fn lock_for_delete(&mut self, id: &str) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl LockForDelete for diesel_async::AsyncMysqlConnection {
+    async fn lock_for_delete(&mut self, id: &str) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).for_update().first(self).await.optional()
+    }
+}
+
+/// SQLite has no row locks: the transaction's `BEGIN IMMEDIATE` holds the one write lock.
+#[cfg(feature = "sqlite")]
+impl LockForDelete for crate::db::SqliteConn {
+    async fn lock_for_delete(&mut self, id: &str) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).first(self).await.optional()
+    }
 }

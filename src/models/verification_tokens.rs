@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::db::exact::{Exactly, exact};
 use crate::db::schema::verification_tokens;
+use crate::db::tables::VERIFICATION_TOKENS;
 use crate::db::{Db, DbResult, DbTime, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
@@ -16,7 +17,13 @@ pub struct VerificationToken {
 
 /// No column has a database default: the stored row is what was inserted.
 pub async fn create(db: &Db, token: VerificationToken) -> DbResult<VerificationToken> {
-    db.check_lengths("verification_tokens", &[("identifier", Some(&token.identifier)), ("token", Some(&token.token))])?;
+    db.check_lengths(
+        &VERIFICATION_TOKENS,
+        &[
+            (verification_tokens::identifier::NAME, Some(&token.identifier)),
+            (verification_tokens::token::NAME, Some(&token.token)),
+        ],
+    )?;
     with_conn!(db, conn => diesel::insert_into(verification_tokens::table).values(&token).execute(conn).await)?;
     Ok(token)
 }

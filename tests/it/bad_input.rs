@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use authbridge::Settings;
 use authbridge::auth::ApiKeys;
-use authbridge::handlers::adapter::METHODS;
+use authbridge::router::adapter_methods;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
@@ -60,7 +60,7 @@ async fn garbage_bodies_get_4xx_problems(backend: Backend) {
         b"{\"id\": 1e999}".to_vec(),
         deep.into_bytes(),
     ];
-    for method in METHODS {
+    for method in adapter_methods() {
         for body in &garbage {
             let response = raw(&app, method, Some("application/json"), body.clone()).await;
             assert_problem(&response, &format!("{method} {:?}", String::from_utf8_lossy(&body[..body.len().min(40)])));
@@ -74,7 +74,7 @@ async fn garbage_bodies_get_4xx_problems(backend: Backend) {
 }
 
 /// A valid body for each method, given a user and existing rows.
-fn valid_bodies(user: &str) -> Vec<(&'static str, Value)> {
+pub(crate) fn valid_bodies(user: &str) -> Vec<(&'static str, Value)> {
     let expires = "2030-01-02T03:04:05.678Z";
     vec![
         (

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use authbridge::config::RelationMode;
-use authbridge::db::migrate::{self, Migrate};
+use authbridge::db::migrate::Setup;
 use authbridge::db::url;
 use authbridge::db::{Db, PoolOptions, SqliteTimeFormat};
 use authbridge::{AppState, Settings, app};
@@ -252,9 +252,9 @@ pub async fn ready_db(url: &str) -> Db {
 }
 
 pub async fn ready_db_with(url: &str, options: &PoolOptions, sqlite_format: Option<SqliteTimeFormat>) -> Db {
-    let mut db = new_db(url, options);
-    migrate::prepare(&mut db, Migrate::IfEmpty, sqlite_format).await.expect("prepare database");
-    db
+    let (target, _) = url::parse(Some(url)).expect("test URL parses");
+    let setup = Setup { sqlite_format, ..Setup::default() };
+    Db::connect(target, options, setup).await.expect("prepare database").0
 }
 
 /// The real router in-process on a fresh database; requests go through its [`Client`].
