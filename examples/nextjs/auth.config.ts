@@ -2,6 +2,7 @@
 // here runs on the Edge runtime too. That includes the database adapter — authbridge-adapter only
 // needs `fetch`, which is exactly what @auth/prisma-adapter cannot offer in middleware.
 import type { NextAuthConfig } from "next-auth";
+import { headers } from "next/headers";
 import { AuthBridgeAdapter } from "authbridge-adapter";
 
 /** Seconds from an environment variable, or the Auth.js default when it is unset. */
@@ -17,6 +18,21 @@ function required(name: string): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set (see examples/nextjs/README.md)`);
   return value;
+}
+
+/**
+ * The device behind a sign-in, for the devices page: called by the adapter for each createSession,
+ * which runs in the sign-in callback's route handler, where `headers()` reads the request.
+ * `next start` fills `x-forwarded-for` from the socket unless the request brought one; this example
+ * runs without a proxy, so the address is only as true as the client's word. Behind one proxy of
+ * your own that appends to it, its last entry is the one to trust (adapter/README.md).
+ */
+async function deviceContext() {
+  const request = await headers();
+  return {
+    userAgent: request.get("user-agent"),
+    ipAddress: request.get("x-forwarded-for")?.split(",").at(-1)?.trim(),
+  };
 }
 
 let shared: NextAuthConfig | undefined;
@@ -36,6 +52,7 @@ export function sharedAuthConfig(): NextAuthConfig {
       apiKey: process.env.AUTHBRIDGE_API_KEY,
       maxAge,
       updateAge,
+      context: deviceContext,
     }),
     session: { strategy: "database", maxAge, updateAge },
     providers: [

@@ -28,6 +28,10 @@ CREATE TABLE `sessions` (
     `sessionToken` VARCHAR(191) NOT NULL,
     `userId` VARCHAR(191) NOT NULL,
     `expires` DATETIME(3) NOT NULL,
+    `createdAt` DATETIME(3) NULL DEFAULT CURRENT_TIMESTAMP(3),
+    `ipAddress` VARCHAR(191) NULL,
+    `updatedAt` DATETIME(3) NULL,
+    `userAgent` VARCHAR(191) NULL,
 
     UNIQUE INDEX `sessions_sessionToken_key`(`sessionToken`),
     INDEX `sessions_userId_idx`(`userId`),

@@ -18,6 +18,10 @@ CREATE TABLE "sessions" (
     "sessionToken" TEXT NOT NULL,
     "userId" TEXT NOT NULL,
     "expires" TIMESTAMP(3) NOT NULL,
+    "createdAt" TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP,
+    "ipAddress" TEXT,
+    "updatedAt" TIMESTAMP(3),
+    "userAgent" TEXT,
 
     CONSTRAINT "sessions_pkey" PRIMARY KEY ("id")
 );

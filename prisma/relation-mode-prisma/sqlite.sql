@@ -12,7 +12,11 @@ CREATE TABLE "sessions" (
     "id" TEXT NOT NULL PRIMARY KEY,
     "sessionToken" TEXT NOT NULL,
     "userId" TEXT NOT NULL,
-    "expires" DATETIME NOT NULL
+    "expires" DATETIME NOT NULL,
+    "createdAt" DATETIME DEFAULT CURRENT_TIMESTAMP,
+    "ipAddress" TEXT,
+    "updatedAt" DATETIME,
+    "userAgent" TEXT
 );
 
 -- CreateTable

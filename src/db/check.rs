@@ -1,6 +1,7 @@
 //! Verifies that the live schema has every table and column authbridge reads and writes, with
 //! types it can decode, and no extra column that an insert could not fill.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
@@ -36,6 +37,8 @@ struct LiveColumn {
 pub struct Report {
     pub problems: Vec<String>,
     pub limits: ColumnLimits,
+    /// The optional columns the schema has, as (table, column).
+    pub optional_present: HashSet<(&'static str, &'static str)>,
 }
 
 impl Report {
@@ -101,6 +104,7 @@ fn compare(tables: &[&'static Table], live: &[LiveColumn]) -> Report {
         problems.push(format!("missing table `{}`", table.name));
     }
     let mut limits = std::collections::HashMap::new();
+    let mut optional_present = HashSet::new();
     for table in tables.iter().copied().filter(|t| present(t)) {
         let name = table.name;
         for expected in table.columns {
@@ -111,6 +115,9 @@ fn compare(tables: &[&'static Table], live: &[LiveColumn]) -> Report {
                 }
                 continue;
             };
+            if expected.optional {
+                optional_present.insert((name, column));
+            }
             if !expected.kind.accepts(&found.data_type) {
                 problems.push(format!(
                     "column `{name}`.`{column}` has type {}, expected {}",
@@ -139,7 +146,7 @@ fn compare(tables: &[&'static Table], live: &[LiveColumn]) -> Report {
             ));
         }
     }
-    Report { problems, limits: ColumnLimits::new(limits) }
+    Report { problems, limits: ColumnLimits::new(limits), optional_present }
 }
 
 /// One fact about a relation column: `cascade` (a single-column foreign key to `users.id` with

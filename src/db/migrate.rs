@@ -145,6 +145,7 @@ pub async fn prepare(
     }
 
     db.set_limits(report.limits);
+    db.set_optional_columns(report.optional_present);
 
     let relations = check::relations(db).await?;
     let relation_mode = relations.resolve(db.relation_mode()).map_err(StartError::Schema)?;
@@ -275,10 +276,17 @@ struct TypeCount {
 /// one format is used throughout: use the one the existing rows use.
 #[cfg(feature = "sqlite")]
 async fn settle_sqlite_format(db: &Db, configured: Option<SqliteTimeFormat>) -> Result<SqliteTimeFormat, StartError> {
-    // Every DateTime column of the description, in one statement.
+    // Every DateTime column of the description, in one statement. Not the optional ones: they
+    // may be missing, nothing compares them, and SQLite's `CURRENT_TIMESTAMP` default fills
+    // `createdAt` with text whatever the other dates hold.
     let sql = TABLES
         .iter()
-        .flat_map(|t| t.columns.iter().filter(|c| c.kind == super::tables::Kind::DateTime).map(move |c| (t.name, c.name)))
+        .flat_map(|t| {
+            t.columns
+                .iter()
+                .filter(|c| c.kind == super::tables::Kind::DateTime && !c.optional)
+                .map(move |c| (t.name, c.name))
+        })
         .map(|(table, column)| {
             format!("SELECT typeof(\"{column}\") AS kind, COUNT(*) AS rows FROM {table} WHERE \"{column}\" IS NOT NULL GROUP BY 1")
         })

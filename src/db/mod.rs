@@ -14,6 +14,7 @@ pub mod tables;
 pub mod time;
 pub mod url;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ pub struct Db {
     sqlite_format: SqliteTimeFormat,
     /// The declared lengths of the string columns, read by the schema check.
     limits: Arc<ColumnLimits>,
+    /// The optional columns (see `tables::Column::optional`) the schema check found.
+    optional_columns: Arc<HashSet<(&'static str, &'static str)>>,
     /// As configured until start-up has read the schema, then `foreign-keys` or `prisma`.
     relation_mode: RelationMode,
     /// Opens every PostgreSQL connection (the pool's and the migration's).
@@ -356,6 +359,7 @@ impl Db {
             target,
             sqlite_format,
             limits: Arc::default(),
+            optional_columns: Arc::default(),
             relation_mode: RelationMode::default(),
             #[cfg(feature = "postgres")]
             pg,
@@ -397,6 +401,25 @@ impl Db {
 
     pub(crate) fn set_limits(&mut self, limits: ColumnLimits) {
         self.limits = Arc::new(limits);
+    }
+
+    /// `name` quoted as an identifier for this backend; only for names the code holds, never input.
+    pub fn quote_identifier(&self, name: &str) -> String {
+        match self.pool() {
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(_) => format!("`{name}`"),
+            #[allow(unreachable_patterns)]
+            _ => format!("\"{name}\""),
+        }
+    }
+
+    /// Whether the schema has this optional column (the others always exist once started).
+    pub fn has_column(&self, table: &tables::Table, column: &str) -> bool {
+        self.optional_columns.iter().any(|&(t, c)| t == table.name && c == column)
+    }
+
+    pub(crate) fn set_optional_columns(&mut self, present: HashSet<(&'static str, &'static str)>) {
+        self.optional_columns = Arc::new(present);
     }
 
     /// Who enforces the relations to users: the configured mode before start-up has read the

@@ -23,6 +23,16 @@ diesel::table! {
         #[sql_name = "userId"]
         user_id -> Text,
         expires -> Timestamp,
+        // Optional: only some schemas have them (see `tables::SESSIONS`), so no query may name
+        // them unless start-up found them, and nothing selects the whole table.
+        #[sql_name = "createdAt"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "ipAddress"]
+        ip_address -> Nullable<Text>,
+        #[sql_name = "updatedAt"]
+        updated_at -> Nullable<Timestamp>,
+        #[sql_name = "userAgent"]
+        user_agent -> Nullable<Text>,
     }
 }
 

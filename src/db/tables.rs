@@ -107,6 +107,15 @@ impl Column {
             optional: false,
         }
     }
+
+    /// A column the schema may lack (see [`Column::optional`](Self::optional)).
+    pub const fn optional<C>() -> Self
+    where
+        C: DieselColumn,
+        <C as Expression>::SqlType: Typed,
+    {
+        Self { optional: true, ..Self::of::<C>() }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -148,6 +157,11 @@ pub const SESSIONS: Table = Table {
         Column::of::<sessions::session_token>(),
         Column::of::<sessions::user_id>(),
         Column::of::<sessions::expires>(),
+        // Device metadata (the names Better Auth uses): authbridge fills the ones that exist.
+        Column::optional::<sessions::created_at>(),
+        Column::optional::<sessions::ip_address>(),
+        Column::optional::<sessions::updated_at>(),
+        Column::optional::<sessions::user_agent>(),
     ],
     user_column: Some(sessions::user_id::NAME),
     expires: Some(sessions::expires::NAME),

@@ -20,7 +20,7 @@ use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
 use super::input::{
-    ApiJson, Key, MaxAge, NonEmpty, Text, UpdateAge, entity, optional_seconds, patch, whole, whole_opt,
+    ApiJson, Key, MaxAge, NonEmpty, SessionContext, Text, UpdateAge, entity, optional_seconds, patch, whole, whole_opt,
 };
 use crate::AppState;
 use crate::db::time::WireTime;
@@ -347,6 +347,9 @@ pub struct NewSessionFields {
 #[serde(deny_unknown_fields)]
 pub struct NewSessionArg {
     session: NewSessionFields,
+    /// The device signing in, for the optional `Session` columns (see the session metadata).
+    #[serde(default)]
+    context: Option<SessionContext>,
 }
 
 #[utoipa::path(post, path = "/v1/adapter/createSession", operation_id = "createSession", tag = ADAPTER, summary = "createSession",
@@ -355,9 +358,10 @@ pub struct NewSessionArg {
     request_body = NewSessionArg, responses((status = 200, body = Session), (status = 409), (status = 422)))]
 pub async fn create_session(
     State(state): State<AppState>,
-    ApiJson(NewSessionArg { session }): ApiJson<NewSessionArg>,
+    ApiJson(NewSessionArg { session, context }): ApiJson<NewSessionArg>,
 ) -> Answer<Session> {
     let db = &state.db;
+    let device = context.unwrap_or_default().device(db)?;
     let session = Session {
         id: cuid::cuid1(),
         session_token: session.session_token.map_or_else(new_session_token, |t| t.0),
@@ -365,7 +369,7 @@ pub async fn create_session(
         expires: db.time(session.expires.0),
     };
     let keep_at_most = NonZeroU32::new(state.settings.max_sessions_per_user);
-    Ok(Json(sessions::create(db, session, keep_at_most).await?))
+    Ok(Json(sessions::create(db, session, &device, keep_at_most).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -449,8 +453,11 @@ pub async fn update_session(
     ApiJson(SessionUpdateArg { session }): ApiJson<SessionUpdateArg>,
 ) -> Answer<Option<Session>> {
     let db = &state.db;
-    let changes =
-        SessionChanges { expires: session.expires.map(|t| db.time(t.0)), user_id: session.user_id.map(|k| k.0) };
+    let changes = SessionChanges {
+        expires: session.expires.map(|t| db.time(t.0)),
+        user_id: session.user_id.map(|k| k.0),
+        updated_at: None,
+    };
     Ok(Json(sessions::update(db, &session.session_token.0, changes).await?))
 }
 

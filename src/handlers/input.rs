@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
+use diesel::Column as _;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -15,10 +16,14 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::config::UnknownFields;
+use crate::db::Db;
 use crate::db::DbTime;
+use crate::db::schema::sessions;
+use crate::db::tables::SESSIONS;
 use crate::db::time::WireTime;
 use crate::error::ApiError;
 use crate::headers::JSON;
+use crate::models::sessions::Device;
 
 /// Unique and primary-key columns are B-tree indexed; PostgreSQL refuses index entries over
 /// ~2.7 kB, so longer keys are rejected up front instead of failing in the database. The limit
@@ -70,6 +75,75 @@ impl<'de> Deserialize<'de> for Text {
         let s = String::deserialize(d)?;
         no_nul(&s)?;
         Ok(Text(s))
+    }
+}
+
+/// The longest `context.ipAddress` accepted: an IPv6 address with a zone index fits.
+pub const MAX_IP_ADDRESS_CHARS: usize = 64;
+/// The longest `context.userAgent` accepted (a MySQL `String` column holds only 191).
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// Where a session is used from, as the caller saw the request: the `context` of `createSession`
+/// and of a rotation, stored where the `Session` model has the optional columns. Never logged.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionContext {
+    #[serde(default)]
+    #[schema(schema_with = ip_address_schema)]
+    ip_address: Option<Text>,
+    #[serde(default)]
+    #[schema(schema_with = user_agent_schema)]
+    user_agent: Option<Text>,
+}
+
+/// A context member: a string or `null`, at most `max` characters, no NUL.
+fn context_member(description: &str, max: usize) -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(max))
+        .pattern(Some(NO_NUL))
+        .description(Some(format!("{description} At most {max} characters; null or empty: unknown.")))
+        .build()
+}
+
+fn ip_address_schema() -> Object {
+    context_member("The client's IP address, as the application determined it.", MAX_IP_ADDRESS_CHARS)
+}
+
+fn user_agent_schema() -> Object {
+    context_member("The client's User-Agent header.", MAX_USER_AGENT_CHARS)
+}
+
+impl SessionContext {
+    /// The device to store, or a 400 naming the field that is too long (for the server's bound
+    /// or for the column: a MySQL `String` holds 191 characters). An empty value is unknown.
+    pub fn device(self, db: &Db) -> Result<Device, ApiError> {
+        let bounded = |field: &str, value: Option<Text>, max: usize| match value {
+            Some(Text(v)) if v.chars().count() > max => Err(ApiError::invalid(
+                format!("context.{field}"),
+                format!("`context.{field}` is too long: at most {max} characters"),
+            )),
+            Some(Text(v)) if !v.is_empty() => Ok(Some(v)),
+            _ => Ok(None),
+        };
+        let device = Device {
+            ip_address: bounded("ipAddress", self.ip_address, MAX_IP_ADDRESS_CHARS)?,
+            user_agent: bounded("userAgent", self.user_agent, MAX_USER_AGENT_CHARS)?,
+        };
+        db.check_lengths(
+            &SESSIONS,
+            &[
+                (sessions::ip_address::NAME, device.ip_address.as_deref()),
+                (sessions::user_agent::NAME, device.user_agent.as_deref()),
+            ],
+        )
+        .map_err(|e| {
+            ApiError::invalid(
+                format!("context.{}", e.column),
+                format!("`context.{}` is too long: the column holds at most {} {}", e.column, e.max, e.unit),
+            )
+        })?;
+        Ok(device)
     }
 }
 

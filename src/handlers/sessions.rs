@@ -13,7 +13,9 @@ use axum::extract::{Path, RawQuery, State};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use super::input::{ApiJson, Key, MaxAge, QueryFlag, QueryNumber, optional_seconds, parse_query, path_key, whole_opt};
+use super::input::{
+    ApiJson, Key, MaxAge, QueryFlag, QueryNumber, SessionContext, optional_seconds, parse_query, path_key, whole_opt,
+};
 use crate::AppState;
 use crate::config::MAX_PURGE_BATCH_SIZE;
 use crate::error::ApiError;
@@ -32,6 +34,9 @@ pub struct RotateArg {
     #[serde(default)]
     #[schema(schema_with = rotated_max_age)]
     max_age: Option<MaxAge>,
+    /// The device using the session now: replaces the stored address and user agent it gives.
+    #[serde(default)]
+    context: Option<SessionContext>,
 }
 
 fn rotated_max_age() -> utoipa::openapi::schema::Object {
@@ -54,7 +59,8 @@ pub async fn rotate(
     let expires = now
         .checked_add(TimeDelta::seconds(max_age.seconds() as i64))
         .ok_or_else(|| ApiError::invalid("maxAge", "invalid `maxAge`: too large"))?;
-    let rotated = sessions::rotate(db, &arg.session_token.0, &new_session_token(), now, expires).await?;
+    let device = arg.context.unwrap_or_default().device(db)?;
+    let rotated = sessions::rotate(db, &arg.session_token.0, &new_session_token(), now, expires, &device).await?;
     Ok(Json(rotated))
 }
 

@@ -29,6 +29,54 @@ pub struct Session {
 pub struct SessionChanges {
     pub expires: Option<DbTime>,
     pub user_id: Option<String>,
+    /// Set by [`update`] when the column exists.
+    pub updated_at: Option<DbTime>,
+}
+
+/// Where a session is used from, as the caller's request `context` says (either may be unknown).
+/// Written to the optional `ipAddress` / `userAgent` columns where they exist; never logged.
+#[derive(Default, Clone)]
+pub struct Device {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// `SET column = value` of a nullable text column, or nothing (`None` is left out of a changeset).
+type SetText<C> = Option<diesel::dsl::Eq<C, Option<String>>>;
+
+/// The optional columns of `sessions` this database has (found by the schema check).
+#[derive(Debug, Clone, Copy)]
+struct Metadata {
+    created_at: bool,
+    ip_address: bool,
+    updated_at: bool,
+    user_agent: bool,
+}
+
+impl Metadata {
+    fn of(db: &Db) -> Self {
+        let has = |column| db.has_column(&SESSIONS, column);
+        Self {
+            created_at: has(sessions::created_at::NAME),
+            ip_address: has(sessions::ip_address::NAME),
+            updated_at: has(sessions::updated_at::NAME),
+            user_agent: has(sessions::user_agent::NAME),
+        }
+    }
+
+    /// `SET "updatedAt" = now` where the column exists (`None` is left out of a changeset).
+    fn touch(self, now: DbTime) -> Option<diesel::dsl::Eq<sessions::updated_at, Option<DbTime>>> {
+        self.updated_at.then(|| sessions::updated_at.eq(Some(now)))
+    }
+
+    /// The device's columns that exist and that the context fills.
+    fn device(self, device: &Device) -> (SetText<sessions::ip_address>, SetText<sessions::user_agent>) {
+        let set = |present: bool, value: &Option<String>| present.then_some(value.clone()).flatten().map(Some);
+        (
+            set(self.ip_address, &device.ip_address).map(|v| sessions::ip_address.eq(v)),
+            set(self.user_agent, &device.user_agent).map(|v| sessions::user_agent.eq(v)),
+        )
+    }
 }
 
 /// A new session token: 32 random bytes from the OS-seeded CSPRNG, lower-case hex (what Auth.js
@@ -47,22 +95,61 @@ pub struct Slide {
     pub new_expires: DbTime,
 }
 
-/// A session as the management routes show it: never the token.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = sessions)]
+/// A session as the management routes show it: never the token. The metadata is `null` when
+/// unknown, or when the schema lacks its column.
+#[derive(Debug, Clone, Queryable, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     pub id: String,
     pub user_id: String,
     pub expires: DbTime,
+    /// When the session was created.
+    pub created_at: Option<DbTime>,
+    /// When authbridge last wrote the row: creation, a slide of the expiry, an update, a rotation.
+    pub updated_at: Option<DbTime>,
+    /// The client address the caller's `context` gave at sign-in or at the latest rotation.
+    pub ip_address: Option<String>,
+    /// The user agent the caller's `context` gave at sign-in or at the latest rotation.
+    pub user_agent: Option<String>,
+}
+
+type MaybeColumn<T> = diesel::expression::SqlLiteral<diesel::sql_types::Nullable<T>>;
+
+/// What [`SessionInfo`] is read from: the optional columns that exist, `NULL` for the others.
+/// One static type whatever the schema has, so every query below stays one statement.
+type InfoColumns = (
+    sessions::id,
+    sessions::user_id,
+    sessions::expires,
+    MaybeColumn<diesel::sql_types::Timestamp>,
+    MaybeColumn<diesel::sql_types::Timestamp>,
+    MaybeColumn<diesel::sql_types::Text>,
+    MaybeColumn<diesel::sql_types::Text>,
+);
+
+fn info_columns(db: &Db) -> InfoColumns {
+    let metadata = Metadata::of(db);
+    fn maybe<T: diesel::sql_types::SingleValue>(db: &Db, present: bool, column: &str) -> MaybeColumn<T> {
+        diesel::dsl::sql(&if present { db.quote_identifier(column) } else { "NULL".to_owned() })
+    }
+    (
+        sessions::id,
+        sessions::user_id,
+        sessions::expires,
+        maybe(db, metadata.created_at, sessions::created_at::NAME),
+        maybe(db, metadata.updated_at, sessions::updated_at::NAME),
+        maybe(db, metadata.ip_address, sessions::ip_address::NAME),
+        maybe(db, metadata.user_agent, sessions::user_agent::NAME),
+    )
 }
 
 /// Inserts the session. With `keep_at_most`, the user's other sessions beyond that number go in
 /// the same transaction, those that expire first (reads slide the expiry, so these are the least
 /// recently used), and never the new one. An unknown user is [`crate::db::Error::MissingUser`] or
 /// a foreign key violation (see [`crate::db::relations`]).
-/// No column has a database default, so the stored row is what was inserted (no `RETURNING`).
-pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
+/// No column authbridge writes is left to a database default, so the stored row is what was
+/// inserted (no `RETURNING`). The optional columns that exist are filled in the same statement.
+pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
     db.check_lengths(
         &SESSIONS,
         &[
@@ -71,11 +158,9 @@ pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>)
             (sessions::user_id::NAME, Some(&session.user_id)),
         ],
     )?;
+    let insert = insert::InsertSession { session: &session, now: db.now(), device, metadata: Metadata::of(db) };
     let Some(keep_at_most) = keep_at_most else {
-        write_for_user!(db, &session.user_id, conn => diesel::insert_into(sessions::table)
-            .values(&session)
-            .execute(conn)
-            .await)?;
+        write_for_user!(db, &session.user_id, conn => insert.execute(conn).await)?;
         return Ok(session);
     };
     let others_kept = i64::from(keep_at_most.get() - 1);
@@ -93,7 +178,7 @@ pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>)
         if locked == 0 {
             return Ok(false);
         }
-        diesel::insert_into(sessions::table).values(&session).execute(conn).await?;
+        insert.execute(conn).await?;
         // Ids first, then the delete: MySQL allows no LIMIT/OFFSET in an `IN` subquery, and
         // needs a LIMIT for an OFFSET.
         let beyond_limit: Vec<String> = sessions::table
@@ -118,16 +203,27 @@ pub async fn create(db: &Db, session: Session, keep_at_most: Option<NonZeroU32>)
 /// moment it commits. `None` when no live session has that token (which is also what the loser of
 /// two concurrent rotations gets: its update waits for the winner's row lock, then re-checks the
 /// token and matches nothing).
+/// The device's columns are written where they exist and the `device` fills them.
 pub async fn rotate(
     db: &Db,
     token: &str,
     new_token: &str,
     now: DbTime,
     new_expires: DbTime,
+    device: &Device,
 ) -> DbResult<Option<Session>> {
     let live = || by_token(token).filter(sessions::expires.gt(now));
-    let changes = (sessions::session_token.eq(new_token), sessions::expires.eq(new_expires));
-    crate::db::update_returning!(db, live(), changes, Session, read_back: by_token(new_token))
+    let metadata = Metadata::of(db);
+    // Built per attempt: MySQL runs a statement again after a deadlock.
+    let changes = || {
+        (
+            sessions::session_token.eq(new_token),
+            sessions::expires.eq(new_expires),
+            metadata.touch(now),
+            metadata.device(device),
+        )
+    };
+    crate::db::update_returning!(db, live(), changes(), Session, read_back: by_token(new_token))
 }
 
 fn by_token(token: &str) -> diesel::dsl::Filter<sessions::table, Exactly<'_, sessions::session_token>> {
@@ -140,7 +236,7 @@ pub async fn list_for_user(db: &Db, user_id: &str, alive_at: Option<DbTime>, lim
         let mut query = sessions::table
             .filter(sessions::user_id.eq(user_id))
             .order((sessions::expires.desc(), sessions::id.desc()))
-            .select(SessionInfo::as_select())
+            .select(info_columns(db))
             .limit(limit)
             .into_boxed();
         if let Some(now) = alive_at {
@@ -162,7 +258,19 @@ pub async fn delete_for_user(db: &Db, user_id: &str, except: Option<&str>) -> Db
 }
 
 pub async fn delete_by_id(db: &Db, id: &str) -> DbResult<Option<SessionInfo>> {
-    crate::db::delete_returning!(db, sessions::table.find(id), SessionInfo)
+    let query = || sessions::table.find(id);
+    with_conn!(db, conn => {
+        use crate::db::GetCommitted as _;
+        diesel::delete(query()).returning(info_columns(db)).get_committed(conn).await.optional()
+    },
+    mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
+        let row = query().select(info_columns(db)).for_update().first(conn).await.optional()?;
+        if row.is_some() {
+            diesel::delete(query()).execute(conn).await?;
+        }
+        Ok::<_, diesel::result::Error>(row)
+    })
+    .await)
 }
 
 /// The CASE arms of the counting sums.
@@ -249,12 +357,22 @@ pub async fn find_with_user(
     #[cfg(feature = "postgres")]
     if let (crate::db::Pool::Postgres(pool), Some(slide)) = (db.pool(), slide) {
         // PostgreSQL: one statement, one round trip.
-        return crate::db::pg::with_pg_conn!(db, pool, conn => crate::db::GetCommitted::get_committed(
-            pg::SlidingLookup { token, now, slide },
-            conn
-        )
-        .await
-        .optional());
+        // Two statements, so that each prepared one is cached under its own id.
+        return if Metadata::of(db).updated_at {
+            crate::db::pg::with_pg_conn!(db, pool, conn => crate::db::GetCommitted::get_committed(
+                pg::SlidingLookup::<true> { token, now, slide },
+                conn
+            )
+            .await
+            .optional())
+        } else {
+            crate::db::pg::with_pg_conn!(db, pool, conn => crate::db::GetCommitted::get_committed(
+                pg::SlidingLookup::<false> { token, now, slide },
+                conn
+            )
+            .await
+            .optional())
+        };
     }
     // SQLite and MySQL have no data-modifying CTE. A read costs one statement; only when the
     // expiry is due does a conditional write follow (and, for the loser of a race, a re-read).
@@ -267,7 +385,7 @@ pub async fn find_with_user(
     let slid = with_conn!(db, conn => diesel::update(
         sessions::table.filter(sessions::id.eq(&session.id)).filter(sessions::expires.le(slide.due_before)),
     )
-    .set(sessions::expires.eq(slide.new_expires))
+    .set((sessions::expires.eq(slide.new_expires), Metadata::of(db).touch(now)))
     .execute(conn)
     .await)?;
     if slid == 1 {
@@ -295,10 +413,11 @@ async fn read_with_user(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(S
 
 /// `None` when no session has this token. Moving it to an unknown user is
 /// [`crate::db::Error::MissingUser`] or a foreign key violation (see [`crate::db::relations`]).
-pub async fn update(db: &Db, token: &str, changes: SessionChanges) -> DbResult<Option<Session>> {
+pub async fn update(db: &Db, token: &str, mut changes: SessionChanges) -> DbResult<Option<Session>> {
     if changes.expires.is_none() && changes.user_id.is_none() {
         return with_conn!(db, conn => by_token(token).select(Session::as_select()).first(conn).await.optional());
     }
+    changes.updated_at = Metadata::of(db).updated_at.then(|| db.now());
     db.check_lengths(&SESSIONS, &[(sessions::user_id::NAME, changes.user_id.as_deref())])?;
     match changes.user_id.as_deref() {
         Some(user_id) if !db.foreign_keys_enforce_relations() => move_to_user(db, token, user_id, &changes).await,
@@ -346,33 +465,39 @@ mod pg {
 
     use super::Slide;
     use crate::db::DbTime;
-    use crate::db::schema::{sessions, users};
+    use crate::db::schema::users;
 
     /// `getSessionAndUser` on PostgreSQL as one statement: the CTE slides the expiry when due and
     /// the outer query joins the user. The outer `SELECT` sees the snapshot taken before the
     /// update, hence the `COALESCE`.
-    pub(super) struct SlidingLookup<'a> {
+    /// `TOUCH`: the schema has `updatedAt`, which the slide sets to now.
+    pub(super) struct SlidingLookup<'a, const TOUCH: bool> {
         pub(super) token: &'a str,
         pub(super) now: DbTime,
         pub(super) slide: Slide,
     }
 
-    /// A static query id lets diesel-async cache the prepared statement across requests.
-    pub(super) struct SlidingLookupId;
+    /// A static query id (one per statement text) lets diesel-async cache the prepared statement
+    /// across requests.
+    pub(super) struct SlidingLookupId<const TOUCH: bool>;
 
-    impl QueryId for SlidingLookup<'_> {
-        type QueryId = SlidingLookupId;
+    impl<const TOUCH: bool> QueryId for SlidingLookup<'_, TOUCH> {
+        type QueryId = SlidingLookupId<TOUCH>;
         const HAS_STATIC_QUERY_ID: bool = true;
     }
 
-    impl Query for SlidingLookup<'_> {
-        type SqlType = (sessions::SqlType, users::SqlType);
+    impl<const TOUCH: bool> Query for SlidingLookup<'_, TOUCH> {
+        type SqlType = ((Text, Text, Text, Timestamp), users::SqlType);
     }
 
-    impl QueryFragment<Pg> for SlidingLookup<'_> {
+    impl<const TOUCH: bool> QueryFragment<Pg> for SlidingLookup<'_, TOUCH> {
         fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
             out.push_sql(r#"WITH slid AS (UPDATE sessions SET expires = "#);
             out.push_bind_param::<Timestamp, _>(&self.slide.new_expires)?;
+            if TOUCH {
+                out.push_sql(r#", "updatedAt" = "#);
+                out.push_bind_param::<Timestamp, _>(&self.now)?;
+            }
             out.push_sql(r#" WHERE "sessionToken" = "#);
             out.push_bind_param::<Text, _>(self.token)?;
             out.push_sql(" AND expires > ");
@@ -385,6 +510,93 @@ mod pg {
             out.push_bind_param::<Text, _>(self.token)?;
             out.push_sql(" AND s.expires > ");
             out.push_bind_param::<Timestamp, _>(&self.now)?;
+            Ok(())
+        }
+    }
+}
+
+/// The `INSERT` of a new session, naming only the columns this schema has.
+mod insert {
+    use diesel::backend::Backend;
+    use diesel::prelude::*;
+    use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+    use diesel::serialize::ToSql;
+    use diesel::sql_types::{HasSqlType, Nullable, Text, Timestamp};
+
+    use super::{Device, Metadata, Session};
+    use crate::db::DbTime;
+    use crate::db::schema::sessions;
+    use crate::db::tables::SESSIONS;
+
+    /// Copied for each attempt: MySQL runs a statement again after a deadlock.
+    #[derive(Clone, Copy)]
+    pub(super) struct InsertSession<'a> {
+        pub(super) session: &'a Session,
+        /// `createdAt` and `updatedAt`.
+        pub(super) now: DbTime,
+        pub(super) device: &'a Device,
+        pub(super) metadata: Metadata,
+    }
+
+    /// The text depends on the schema: diesel caches the prepared statement by its SQL.
+    impl QueryId for InsertSession<'_> {
+        type QueryId = ();
+        const HAS_STATIC_QUERY_ID: bool = false;
+    }
+
+    impl<DB> QueryFragment<DB> for InsertSession<'_>
+    where
+        DB: Backend + HasSqlType<Text> + HasSqlType<Timestamp> + HasSqlType<Nullable<Text>>,
+        String: ToSql<Text, DB>,
+        DbTime: ToSql<Timestamp, DB>,
+        Option<String>: ToSql<Nullable<Text>, DB>,
+    {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+            let Metadata { created_at, ip_address, updated_at, user_agent } = self.metadata;
+            let columns = [
+                (true, sessions::id::NAME),
+                (true, sessions::session_token::NAME),
+                (true, sessions::user_id::NAME),
+                (true, sessions::expires::NAME),
+                (created_at, sessions::created_at::NAME),
+                (ip_address, sessions::ip_address::NAME),
+                (updated_at, sessions::updated_at::NAME),
+                (user_agent, sessions::user_agent::NAME),
+            ];
+            out.push_sql("INSERT INTO ");
+            out.push_identifier(SESSIONS.name)?;
+            out.push_sql(" (");
+            for (i, (_, name)) in columns.iter().filter(|(present, _)| *present).enumerate() {
+                if i > 0 {
+                    out.push_sql(", ");
+                }
+                out.push_identifier(name)?;
+            }
+            out.push_sql(") VALUES (");
+            out.push_bind_param::<Text, _>(&self.session.id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&self.session.session_token)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&self.session.user_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Timestamp, _>(&self.session.expires)?;
+            if created_at {
+                out.push_sql(", ");
+                out.push_bind_param::<Timestamp, _>(&self.now)?;
+            }
+            if ip_address {
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&self.device.ip_address)?;
+            }
+            if updated_at {
+                out.push_sql(", ");
+                out.push_bind_param::<Timestamp, _>(&self.now)?;
+            }
+            if user_agent {
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&self.device.user_agent)?;
+            }
+            out.push_sql(")");
             Ok(())
         }
     }

@@ -25,6 +25,7 @@ mod ops;
 mod process_faults;
 mod relation_mode;
 mod secrets;
+mod session_metadata;
 mod sessions;
 mod startup;
 mod tls;
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         process_faults::tests(),
         relation_mode::tests(),
         secrets::tests(),
+        session_metadata::tests(),
         sessions::tests(),
         startup::tests(),
         tls::tests(),

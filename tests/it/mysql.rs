@@ -54,6 +54,10 @@ async fn migrations_build_prismas_mysql_catalog(backend: Backend) {
         "users.email varchar(191) NULL",
         "users.emailVerified datetime(3) NULL",
         "sessions.expires datetime(3) NOT NULL",
+        "sessions.createdAt datetime(3) NULL",
+        "sessions.ipAddress varchar(191) NULL",
+        "sessions.updatedAt datetime(3) NULL",
+        "sessions.userAgent varchar(191) NULL",
         "accounts.access_token text NULL",
         "accounts.refresh_token text NULL",
         "accounts.id_token text NULL",
@@ -67,7 +71,7 @@ async fn migrations_build_prismas_mysql_catalog(backend: Backend) {
         let alternative = expected.replace("int(11)", "int");
         assert!(columns.iter().any(|c| c == expected || *c == alternative), "{expected} not in {columns:#?}");
     }
-    assert_eq!(columns.len(), 32, "{columns:#?}");
+    assert_eq!(columns.len(), 36, "{columns:#?}");
     let indexes = texts(
         &db,
         "SELECT CAST(CONCAT(table_name, '.', index_name, '(', GROUP_CONCAT(column_name ORDER BY seq_in_index), ')', \

@@ -228,7 +228,7 @@ async fn sqlite_mixed_or_contradicting_date_formats_are_refused(backend: Backend
     let seed = ready_db(&url).await;
     execute(
         &seed,
-        "INSERT INTO users (id) VALUES ('u1'); INSERT INTO sessions VALUES ('s1', 't1', 'u1', 1893456000123);",
+        "INSERT INTO users (id) VALUES ('u1'); INSERT INTO sessions (id, \"sessionToken\", \"userId\", expires) VALUES ('s1', 't1', 'u1', 1893456000123);",
     )
     .await;
 
@@ -236,7 +236,11 @@ async fn sqlite_mixed_or_contradicting_date_formats_are_refused(backend: Backend
     let err = migrate::prepare(&mut forced, Migrate::IfEmpty, Some(SqliteTimeFormat::Iso8601)).await.unwrap_err();
     assert!(err.to_string().contains("existing rows use unixepoch-ms"), "{err}");
 
-    execute(&seed, "INSERT INTO sessions VALUES ('s2', 't2', 'u1', '2030-01-01T00:00:00.000+00:00');").await;
+    execute(
+        &seed,
+        "INSERT INTO sessions (id, \"sessionToken\", \"userId\", expires) VALUES ('s2', 't2', 'u1', '2030-01-01T00:00:00.000+00:00');",
+    )
+    .await;
     let mut mixed = new_db(&url, &pool_options());
     let err = migrate::prepare(&mut mixed, Migrate::IfEmpty, None).await.unwrap_err();
     assert!(err.to_string().contains("both as text and as integer"), "{err}");

@@ -168,6 +168,48 @@ for (const { backend, skip } of backends()) {
       assert.equal(error.field, "batchSize");
     });
 
+    test("device metadata: the adapter's context at sign-in, a rotation's context, Dates for the times", async () => {
+      const laptop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+      const phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile/15E148 Safari/604.1";
+      const signingIn = AuthBridgeAdapter({
+        url: service.url,
+        apiKey: service.apiKey,
+        context: async () => ({ ipAddress: "203.0.113.9", userAgent: laptop }),
+      });
+      const owner = (await signingIn.createUser({ email: `ada-${randomUUID()}@example.com`, emailVerified: null })).id;
+      const before = Date.now();
+      const session = await signingIn.createSession({
+        sessionToken: randomUUID(),
+        userId: owner,
+        expires: inSeconds(600),
+      });
+      assert.deepEqual(Object.keys(session).sort(), ["expires", "id", "sessionToken", "userId"], "the Auth.js shape");
+      const [row] = await client.listSessions(owner);
+      assert.ok(row?.createdAt instanceof Date && row.updatedAt instanceof Date, "createdAt and updatedAt are Dates");
+      assert.ok(row.createdAt.getTime() >= before - 1000, "created now");
+      assert.equal(row.updatedAt.getTime(), row.createdAt.getTime(), "creation writes the row once");
+      assert.deepEqual([row.ipAddress, row.userAgent], ["203.0.113.9", laptop]);
+
+      const rotated = await client.rotateSession(session.sessionToken, { context: { userAgent: phone } });
+      assert.equal(rotated?.id, session.id);
+      const [after] = await client.listSessions(owner);
+      assert.deepEqual(
+        [after?.ipAddress, after?.userAgent],
+        ["203.0.113.9", phone],
+        "the address stays, the agent is new",
+      );
+      assert.ok(after!.updatedAt!.getTime() >= row.updatedAt.getTime());
+      assert.equal(after!.createdAt!.getTime(), row.createdAt.getTime());
+
+      const tooLong = await rejection(
+        client.rotateSession(rotated!.sessionToken, { context: { ipAddress: "1".repeat(65) } }),
+      );
+      assert.equal(tooLong.code, "invalid_argument");
+      assert.equal(tooLong.field, "context.ipAddress");
+      const revoked = await client.revokeSession(session.id!);
+      assert.equal(revoked?.userAgent, phone);
+    });
+
     test("a wrong key is unauthenticated; an outage is network_error", async () => {
       const denied = await rejection(AuthBridgeClient({ url: service.url, apiKey: "not-the-key" }).sessionStats());
       assert.equal(denied.code, "unauthenticated");

@@ -19,6 +19,7 @@ import {
   type AuthBridgeAdapterOptions,
   type AuthBridgeClientMethods,
   type AuthBridgeConnectionOptions,
+  type SessionContext,
 } from "../../src/index.ts";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../tests/fixtures");
@@ -87,7 +88,12 @@ const METHODS: Record<string, MethodSpec> = {
     args: (b) => [pick(b, ["provider", "providerAccountId"])],
     shape: "account",
   },
-  createSession: { keys: ["session"], args: (b) => [b.session], shape: "session", dates: ["session", "expires"] },
+  createSession: {
+    keys: ["session", "context"],
+    args: (b) => [b.session],
+    shape: "session",
+    dates: ["session", "expires"],
+  },
   getSessionAndUser: {
     keys: ["sessionToken", "maxAge", "updateAge"],
     args: (b) => [b.sessionToken],
@@ -320,6 +326,20 @@ interface Target {
   derived: (body: Json) => Json;
 }
 
+/** Whether the package sends this context unchanged (it drops other keys and empty values, and cuts long agents). */
+function contextSendsAsIs(context: Json): boolean {
+  return (
+    isObject(context) &&
+    Object.entries(context).every(
+      ([k, v]) =>
+        (k === "ipAddress" || k === "userAgent") &&
+        typeof v === "string" &&
+        v !== "" &&
+        (k === "ipAddress" || [...v].length <= 191),
+    )
+  );
+}
+
 /** A management route of the fixtures as an AuthBridgeClient call, or undefined for other routes. */
 function clientTarget(httpMethod: string, path: string, body: Json | undefined): Target | undefined {
   const url = new URL(path, "http://fixture.invalid");
@@ -410,7 +430,9 @@ function clientTarget(httpMethod: string, path: string, body: Json | undefined):
     const { sessionToken, maxAge, context } = object as { sessionToken: string; maxAge?: number; context?: object };
     return call(
       "rotateSession",
-      single([]) && bodyKeys(["sessionToken", "maxAge", "context"]),
+      single([]) &&
+        bodyKeys(["sessionToken", "maxAge", "context"]) &&
+        (context === undefined || contextSendsAsIs(context as Json)),
       (c) =>
         c.rotateSession(sessionToken, { ...(maxAge !== undefined ? { maxAge } : {}), ...(context ? { context } : {}) }),
       (w) => ({ ...(w as JsonObject), expires: new Date((w as JsonObject).expires as string) }),
@@ -463,7 +485,7 @@ async function runFixture(file: string): Promise<Outcome> {
     const spec = methodName !== undefined ? METHODS[methodName] : undefined;
     if (spec && (httpMethod === "POST" || status >= 300)) {
       const body = rawBody ?? {};
-      const bodyExpressible = isObject(body) && Object.keys(body).every((k) => spec.keys.includes(k));
+      let expressible = isObject(body) && Object.keys(body).every((k) => spec.keys.includes(k));
       // getSessionAndUser always sends both ages; a request without them means the server's configured
       // values (updateAge clamped to maxAge), so the equivalent adapter is configured with those.
       let expectedBody: Json = body;
@@ -475,14 +497,21 @@ async function runFixture(file: string): Promise<Outcome> {
         expectedBody = { ...body, maxAge, updateAge };
       }
       const args = withDates(spec.args(isObject(body) ? body : {}), spec);
+      // The adapter sends a context its `context` option returns, as it sends it (see contextSendsAsIs).
+      const context = isObject(body) && "context" in body ? body.context : undefined;
+      if (context !== undefined && !contextSendsAsIs(context)) expressible = false;
       target = {
         method: methodName!,
         http: "POST",
         url: `${BASE}/v1/adapter/${methodName}`,
         body: expectedBody,
-        exact: bodyExpressible && httpMethod === "POST",
+        exact: expressible && httpMethod === "POST",
         invoke: (options) => {
-          const adapter = AuthBridgeAdapter({ ...options, ...ages });
+          const adapter = AuthBridgeAdapter({
+            ...options,
+            ...ages,
+            ...(context !== undefined ? { context: () => context as SessionContext } : {}),
+          });
           const method = adapter[methodName as keyof typeof adapter] as (...a: unknown[]) => Promise<unknown>;
           return method(...args);
         },

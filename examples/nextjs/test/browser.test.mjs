@@ -140,6 +140,16 @@ function flow(backend) {
     assert.equal(headers["x-authbridge-session"], session, "what the middleware found");
   }
 
+  /** The devices page's row of `sessionId` names the device and shows where and when. */
+  async function assertDevice(page, sessionId, name) {
+    const row = page.locator(`[data-testid="device-row"][data-session-id="${sessionId}"]`);
+    assert.equal(await row.getByTestId("device-name").textContent(), name);
+    // No proxy in front of `next start`: Next.js fills x-forwarded-for from the socket.
+    assert.match(await row.getByTestId("device-ip").textContent(), /^(::ffff:)?127\.0\.0\.1$|^::1$/);
+    assert.match(await row.getByTestId("device-signed-in").textContent(), /^signed in (just now|\d+ minutes? ago)$/);
+    assert.match(await row.getByTestId("device-last-active").textContent(), /^last active (just now|\d+ minutes? ago)$/);
+  }
+
   async function signInWithOidc(page) {
     const { first } = await visit(page, "/protected");
     assertMiddleware(first, "none");
@@ -307,6 +317,11 @@ function flow(backend) {
     assert.notEqual(state.phoneSession, state.laptopSession);
     state.tabletSession = listed.find((id) => id !== state.phoneSession && id !== state.laptopSession);
     assert.ok(state.tabletSession);
+    // Each row is a device a person recognises: browser and OS from the user agent its browser
+    // sent at sign-in, the address, when it signed in and when it was last active.
+    await assertDevice(page, state.laptopSession, "Firefox 128 on Windows 10");
+    await assertDevice(page, state.phoneSession, "Safari 17 on iOS 17.5");
+    await assertDevice(page, state.tabletSession, "Chrome 131 on Android 14");
     await shot(page, "08-devices-three-sessions");
   });
 

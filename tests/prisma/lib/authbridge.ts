@@ -97,6 +97,14 @@ export class Authbridge {
     return JSON.parse(text);
   }
 
+  /** `GET path` of a management route; returns the parsed 200 body, throws on any other status. */
+  async get(path: string): Promise<any> {
+    const response = await fetch(`${this.base}${path}`);
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${text}`);
+    return JSON.parse(text);
+  }
+
   /** SIGTERM, and wait for the exit (graceful shutdown). */
   async stop(): Promise<number | null> {
     if (this.child.exitCode !== null) return this.child.exitCode;

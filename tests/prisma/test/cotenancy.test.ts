@@ -4,14 +4,16 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Authbridge } from "../lib/authbridge.ts";
 import { prismaApp, type TimestampFormat } from "../lib/client.ts";
-import { rawRows, scratch, tableNames, type Provider } from "../lib/db.ts";
+import { rawExec, rawRows, scratch, tableNames, type Provider } from "../lib/db.ts";
 import { skipMysql, skipPostgres } from "../lib/env.ts";
 import { deployMysql } from "../lib/mysql-deploy.ts";
 import { deploy } from "../lib/prisma6.ts";
 import {
   authbridgeReads,
+  authjsSession,
   prismaReads,
   sameBytes,
+  EXPIRES,
   wire,
   writeLikePrisma6NativeEngine,
   writeWithAuthbridge,
@@ -88,6 +90,40 @@ for (const target of targets) {
           if (target.provider === "sqlite") {
             const kinds = await rawRows(db, "SELECT DISTINCT typeof(expires) AS kind FROM sessions");
             assert.deepEqual(kinds.map((k) => k.kind), [target.timestampFormat === "iso8601" ? "text" : "integer"], "one format only");
+          }
+        });
+
+        await t.test("session metadata: Prisma Client reads what authbridge wrote, and the other way round", async () => {
+          const context = { ipAddress: "198.51.100.4", userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0" };
+          const created = await ab.current!.call("createSession", {
+            session: { userId: second.user.id, expires: EXPIRES, sessionToken: "with-context" },
+            context,
+          });
+          const row = await app.prisma.session.findUnique({ where: { id: created.id } });
+          assert.equal(row.ipAddress, context.ipAddress);
+          assert.equal(row.userAgent, context.userAgent);
+          assert.ok(row.createdAt instanceof Date && row.updatedAt instanceof Date, "Prisma reads real Dates");
+          const [listed] = (await ab.current!.get(`/v1/users/${second.user.id}/sessions?active=false`)).filter((s: any) => s.id === created.id);
+          assert.deepEqual(
+            [listed.createdAt, listed.updatedAt, listed.ipAddress, listed.userAgent],
+            [row.createdAt.toISOString(), row.updatedAt.toISOString(), context.ipAddress, context.userAgent],
+          );
+
+          // A row another program inserted without the column: the database default fills createdAt.
+          const q = target.provider === "mysql" ? (c: string) => `\`${c}\`` : (c: string) => `"${c}"`;
+          await rawExec(
+            db,
+            `INSERT INTO sessions (id, ${q("sessionToken")}, ${q("userId")}, expires) SELECT 'raw-metadata', 'raw-metadata-token', ${q("userId")}, expires FROM sessions WHERE id = '${first.session.id}'`,
+            target.schema,
+          );
+          const viaPrisma = authjsSession(await app.auth.createSession({ sessionToken: "prisma-metadata", userId: first.user.id, expires: new Date(EXPIRES) }));
+          const rows = await ab.current!.get(`/v1/users/${first.user.id}/sessions?active=false`);
+          for (const id of ["raw-metadata", viaPrisma.id]) {
+            const seen = rows.find((s: any) => s.id === id);
+            const stored = await app.prisma.session.findUnique({ where: { id } });
+            assert.ok(stored.createdAt instanceof Date, `${id}: createdAt is filled`);
+            assert.equal(seen.createdAt, stored.createdAt.toISOString(), `${id}: authbridge lists the createdAt Prisma reads`);
+            assert.deepEqual([seen.updatedAt, seen.ipAddress, seen.userAgent], [null, null, null], id);
           }
         });
 

@@ -1,0 +1,6 @@
+-- AlterTable
+ALTER TABLE "sessions" ADD COLUMN "createdAt" DATETIME DEFAULT CURRENT_TIMESTAMP;
+ALTER TABLE "sessions" ADD COLUMN "ipAddress" TEXT;
+ALTER TABLE "sessions" ADD COLUMN "updatedAt" DATETIME;
+ALTER TABLE "sessions" ADD COLUMN "userAgent" TEXT;
+
