@@ -150,20 +150,22 @@ async fn app_without(backend: Backend, columns: &[&str]) -> TestApp {
     TestApp::over(ready_db(&url).await, Settings::default(), backend, scratch)
 }
 
+/// A sign-in with `context`, then a read that slides its expiry; returns the created session.
+async fn sign_in_and_slide(app: &TestApp, user: &str, context: &Value) -> Value {
+    let session = json!({ "userId": user, "expires": "2099-01-01T00:00:00.000Z" });
+    let created = app.ok("createSession", json!({ "session": session, "context": context })).await;
+    let slide = json!({ "sessionToken": created["sessionToken"], "maxAge": SLIDE_MAX_AGE, "updateAge": 0 });
+    let slid = app.ok("getSessionAndUser", slide).await;
+    assert_ne!(slid["session"]["expires"], created["expires"], "the slide happened");
+    created
+}
+
 async fn without_the_columns_everything_works_as_before(backend: Backend) {
     let app = app_without(backend, &["createdAt", "ipAddress", "updatedAt", "userAgent"]).await;
     let user = app.user("legacy@example.com").await;
     let context = json!({ "ipAddress": IP, "userAgent": LAPTOP });
-    let created = app
-        .ok(
-            "createSession",
-            json!({ "session": { "userId": user, "expires": "2099-01-01T00:00:00.000Z" }, "context": context }),
-        )
-        .await;
+    let created = sign_in_and_slide(&app, &user, &context).await;
     let token = created["sessionToken"].as_str().unwrap();
-    let slide = json!({ "sessionToken": token, "maxAge": SLIDE_MAX_AGE, "updateAge": 0 });
-    let slid = app.ok("getSessionAndUser", slide).await;
-    assert_ne!(slid["session"]["expires"], created["expires"], "the slide happened");
     let update = json!({ "session": { "sessionToken": token, "expires": "2098-01-01T00:00:00.000Z" } });
     app.ok("updateSession", update).await;
     let rotated = app.post("/v1/sessions/rotate", &json!({ "sessionToken": token, "context": context })).await.json();
@@ -179,16 +181,7 @@ async fn without_the_columns_everything_works_as_before(backend: Backend) {
 async fn with_some_columns_only_those_are_written(backend: Backend) {
     let app = app_without(backend, &["updatedAt", "userAgent"]).await;
     let user = app.user("partial@example.com").await;
-    let context = json!({ "ipAddress": IP, "userAgent": LAPTOP });
-    let created = app
-        .ok(
-            "createSession",
-            json!({ "session": { "userId": user, "expires": "2099-01-01T00:00:00.000Z" }, "context": context }),
-        )
-        .await;
-    let slide = json!({ "sessionToken": created["sessionToken"], "maxAge": SLIDE_MAX_AGE, "updateAge": 0 });
-    let slid = app.ok("getSessionAndUser", slide).await;
-    assert_ne!(slid["session"]["expires"], created["expires"], "the slide happened");
+    sign_in_and_slide(&app, &user, &json!({ "ipAddress": IP, "userAgent": LAPTOP })).await;
     let row = listed(&app, &user).await;
     assert_eq!(row["ipAddress"].as_str(), Some(IP));
     assert!(row["createdAt"].is_string(), "{row}");
