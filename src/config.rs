@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::db::SqliteTimeFormat;
+pub use crate::db::relations::RelationMode;
 
 /// Auth.js's defaults: sessions last 30 days and slide at most once a day.
 pub const DEFAULT_SESSION_MAX_AGE: u64 = 30 * 24 * 60 * 60;
@@ -117,30 +118,6 @@ impl SqliteDatetimeFormat {
             Self::Iso8601 => Some(SqliteTimeFormat::Iso8601),
             Self::UnixepochMs => Some(SqliteTimeFormat::UnixEpochMs),
         }
-    }
-}
-
-/// Who keeps every session, account and authenticator pointing at an existing user (see
-/// docs/relation-mode.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum RelationMode {
-    /// Read the schema at start-up: `foreign-keys` when sessions, accounts and authenticators
-    /// each have a foreign key to users with ON DELETE CASCADE, otherwise `prisma`.
-    #[default]
-    Auto,
-    /// The database's foreign keys do it (Prisma's default, `relationMode = "foreignKeys"`);
-    /// start-up fails when one of the three is missing.
-    ForeignKeys,
-    /// authbridge does it in its own transactions, as Prisma Client does with
-    /// `relationMode = "prisma"` (PlanetScale / Vitess); correct with or without foreign keys.
-    Prisma,
-}
-
-/// The flag's spelling (`foreign-keys`), for messages and logs.
-impl std::fmt::Display for RelationMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let value = self.to_possible_value().expect("no variant is skipped");
-        f.write_str(value.get_name())
     }
 }
 

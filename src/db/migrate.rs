@@ -14,11 +14,11 @@ use diesel::{QueryableByName, sql_query};
 use diesel_async::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use super::relations::RelationMode;
 use super::relations::RelationReport;
 use super::tables::TABLES;
 use super::url::Target;
 use super::{Db, Pool, PoolOptions, SqliteTimeFormat, StartError, check, with_conn};
-use crate::config::RelationMode;
 
 #[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -28,10 +28,10 @@ pub use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Pool as DeadPool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 
+use self::relations::RelationMode;
 pub use self::tables::{ColumnLimits, TooLong};
 pub use self::time::{DbTime, SqliteTimeFormat};
 use self::url::Target;
-use crate::config::RelationMode;
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!("enable at least one database backend feature: postgres, mysql or sqlite");
