@@ -30,6 +30,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 pub use self::check::{ColumnLimits, TooLong};
 pub use self::time::{DbTime, SqliteTimeFormat};
 use self::url::Target;
+use crate::at_rest::AtRest;
 use crate::config::RelationMode;
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
@@ -59,6 +60,8 @@ pub struct Db {
     limits: Arc<ColumnLimits>,
     /// As configured until start-up has read the schema, then `foreign-keys` or `prisma`.
     relation_mode: RelationMode,
+    /// How session tokens and OAuth tokens are stored (the models apply it).
+    at_rest: AtRest,
     /// Opens every PostgreSQL connection (the pool's and the migration's).
     #[cfg(feature = "postgres")]
     pg: Option<Arc<pg::Connector>>,
@@ -77,6 +80,9 @@ pub enum Error {
     /// by authbridge where the database has no foreign keys (see [`relations`]).
     #[error("no user has this userId")]
     MissingUser,
+    /// A stored OAuth token that the configured keys do not open.
+    #[error(transparent)]
+    Undecryptable(#[from] crate::at_rest::Undecryptable),
 }
 
 impl Error {
@@ -354,6 +360,7 @@ impl Db {
             sqlite_format,
             limits: Arc::default(),
             relation_mode: RelationMode::default(),
+            at_rest: AtRest::default(),
             #[cfg(feature = "postgres")]
             pg,
         })
@@ -408,6 +415,14 @@ impl Db {
     /// on any schema.
     pub fn foreign_keys_enforce_relations(&self) -> bool {
         self.relation_mode == RelationMode::ForeignKeys
+    }
+
+    pub fn at_rest(&self) -> &AtRest {
+        &self.at_rest
+    }
+
+    pub fn set_at_rest(&mut self, at_rest: AtRest) {
+        self.at_rest = at_rest;
     }
 
     pub fn sqlite_format(&self) -> SqliteTimeFormat {
@@ -492,6 +507,7 @@ impl From<Error> for StartError {
             Error::Query(q) => StartError::Query(q.to_string()),
             Error::TooLong(t) => StartError::Query(t.to_string()),
             Error::MissingUser => StartError::Query(Error::MissingUser.to_string()),
+            Error::Undecryptable(u) => StartError::Query(u.to_string()),
         }
     }
 }
