@@ -85,7 +85,7 @@ pub enum Command {
     /// lower-case hex characters may be a hash or one of authbridge's own raw tokens, so it is
     /// left alone; the output says until when such sessions need sha256-migrating.
     MigrateTokens {
-        /// Rows read per batch; each batch is its own short transaction.
+        /// Rows read per batch; each row is rewritten by a statement of its own.
         #[arg(long, default_value_t = DEFAULT_PURGE_BATCH_SIZE, value_parser = parse_batch_size)]
         batch_size: NonZeroU32,
     },
@@ -94,7 +94,7 @@ pub enum Command {
     /// Rewrites the tokens stored plain or under another key, and prints the counts. Exit 1 when
     /// a value does not open (its account and column are logged, never the value).
     Reencrypt {
-        /// Rows read per batch; each batch is its own short transaction.
+        /// Rows read per batch; each row is rewritten by a statement of its own.
         #[arg(long, default_value_t = DEFAULT_PURGE_BATCH_SIZE, value_parser = parse_batch_size)]
         batch_size: NonZeroU32,
     },

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing_subscriber::Layer as _;
 
-use crate::at_rest::SessionTokenStorage;
+use crate::at_rest::{AtRest, SessionTokenStorage};
 use crate::auth::ApiKeys;
 use crate::config::{Cli, Command, Config, LogFormat, RelationMode};
 use crate::db::migrate::{self, Migrate};
@@ -228,12 +228,14 @@ async fn migrate_tokens(config: &Config, batch_size: NonZeroU32) -> ExitCode {
 /// `authbridge reencrypt`: every OAuth token sealed under the first key. Exit 1 when a token
 /// does not open.
 async fn reencrypt(config: &Config, batch_size: NonZeroU32) -> ExitCode {
+    let keys = match config.at_rest() {
+        Ok(AtRest { encryption_keys: Some(keys), .. }) => keys,
+        Ok(_) => return config_error("reencrypt needs --encryption-keys (the first key is the one it seals with)"),
+        Err(e) => return config_error(e),
+    };
     let db = match command_db(config).await {
         Ok(db) => db,
         Err(code) => return code,
-    };
-    let Some(keys) = db.at_rest().encryption_keys.clone() else {
-        return config_error("reencrypt needs --encryption-keys (the first key is the one it seals with)");
     };
     match accounts::reencrypt(&db, &keys, batch_size).await {
         Ok(done) if done.failed > 0 => {
