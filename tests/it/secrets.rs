@@ -261,20 +261,17 @@ fn altered_oauth_token(run: &mut Run, backend: Backend, url: &str) {
 /// `reencrypt` (which meets the altered token: exit 1) and `migrate-tokens` on the server's
 /// database; their output, for the scan.
 fn at_rest_commands(dir: &std::path::Path, url: &str) -> String {
-    let mut output = String::new();
-    let keys = format!("{ROTATED_KEY},{ENCRYPTION_KEY}");
-    let runs: [(&str, &[(&str, &str)], i32); 2] = [
-        ("reencrypt", &[("AUTHBRIDGE_ENCRYPTION_KEYS", &keys)], 1),
-        ("migrate-tokens", &[("AUTHBRIDGE_SESSION_TOKEN_STORAGE", "sha256-migrating")], 0),
-    ];
-    for (command, env, code) in runs {
+    let run = |command: &str, variable: &str, value: &str, code: i32| {
         let mut process = crate::binary::command(&[command]);
-        process.current_dir(dir).env("DATABASE_URL", url).env("RUST_LOG", "trace").envs(env.iter().copied());
+        process.current_dir(dir).env("DATABASE_URL", url).env("RUST_LOG", "trace").env(variable, value);
         let result = crate::binary::output_within(&mut process, std::time::Duration::from_secs(60));
         let text = format!("{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));
         assert_eq!(result.status.code(), Some(code), "{command}:\n{text}");
-        output.push_str(&text);
-    }
+        text
+    };
+    let keys = format!("{ROTATED_KEY},{ENCRYPTION_KEY}");
+    let output = run("reencrypt", "AUTHBRIDGE_ENCRYPTION_KEYS", &keys, 1)
+        + &run("migrate-tokens", "AUTHBRIDGE_SESSION_TOKEN_STORAGE", "sha256-migrating", 0);
     assert!(output.contains(r#"{"rewritten":2,"failed":1}"#), "reencrypt's counts:\n{output}");
     assert!(output.contains(r#""hashed":0"#), "migrate-tokens' counts:\n{output}");
     output
