@@ -285,8 +285,9 @@ pub struct Config {
     /// AES-256-GCM: comma-separated `id:base64key` pairs, a key being 32 random bytes (`openssl
     /// rand -base64 32`). The first encrypts, all decrypt: to rotate, put a new key first, run
     /// `authbridge reencrypt`, then drop the old one. Unset: tokens are stored as sent.
-    #[arg(long, env = "AUTHBRIDGE_ENCRYPTION_KEYS", hide_env_values = true, global = true)]
-    pub encryption_keys: Option<String>,
+    #[arg(long, env = "AUTHBRIDGE_ENCRYPTION_KEYS", hide_env_values = true, global = true,
+          value_parser = |text: &str| Ok::<_, String>(KeyList(text.to_owned())))]
+    pub encryption_keys: Option<KeyList>,
 
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "AUTHBRIDGE_LOG_FORMAT", value_enum, default_value_t, global = true)]
@@ -307,8 +308,8 @@ impl Config {
     pub fn at_rest(&self) -> Result<AtRest, String> {
         let encryption_keys = self
             .encryption_keys
-            .as_deref()
-            .map(|text| EncryptionKeys::parse(text).map_err(|e| format!("--encryption-keys: {e}")))
+            .as_ref()
+            .map(|KeyList(text)| EncryptionKeys::parse(text).map_err(|e| format!("--encryption-keys: {e}")))
             .transpose()?;
         Ok(AtRest { session_tokens: self.session_token_storage, encryption_keys })
     }
@@ -330,6 +331,17 @@ impl Config {
             }
         }
         Ok(keys)
+    }
+}
+
+/// The text of `--encryption-keys`, parsed once the command runs (so that no parse error of
+/// clap's quotes it); `Debug` never shows it.
+#[derive(Clone)]
+pub struct KeyList(String);
+
+impl std::fmt::Debug for KeyList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyList(..)")
     }
 }
 
@@ -359,4 +371,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Ok(Duration::from_secs(seconds));
     }
     humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 1h, 15m, 90s or a number of seconds)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn encryption_keys_never_show_in_a_debug_print() {
+        let key = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let cli = Cli::try_parse_from(["authbridge", "--encryption-keys", key]).expect("parses");
+        assert!(!format!("{cli:?}").contains("AAAA"), "{cli:?}");
+        let at_rest = cli.config.at_rest().expect("a valid key list");
+        assert_eq!(at_rest.encryption_keys.map(|keys| keys.current_id().to_owned()).as_deref(), Some("k1"));
+    }
 }
