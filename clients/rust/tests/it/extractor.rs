@@ -126,8 +126,7 @@ async fn the_optional_extractor_gives_none_without_a_session(ctx: Ctx) {
 async fn an_outage_is_a_503_problem_with_retry_after(ctx: Ctx) {
     let server = ctx.start_server(OUTAGE_FLAGS).await;
     let adapter = Adapter::new(&server, ctx.keys());
-    let user = adapter.create_user(json!({})).await;
-    let token = text(&adapter.create_session(&user).await, "sessionToken").to_owned();
+    let (_, token) = adapter.signed_in().await;
     let client = Client::new(&server.url, &ctx.keys().reader).unwrap();
     let cookie = format!("__Secure-authjs.session-token={token}");
     assert_eq!(get_with(app(client.clone()), "/me", &[("cookie", &cookie)]).await.0, StatusCode::OK);
@@ -167,8 +166,7 @@ async fn one_call_per_request_with_the_request_id_passed_on(ctx: Ctx) {
 
 async fn a_wrong_key_is_a_500_problem_without_secrets(ctx: Ctx) {
     let adapter = ctx.adapter();
-    let user = adapter.create_user(json!({})).await;
-    let token = text(&adapter.create_session(&user).await, "sessionToken").to_owned();
+    let (_, token) = adapter.signed_in().await;
     let key = format!("wrong-key-{}", random_hex(8));
     let client = Client::new(&ctx.server().url, &key).unwrap();
 

@@ -399,6 +399,13 @@ impl Adapter {
         self.call("createSession", json!({ "session": session })).await
     }
 
+    /// A new user with a session expiring in 29 days, and the session's token.
+    pub async fn signed_in(&self) -> (Value, String) {
+        let user = self.create_user(json!({})).await;
+        let token = text(&self.create_session(&user).await, "sessionToken").to_owned();
+        (user, token)
+    }
+
     /// A session of `user` expiring in 29 days.
     pub async fn create_session(&self, user: &Value) -> Value {
         self.create_session_until(user, now() + TimeDelta::days(29)).await

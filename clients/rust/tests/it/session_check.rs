@@ -96,24 +96,18 @@ async fn unknown_and_expired_sessions_are_none(ctx: Ctx) {
 
 async fn a_signed_out_session_is_none(ctx: Ctx) {
     let adapter = ctx.adapter();
-    let client = reader(&ctx);
-    let user = adapter.create_user(json!({})).await;
-    let created = adapter.create_session(&user).await;
-    let token = text(&created, "sessionToken");
-    assert!(client.get_session_and_user(token).await.unwrap().is_some());
+    let (_, token) = adapter.signed_in().await;
+    assert!(reader(&ctx).get_session_and_user(token.as_str()).await.unwrap().is_some());
     adapter.call("deleteSession", json!({ "sessionToken": token })).await;
-    assert_eq!(client.get_session_and_user(token).await.unwrap(), None);
+    assert_eq!(reader(&ctx).get_session_and_user(token.as_str()).await.unwrap(), None);
 }
 
 async fn a_deleted_user_has_no_session(ctx: Ctx) {
     let adapter = ctx.adapter();
-    let client = reader(&ctx);
-    let user = adapter.create_user(json!({})).await;
-    let created = adapter.create_session(&user).await;
-    let token = text(&created, "sessionToken");
-    assert!(client.get_session_and_user(token).await.unwrap().is_some());
+    let (user, token) = adapter.signed_in().await;
+    assert!(reader(&ctx).get_session_and_user(token.as_str()).await.unwrap().is_some());
     adapter.call("deleteUser", json!({ "userId": user["id"] })).await;
-    assert_eq!(client.get_session_and_user(token).await.unwrap(), None);
+    assert_eq!(reader(&ctx).get_session_and_user(token.as_str()).await.unwrap(), None);
 }
 
 /// The cookie header a browser sends for `token` under `name`, whole or in `chunks` chunks, with

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use authbridge_client::{Client, Error, NETWORK_ERROR};
-use serde_json::json;
 
 use crate::harness::{Adapter, Ctx, tests, text};
 
@@ -26,8 +25,7 @@ pub const OUTAGE_FLAGS: &[&str] = &[
 async fn a_database_that_stops_answering_is_unavailable(ctx: Ctx) {
     let server = ctx.start_server(OUTAGE_FLAGS).await;
     let adapter = Adapter::new(&server, ctx.keys());
-    let user = adapter.create_user(json!({})).await;
-    let token = text(&adapter.create_session(&user).await, "sessionToken").to_owned();
+    let (user, token) = adapter.signed_in().await;
     let client = Client::new(&server.url, &ctx.keys().reader).unwrap();
     let manager = Client::new(&server.url, &ctx.keys().manager).unwrap();
     assert!(client.get_session_and_user(token.as_str()).await.unwrap().is_some());
@@ -54,8 +52,7 @@ async fn a_database_that_stops_answering_is_unavailable(ctx: Ctx) {
 async fn a_stopped_server_is_unavailable(ctx: Ctx) {
     let server = ctx.start_server(&[]).await;
     let adapter = Adapter::new(&server, ctx.keys());
-    let user = adapter.create_user(json!({})).await;
-    let token = text(&adapter.create_session(&user).await, "sessionToken").to_owned();
+    let (_, token) = adapter.signed_in().await;
     let client =
         Client::builder(&server.url).api_key(&ctx.keys().reader).timeout(Duration::from_secs(5)).build().unwrap();
     assert!(client.get_session_and_user(token.as_str()).await.unwrap().is_some());
