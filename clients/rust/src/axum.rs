@@ -39,6 +39,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 
+use crate::REQUEST_ID;
 use crate::{Client, Error, SessionAndUser};
 
 /// The media type of problem responses (RFC 9457).
@@ -81,6 +82,12 @@ pub enum AuthSessionRejection {
 #[derive(Clone)]
 struct Checked(Option<SessionAndUser>);
 
+/// The incoming `X-Request-Id`, passed on to authbridge and into the problem.
+fn request_id(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(REQUEST_ID)?.to_str().ok()?;
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 async fn check<S>(parts: &mut Parts, state: &S) -> Result<Option<SessionAndUser>, AuthSessionRejection>
 where
     Client: FromRef<S>,
@@ -89,12 +96,7 @@ where
         return Ok(found.clone());
     }
     let client = Client::from_ref(state);
-    let request_id = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty())
-        .map(str::to_owned);
+    let request_id = request_id(parts);
     let token = client.session_token(&parts.headers);
     let client = match &request_id {
         Some(request_id) => client.with_request_id(request_id.as_str()),
@@ -122,9 +124,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match check(parts, state).await? {
             Some(found) => Ok(Self(found)),
-            None => Err(AuthSessionRejection::Unauthenticated {
-                request_id: parts.headers.get("x-request-id").and_then(|value| value.to_str().ok()).map(str::to_owned),
-            }),
+            None => Err(AuthSessionRejection::Unauthenticated { request_id: request_id(parts) }),
         }
     }
 }

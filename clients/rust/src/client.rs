@@ -14,6 +14,7 @@ use rustls_platform_verifier::BuilderVerifierExt as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::REQUEST_ID;
 use crate::cookies::{SESSION_COOKIE_NAMES, session_token_from_headers};
 use crate::error::{Error, Failure, INVALID_RESPONSE, NETWORK_ERROR};
 use crate::models::{
@@ -24,7 +25,6 @@ use crate::models::{
 /// authbridge itself answers 503 after its pool timeout (2 s by default), well within this.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-const REQUEST_ID: &str = "x-request-id";
 const CLIENT_NAME: &str = concat!("authbridge-rust/", env!("CARGO_PKG_VERSION"));
 
 /// A client of one authbridge server. Cloning is cheap and clones share connections: build one

@@ -13,6 +13,8 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
+use crate::REQUEST_ID;
+
 /// A connection refused or reset, DNS, TLS: no answer arrived.
 pub const NETWORK_ERROR: &str = "network_error";
 /// No answer within the client's timeout.
@@ -161,7 +163,7 @@ impl Error {
             operation,
             status: Some(status),
             detail: problem.detail.or(problem.title),
-            request_id: problem.request_id.or_else(|| header("x-request-id")),
+            request_id: problem.request_id.or_else(|| header(REQUEST_ID)),
             field: problem.field,
             // authbridge sends delta-seconds; an HTTP date (from a proxy) is not worth parsing.
             retry_after: header("retry-after").and_then(|value| value.trim().parse().ok()).map(Duration::from_secs),

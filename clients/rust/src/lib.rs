@@ -9,6 +9,9 @@
 //!
 //! See the crate's README for the whole story.
 
+/// The header that carries a request's id between the app, this client and authbridge.
+const REQUEST_ID: &str = "x-request-id";
+
 #[cfg(feature = "axum")]
 pub mod axum;
 mod client;

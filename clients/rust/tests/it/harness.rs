@@ -506,9 +506,10 @@ pub fn main(suites: &[(&'static str, Suite)], local: &[(&'static str, LocalSuite
         }
         setup_runtime.block_on(setup.backend.close());
     }
-    if !args.list {
-        eprintln!("tests per backend:");
-        for (group, outcomes) in counts.lock().expect("the counts lock").iter() {
+    let counts = counts.lock().expect("the counts lock");
+    if !counts.is_empty() {
+        eprintln!("tests per backend (ignored ones are not run, see the line above):");
+        for (group, outcomes) in counts.iter() {
             let line: Vec<String> = outcomes.iter().map(|(outcome, n)| format!("{n} {outcome}")).collect();
             eprintln!("  {group}: {}", line.join(", "));
         }
