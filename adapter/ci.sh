@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI for the TypeScript adapter (called by .ci/run): clean install, build, typecheck against both
 # Auth.js v5's and next-auth v4's Adapter types, unit tests (contract fixture replay), then the
-# integration tests against the real release binary on SQLite, PostgreSQL and MySQL/MariaDB.
+# integration tests against the real release binary on SQLite, PostgreSQL and MySQL/MariaDB, and
+# again on SQLite with session tokens hashed and OAuth tokens encrypted at rest.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,3 +31,9 @@ npm run build
 npm run typecheck
 npm run test:unit
 npm run test:integration
+# Once more with the options that keep secrets out of the database (docs/security.md): session
+# tokens stored as their SHA-256, OAuth tokens encrypted. SQLite is enough here; the Rust tests run
+# these options on every backend.
+AUTHBRIDGE_SESSION_TOKEN_STORAGE=sha256 \
+  AUTHBRIDGE_ENCRYPTION_KEYS="ci:$(node -e 'console.log(require("node:crypto").randomBytes(32).toString("base64"))')" \
+  ADAPTER_BACKENDS=sqlite npm run test:integration

@@ -14,6 +14,13 @@
 # BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_KEEP=1 keeps the scratch data and logs,
 # BENCH_NICE=1 runs the servers, load generators and the benchmark's PostgreSQL backends at nice -20
 # (for a machine that other work shares; RESULTS.md says which).
+#
+# authbridge's own variables reach every authbridge this starts. With
+# AUTHBRIDGE_SESSION_TOKEN_STORAGE=sha256 the sessions are seeded as their SHA-256 (what authbridge
+# then stores), pgbench hashes its token the same way, and the Node peers, which look tokens up as
+# stored, are skipped. AUTHBRIDGE_ENCRYPTION_KEYS is passed on as well (a session read touches no
+# account, so it should cost nothing there). A full run with either set prints its table but leaves
+# RESULTS.md, which holds the default configuration's figures.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -27,6 +34,14 @@ else
   seconds=${BENCH_SECONDS:-15} warmup=${BENCH_WARMUP:-5}
 fi
 conns_list=${BENCH_CONNS:-1 8 32}
+hashed=0
+case ${AUTHBRIDGE_SESSION_TOKEN_STORAGE:-plain} in
+  plain) ;;
+  sha256 | sha256-migrating) hashed=1 ;;
+  *) echo "AUTHBRIDGE_SESSION_TOKEN_STORAGE: plain, sha256 or sha256-migrating" >&2; exit 2 ;;
+esac
+default_config=1
+if [ "$hashed" = 1 ] || [ -n "${AUTHBRIDGE_ENCRYPTION_KEYS:-}" ]; then default_config=0; fi
 port=${BENCH_PORT_BASE:-7801}
 writes_repeat=10
 
@@ -78,6 +93,12 @@ bench_psql "$url" -c "CREATE TABLE bench_due AS SELECT id FROM sessions WHERE ex
 bench_tokens "$url" "$work/tokens.txt" "id NOT IN (SELECT id FROM bench_due)"
 bench_tokens "$url" "$work/due-tokens.txt" "id IN (SELECT id FROM bench_due)"
 fresh=$(wc -l <"$work/tokens.txt")
+# The token files keep the raw tokens the clients send; the rows get what authbridge stores.
+hash_sql() { echo "encode(sha256(convert_to($1, 'UTF8')), 'hex')"; }
+if [ "$hashed" = 1 ]; then
+  bench_log "sessionToken holds the SHA-256 of each token (AUTHBRIDGE_SESSION_TOKEN_STORAGE=$AUTHBRIDGE_SESSION_TOKEN_STORAGE)"
+  bench_psql "$url" -c "UPDATE sessions SET \"sessionToken\" = $(hash_sql '"sessionToken"')" -c "VACUUM ANALYZE sessions"
+fi
 bouncer_port=${BENCH_PGBOUNCER_PORT:-6449}
 bench_start_pgbouncer "$bouncer_port" "$pool_size" "$work"
 pids+=("$BENCH_PID")
@@ -141,6 +162,9 @@ stop_server() {
 }
 
 systems=(authbridge-pg authbridge-pgbouncer pg-adapter prisma-adapter authbridge-sqlite)
+if [ "$hashed" = 1 ]; then
+  systems=(authbridge-pg authbridge-pgbouncer authbridge-sqlite)
+fi
 for system in "${systems[@]}"; do
   bench_log "load: $system (pool $pool_size)"
   start_server "$system" "$port"
@@ -151,7 +175,8 @@ done
 bench_log "load: pgbench -M prepared, the same statement"
 cat >"$work/session-read.pgbench" <<SQL
 \\set i random(1, $fresh)
-$(sed -e "s/:token/$(bench_token_sql :i)/g" "$BENCH_DIR/session-read.sql")
+$(token=$(bench_token_sql :i); [ "$hashed" = 0 ] || token=$(hash_sql "$token")
+  sed -e "s/:token/$token/g" "$BENCH_DIR/session-read.sql")
 SQL
 for conns in $conns_list; do
   threads=$((conns < 2 ? 1 : 2))
@@ -242,7 +267,7 @@ meta=$(jq -n --arg smoke "$smoke" --arg users "$users" --arg sessions "$sessions
   --arg cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)" --arg cores "$(nproc)" \
   --arg mem "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')" --arg kernel "$(uname -sr)" \
   --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" '$ARGS.named')
-if [ "$smoke" = 1 ]; then
+if [ "$smoke" = 1 ] || [ "$default_config" = 0 ]; then
   python3 "$BENCH_DIR/report.py" table "$results" "$meta"
 else
   python3 "$BENCH_DIR/report.py" table "$results" "$meta" --write "$BENCH_DIR/RESULTS.md"

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::at_rest::{AtRest, EncryptionKeys, SessionTokenStorage};
 use crate::db::SqliteTimeFormat;
+pub use crate::db::relations::RelationMode;
 
 /// Auth.js's defaults: sessions last 30 days and slide at most once a day.
 pub const DEFAULT_SESSION_MAX_AGE: u64 = 30 * 24 * 60 * 60;
@@ -77,6 +79,26 @@ pub enum Command {
     CheckSchema,
     /// Delete expired sessions and verification tokens once, in batches, and print the counts.
     PurgeExpired,
+    /// Hash the session tokens still stored plain, in batches, and print the counts.
+    ///
+    /// For the switch to --session-token-storage sha256 (docs/security.md): run it while every
+    /// server runs with sha256-migrating, and give it that setting too. A stored value of 64
+    /// lower-case hex characters may be a hash or one of authbridge's own raw tokens, so it is
+    /// left alone; the output says until when such sessions need sha256-migrating.
+    MigrateTokens {
+        /// Rows read per batch; each row is rewritten by a statement of its own.
+        #[arg(long, default_value_t = DEFAULT_PURGE_BATCH_SIZE, value_parser = parse_batch_size)]
+        batch_size: NonZeroU32,
+    },
+    /// Encrypt every OAuth token of `accounts` with the first --encryption-keys key, in batches.
+    ///
+    /// Rewrites the tokens stored plain or under another key, and prints the counts. Exit 1 when
+    /// a value does not open (its account and column are logged, never the value).
+    Reencrypt {
+        /// Rows read per batch; each row is rewritten by a statement of its own.
+        #[arg(long, default_value_t = DEFAULT_PURGE_BATCH_SIZE, value_parser = parse_batch_size)]
+        batch_size: NonZeroU32,
+    },
     /// Exit 0 when the running server's /readyz answers 200, else 1 with one line on stderr.
     ///
     /// For a container's HEALTHCHECK: needs no shell, no curl, no DATABASE_URL and never opens
@@ -117,30 +139,6 @@ impl SqliteDatetimeFormat {
             Self::Iso8601 => Some(SqliteTimeFormat::Iso8601),
             Self::UnixepochMs => Some(SqliteTimeFormat::UnixEpochMs),
         }
-    }
-}
-
-/// Who keeps every session, account and authenticator pointing at an existing user (see
-/// docs/relation-mode.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum RelationMode {
-    /// Read the schema at start-up: `foreign-keys` when sessions, accounts and authenticators
-    /// each have a foreign key to users with ON DELETE CASCADE, otherwise `prisma`.
-    #[default]
-    Auto,
-    /// The database's foreign keys do it (Prisma's default, `relationMode = "foreignKeys"`);
-    /// start-up fails when one of the three is missing.
-    ForeignKeys,
-    /// authbridge does it in its own transactions, as Prisma Client does with
-    /// `relationMode = "prisma"` (PlanetScale / Vitess); correct with or without foreign keys.
-    Prisma,
-}
-
-/// The flag's spelling (`foreign-keys`), for messages and logs.
-impl std::fmt::Display for RelationMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let value = self.to_possible_value().expect("no variant is skipped");
-        f.write_str(value.get_name())
     }
 }
 
@@ -253,6 +251,21 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_RELATION_MODE", value_enum, default_value_t, global = true)]
     pub relation_mode: RelationMode,
 
+    /// What the sessionToken column holds: plain (the token; Prisma Client code that looks
+    /// sessions up by token needs it), sha256 (its SHA-256: a copy of the database signs nobody
+    /// in) or sha256-migrating (sha256, and sessions stored plain still sign in and are hashed on
+    /// first use). See docs/security.md.
+    #[arg(long, env = "AUTHBRIDGE_SESSION_TOKEN_STORAGE", value_enum, default_value_t, global = true)]
+    pub session_token_storage: SessionTokenStorage,
+
+    /// Encrypt the OAuth tokens of `accounts` (access_token, refresh_token, id_token) with
+    /// AES-256-GCM: comma-separated `id:base64key` pairs, a key being 32 random bytes (`openssl
+    /// rand -base64 32`). The first encrypts, all decrypt: to rotate, put a new key first, run
+    /// `authbridge reencrypt`, then drop the old one. Unset: tokens are stored as sent.
+    #[arg(long, env = "AUTHBRIDGE_ENCRYPTION_KEYS", hide_env_values = true, global = true,
+          value_parser = |text: &str| Ok::<_, String>(KeyList(text.to_owned())))]
+    pub encryption_keys: Option<KeyList>,
+
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "AUTHBRIDGE_LOG_FORMAT", value_enum, default_value_t, global = true)]
     pub log_format: LogFormat,
@@ -266,6 +279,16 @@ impl Config {
             wait_timeout: Duration::from_millis(self.pool_timeout_ms),
             sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
         }
+    }
+
+    /// How secrets are stored; an unusable key list is an error that never quotes a key.
+    pub fn at_rest(&self) -> Result<AtRest, String> {
+        let encryption_keys = self
+            .encryption_keys
+            .as_ref()
+            .map(|KeyList(text)| EncryptionKeys::parse(text).map_err(|e| format!("--encryption-keys: {e}")))
+            .transpose()?;
+        Ok(AtRest { session_tokens: self.session_token_storage, encryption_keys })
     }
 
     /// All API keys: from flags/env and from the key file.
@@ -285,6 +308,17 @@ impl Config {
             }
         }
         Ok(keys)
+    }
+}
+
+/// The text of `--encryption-keys`, parsed once the command runs (so that no parse error of
+/// clap's quotes it); `Debug` never shows it.
+#[derive(Clone)]
+pub struct KeyList(String);
+
+impl std::fmt::Debug for KeyList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyList(..)")
     }
 }
 
@@ -314,4 +348,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Ok(Duration::from_secs(seconds));
     }
     humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 1h, 15m, 90s or a number of seconds)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn encryption_keys_never_show_in_a_debug_print() {
+        let key = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let cli = Cli::try_parse_from(["authbridge", "--encryption-keys", key]).expect("parses");
+        assert!(!format!("{cli:?}").contains("AAAA"), "{cli:?}");
+        let at_rest = cli.config.at_rest().expect("a valid key list");
+        assert_eq!(at_rest.encryption_keys.map(|keys| keys.current_id().to_owned()).as_deref(), Some("k1"));
+    }
 }

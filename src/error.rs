@@ -236,6 +236,15 @@ impl From<db::Error> for ApiError {
             db::Error::Query(E::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) | db::Error::MissingUser => {
                 Self::FailedPrecondition("a referenced row does not exist (no user has this userId)".into())
             }
+            // Not the caller's fault, but no 500 either: the row cannot be served until an operator
+            // restores the key or the value. The error names the row and column, never the value.
+            db::Error::Undecryptable(undecryptable) => {
+                tracing::error!(error = %undecryptable, "a stored OAuth token does not open with --encryption-keys");
+                Self::FailedPrecondition(format!(
+                    "the stored {} of this account cannot be decrypted with the configured encryption keys",
+                    undecryptable.column
+                ))
+            }
             _ => {
                 tracing::error!(error = %err, "database error");
                 Self::Internal

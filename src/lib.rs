@@ -4,6 +4,7 @@
 //! [`app`] builds the whole HTTP service from an [`AppState`]; `main.rs` only parses the command
 //! line and calls [`startup::run`]. Tests drive [`app`] in-process.
 
+pub mod at_rest;
 pub mod auth;
 pub mod config;
 pub mod db;

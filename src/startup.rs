@@ -1,15 +1,18 @@
 //! From a parsed command line to a running service (or a finished command).
 
+use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tracing_subscriber::Layer as _;
 
+use crate::at_rest::{AtRest, SessionTokenStorage};
 use crate::auth::ApiKeys;
 use crate::config::{Cli, Command, Config, LogFormat, RelationMode};
 use crate::db::migrate::{Migrate, Setup};
 use crate::db::{Db, PoolOptions, check, url};
+use crate::models::{accounts, sessions};
 use crate::server::{self, ServerOptions};
 use crate::{AppState, Settings, app, healthcheck, purge};
 
@@ -86,6 +89,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => code,
         },
         Command::PurgeExpired => purge_expired(&config).await,
+        Command::MigrateTokens { batch_size } => migrate_tokens(&config, batch_size).await,
+        Command::Reencrypt { batch_size } => reencrypt(&config, batch_size).await,
     }
 }
 
@@ -117,6 +122,7 @@ async fn connect_to(
 ) -> Result<Db, ExitCode> {
     let setup = Setup {
         migrate: policy,
+        at_rest: config.at_rest().map_err(config_error)?,
         relation_mode: config.relation_mode,
         sqlite_format: config.sqlite_datetime_format.forced(),
     };
@@ -179,25 +185,81 @@ async fn check_schema(db: Db, relation_mode: RelationMode) -> ExitCode {
     }
 }
 
-/// `authbridge purge-expired`: one purge run, its counts on stdout as JSON.
-async fn purge_expired(config: &Config) -> ExitCode {
-    // Settles the SQLite date format, which the cutoff comparison depends on.
-    let db = match connect(config, Migrate::IfEmpty).await {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
-    match purge::run(&db, config.purge_batch_size, "command").await {
-        Ok(purged) => {
+/// The database of a one-off command, ready: the SQLite date format settled (time comparisons
+/// depend on it), the schema checked.
+async fn command_db(config: &Config) -> Result<Db, ExitCode> {
+    connect(config, Migrate::IfEmpty).await
+}
+
+/// A command's result: its counts on stdout as JSON, or the error on stderr.
+fn report<T: serde::Serialize, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> ExitCode {
+    match result {
+        Ok(counts) => {
             #[allow(clippy::print_stdout, reason = "the command's output")]
             {
-                println!("{}", serde_json::json!(purged));
+                println!("{}", serde_json::json!(counts));
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("authbridge: purge failed: {e}");
+            eprintln!("authbridge: {what} failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `authbridge purge-expired`: one purge run.
+async fn purge_expired(config: &Config) -> ExitCode {
+    match command_db(config).await {
+        Ok(db) => report("purge", purge::run(&db, config.purge_batch_size, "command").await),
+        Err(code) => code,
+    }
+}
+
+/// `authbridge migrate-tokens`: hashes the session tokens stored plain.
+async fn migrate_tokens(config: &Config, batch_size: NonZeroU32) -> ExitCode {
+    if config.session_token_storage == SessionTokenStorage::Plain {
+        return config_error(
+            "migrate-tokens stores hashes: give it --session-token-storage sha256-migrating, the servers' setting while it runs",
+        );
+    }
+    let db = match command_db(config).await {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let migrated = sessions::hash_plain_tokens(&db, batch_size, db.now()).await;
+    if let Ok(migrated) = &migrated
+        && let Some(until) = migrated.ambiguous_until
+    {
+        eprintln!(
+            "authbridge: {} live sessions hold 64 hex characters, a hash or a raw token of authbridge's own; keep \
+             sha256-migrating until {} (each is hashed on first use or has expired by then)",
+            migrated.ambiguous,
+            crate::db::time::format_rfc3339(until.at())
+        );
+    }
+    report("migrate-tokens", migrated)
+}
+
+/// `authbridge reencrypt`: every OAuth token sealed under the first key. Exit 1 when a token
+/// does not open.
+async fn reencrypt(config: &Config, batch_size: NonZeroU32) -> ExitCode {
+    let keys = match config.at_rest() {
+        Ok(AtRest { encryption_keys: Some(keys), .. }) => keys,
+        Ok(_) => return config_error("reencrypt needs --encryption-keys (the first key is the one it seals with)"),
+        Err(e) => return config_error(e),
+    };
+    let db = match command_db(config).await {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    match accounts::reencrypt(&db, &keys, batch_size).await {
+        Ok(done) if done.failed > 0 => {
+            eprintln!("authbridge: {} tokens did not open with the configured keys (see the log)", done.failed);
+            report("reencrypt", Ok::<_, String>(done));
+            ExitCode::FAILURE
+        }
+        result => report("reencrypt", result),
     }
 }
 

@@ -14,11 +14,11 @@ use diesel::{QueryableByName, sql_query};
 use diesel_async::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use super::relations::RelationReport;
+use super::relations::{RelationMode, RelationReport};
 use super::tables::TABLES;
 use super::url::Target;
 use super::{Db, Pool, PoolOptions, SqliteTimeFormat, StartError, check, with_conn};
-use crate::config::RelationMode;
+use crate::at_rest::AtRest;
 
 #[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -53,9 +53,11 @@ pub struct Prepared {
 }
 
 /// How start-up readies the database (see [`Db::connect`]).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Setup {
     pub migrate: Migrate,
+    /// How tokens are kept at rest; the models apply it.
+    pub at_rest: AtRest,
     /// As configured: `auto` is settled from the catalog.
     pub relation_mode: RelationMode,
     /// `None` detects the SQLite date format from the rows.
@@ -71,6 +73,7 @@ impl Db {
     pub async fn connect(target: Target, options: &PoolOptions, setup: Setup) -> Result<(Self, Prepared), StartError> {
         let mut db = Self::new(target, options, SqliteTimeFormat::default())?;
         db.set_relation_mode(setup.relation_mode);
+        db.set_at_rest(setup.at_rest);
         let prepared = prepare(&mut db, setup.migrate, setup.sqlite_format).await?;
         Ok((db, prepared))
     }

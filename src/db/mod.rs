@@ -29,10 +29,11 @@ pub use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Pool as DeadPool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 
+use self::relations::RelationMode;
 pub use self::tables::{ColumnLimits, TooLong};
 pub use self::time::{DbTime, SqliteTimeFormat};
 use self::url::Target;
-use crate::config::RelationMode;
+use crate::at_rest::AtRest;
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!("enable at least one database backend feature: postgres, mysql or sqlite");
@@ -63,6 +64,8 @@ pub struct Db {
     optional_columns: Arc<HashSet<(&'static str, &'static str)>>,
     /// As configured until start-up has read the schema, then `foreign-keys` or `prisma`.
     relation_mode: RelationMode,
+    /// How session tokens and OAuth tokens are stored (the models apply it).
+    at_rest: AtRest,
     /// Opens every PostgreSQL connection (the pool's and the migration's).
     #[cfg(feature = "postgres")]
     pg: Option<Arc<pg::Connector>>,
@@ -81,6 +84,9 @@ pub enum Error {
     /// by authbridge where the database has no foreign keys (see [`relations`]).
     #[error("no user has this userId")]
     MissingUser,
+    /// A stored OAuth token that the configured keys do not open.
+    #[error(transparent)]
+    Undecryptable(#[from] crate::at_rest::Undecryptable),
 }
 
 impl Error {
@@ -361,6 +367,7 @@ impl Db {
             limits: Arc::default(),
             optional_columns: Arc::default(),
             relation_mode: RelationMode::default(),
+            at_rest: AtRest::default(),
             #[cfg(feature = "postgres")]
             pg,
         })
@@ -438,6 +445,14 @@ impl Db {
     /// on any schema.
     pub fn foreign_keys_enforce_relations(&self) -> bool {
         self.relation_mode == RelationMode::ForeignKeys
+    }
+
+    pub fn at_rest(&self) -> &AtRest {
+        &self.at_rest
+    }
+
+    pub fn set_at_rest(&mut self, at_rest: AtRest) {
+        self.at_rest = at_rest;
     }
 
     pub fn sqlite_format(&self) -> SqliteTimeFormat {
@@ -530,6 +545,7 @@ impl From<Error> for StartError {
             Error::Query(q) => StartError::Query(q.to_string()),
             Error::TooLong(t) => StartError::Query(t.to_string()),
             Error::MissingUser => StartError::Query(Error::MissingUser.to_string()),
+            Error::Undecryptable(u) => StartError::Query(u.to_string()),
         }
     }
 }

@@ -291,7 +291,7 @@ fn tls_error(error: &tokio_postgres::Error) -> Option<&rustls::Error> {
 fn client_config(tls: &PgTls) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match tls.verify() {
-        Verify::Nothing => Arc::new(AnyCertificate(provider.clone())),
+        Verify::Nothing => Arc::new(Lenient { provider: provider.clone(), chain: None }),
         verify => {
             let roots = match &tls.roots {
                 Some(Roots::File(path)) => roots_from_file(path)?,
@@ -301,7 +301,7 @@ fn client_config(tls: &PgTls) -> Result<rustls::ClientConfig, String> {
                 .build()
                 .map_err(|e| format!("cannot use the CA certificates: {e}"))?;
             match verify {
-                Verify::Chain => Arc::new(ChainOnly(webpki)),
+                Verify::Chain => Arc::new(Lenient { provider: provider.clone(), chain: Some(webpki) }),
                 _ => webpki,
             }
         }
@@ -380,52 +380,18 @@ fn read_identity(identity: &ClientIdentity) -> Result<Identity, String> {
     }
 }
 
-/// `sslmode=prefer|require` without a CA: encrypted, the server not authenticated (libpq does the
-/// same). The handshake's signatures are still checked.
+/// The two checks libpq makes that rustls's own verifier does not: `sslmode=prefer|require`
+/// without a CA (`chain: None`: encrypted, the server not authenticated) and `verify-ca` (the
+/// chain must lead to a trusted root; the name is not checked — webpki checks the name last,
+/// after the chain, so a name error means the chain was good). The handshake's signatures are
+/// checked in both.
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Lenient {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
 }
 
-/// libpq's `verify-ca`: the chain must lead to a trusted root; the name is not checked. webpki
-/// checks the name last, after the chain, so a name error means the chain was good.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -434,7 +400,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -448,7 +417,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -457,10 +426,10 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -21,11 +21,35 @@
 use std::fmt;
 use std::future::Future;
 
+use clap::ValueEnum;
 use diesel::QueryResult;
 use diesel_async::{AsyncConnection, TransactionManager};
 
 use super::tables::{TABLES, USER_ID, USERS};
-use crate::config::RelationMode;
+
+/// Who keeps every session, account and authenticator pointing at an existing user (see
+/// docs/relation-mode.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum RelationMode {
+    /// Read the schema at start-up: `foreign-keys` when sessions, accounts and authenticators
+    /// each have a foreign key to users with ON DELETE CASCADE, otherwise `prisma`.
+    #[default]
+    Auto,
+    /// The database's foreign keys do it (Prisma's default, `relationMode = "foreignKeys"`);
+    /// start-up fails when one of the three is missing.
+    ForeignKeys,
+    /// authbridge does it in its own transactions, as Prisma Client does with
+    /// `relationMode = "prisma"` (PlanetScale / Vitess); correct with or without foreign keys.
+    Prisma,
+}
+
+/// The flag's spelling (`foreign-keys`), for messages and logs.
+impl fmt::Display for RelationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(value.get_name())
+    }
+}
 
 /// A relation to `users.id`: the table and column that point at a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -313,7 +313,7 @@ pub async fn link_account(
 
 #[utoipa::path(post, path = "/v1/adapter/unlinkAccount", operation_id = "unlinkAccount", tag = ADAPTER, summary = "unlinkAccount",
     description = "Deletes the account; answers it, or null when there was none.",
-    request_body = ProviderArg, responses((status = 200, body = Option<Account>)))]
+    request_body = ProviderArg, responses((status = 200, body = Option<Account>), (status = 422)))]
 pub async fn unlink_account(
     State(state): State<AppState>,
     ApiJson(ProviderArg { provider, provider_account_id }): ApiJson<ProviderArg>,
@@ -323,7 +323,7 @@ pub async fn unlink_account(
 
 #[utoipa::path(post, path = "/v1/adapter/getAccount", operation_id = "getAccount", tag = ADAPTER, summary = "getAccount",
     description = "The account for this provider and provider account id, or null.",
-    request_body = ProviderArg, responses((status = 200, body = Option<Account>)))]
+    request_body = ProviderArg, responses((status = 200, body = Option<Account>), (status = 422)))]
 pub async fn get_account(
     State(state): State<AppState>,
     ApiJson(ProviderArg { provider, provider_account_id }): ApiJson<ProviderArg>,

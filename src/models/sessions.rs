@@ -143,6 +143,45 @@ fn info_columns(db: &Db) -> InfoColumns {
     )
 }
 
+/// Evaluates `$find` (a query's result, `DbResult<Option<_>>`) with `$stored` bound to the stored
+/// form of `$token`. With `sha256-migrating`, a token that matches no hash may be stored plain:
+/// [`upgrade_plain_row`] rewrites that row to the hash and `$find` runs once more. A hit costs
+/// what it costs with `sha256`; only a miss costs more. (A macro, not a function taking an async
+/// closure: the futures of such closures are not known to be `Send`, which axum needs.)
+macro_rules! by_stored_token {
+    ($db:expr, $token:expr, |$stored:ident| $find:expr) => {{
+        let storage = $db.at_rest().session_tokens;
+        let stored = storage.stored($token);
+        let $stored: &str = &stored;
+        match $find {
+            Ok(None) if storage.upgrades_plain_rows() => {
+                upgrade_plain_row($db, $token, $stored).await?;
+                $find
+            }
+            found => found,
+        }
+    }};
+}
+
+/// Rewrites the row that holds `token` plain to hold `hash`: one atomic statement, so of two first
+/// uses at once one rewrites the row and the other matches nothing, and each then finds the hash.
+async fn upgrade_plain_row(db: &Db, token: &str, hash: &str) -> DbResult<()> {
+    let upgraded = with_conn!(db, conn => diesel::update(by_token(token))
+        .set(sessions::session_token.eq(hash))
+        .execute(conn)
+        .await);
+    match upgraded {
+        Ok(_) => Ok(()),
+        // The hash is there already (a plain and a hashed row of one token, only possible when
+        // another program wrote the plain one): the retry finds the hashed row.
+        Err(crate::db::Error::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ))) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Inserts the session. With `keep_at_most`, the user's other sessions beyond that number go in
 /// the same transaction, those that expire first (reads slide the expiry, so these are the least
 /// recently used), and never the new one. An unknown user is [`crate::db::Error::MissingUser`] or
@@ -150,10 +189,14 @@ fn info_columns(db: &Db) -> InfoColumns {
 /// No column authbridge writes is left to a database default, so the stored row is what was
 /// inserted (no `RETURNING`). The optional columns that exist are filled in the same statement.
 pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
+    let raw_token = session.session_token.clone();
+    let session = Session { session_token: stored(db, &raw_token).into_owned(), ..session };
+    // The token as sent is checked too: what a request may send does not depend on the storage.
     db.check_lengths(
         &SESSIONS,
         &[
             (sessions::id::NAME, Some(&session.id)),
+            (sessions::session_token::NAME, Some(&raw_token)),
             (sessions::session_token::NAME, Some(&session.session_token)),
             (sessions::user_id::NAME, Some(&session.user_id)),
         ],
@@ -161,7 +204,7 @@ pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Op
     let insert = insert::InsertSession { session: &session, now: db.now(), device, metadata: Metadata::of(db) };
     let Some(keep_at_most) = keep_at_most else {
         write_for_user!(db, &session.user_id, conn => insert.execute(conn).await)?;
-        return Ok(session);
+        return Ok(Session { session_token: raw_token, ..session });
     };
     let others_kept = i64::from(keep_at_most.get() - 1);
     // A locking transaction (see `relations`): the trimming SELECT must see the sessions that
@@ -195,7 +238,7 @@ pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Op
         }
         Ok(true)
     }))?;
-    if created { Ok(session) } else { Err(crate::db::Error::MissingUser) }
+    if created { Ok(Session { session_token: raw_token, ..session }) } else { Err(crate::db::Error::MissingUser) }
 }
 
 /// Gives the live session behind `token` a new token and expiry in one statement (on MySQL: that
@@ -212,18 +255,36 @@ pub async fn rotate(
     new_expires: DbTime,
     device: &Device,
 ) -> DbResult<Option<Session>> {
-    let live = || by_token(token).filter(sessions::expires.gt(now));
+    let new_stored = stored(db, new_token);
+    let live = |stored| by_token(stored).filter(sessions::expires.gt(now));
     let metadata = Metadata::of(db);
     // Built per attempt: MySQL runs a statement again after a deadlock.
     let changes = || {
         (
-            sessions::session_token.eq(new_token),
+            sessions::session_token.eq(&*new_stored),
             sessions::expires.eq(new_expires),
             metadata.touch(now),
             metadata.device(device),
         )
     };
-    crate::db::update_returning!(db, live(), changes(), Session, read_back: by_token(new_token))
+    let rotated = by_stored_token!(db, token, |stored| crate::db::update_returning!(
+        db,
+        live(stored),
+        changes(),
+        Session,
+        read_back: by_token(&new_stored)
+    ))?;
+    Ok(rotated.map(|session| with_raw_token(session, new_token)))
+}
+
+/// The value the `sessionToken` column holds for `token` (see [`crate::at_rest`]).
+fn stored<'a>(db: &Db, token: &'a str) -> std::borrow::Cow<'a, str> {
+    db.at_rest().session_tokens.stored(token)
+}
+
+/// The session with the caller's token in place of the stored one.
+fn with_raw_token(session: Session, token: &str) -> Session {
+    Session { session_token: token.to_owned(), ..session }
 }
 
 fn by_token(token: &str) -> diesel::dsl::Filter<sessions::table, Exactly<'_, sessions::session_token>> {
@@ -354,6 +415,17 @@ pub async fn find_with_user(
     now: DbTime,
     slide: Option<Slide>,
 ) -> DbResult<Option<(Session, User)>> {
+    let found = by_stored_token!(db, token, |stored| find_stored_with_user(db, stored, now, slide).await)?;
+    Ok(found.map(|(session, user)| (with_raw_token(session, token), user)))
+}
+
+/// [`find_with_user`] by the stored form of the token.
+async fn find_stored_with_user(
+    db: &Db,
+    token: &str,
+    now: DbTime,
+    slide: Option<Slide>,
+) -> DbResult<Option<(Session, User)>> {
     #[cfg(feature = "postgres")]
     if let (crate::db::Pool::Postgres(pool), Some(slide)) = (db.pool(), slide) {
         // PostgreSQL: one statement, one round trip.
@@ -414,14 +486,22 @@ async fn read_with_user(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(S
 /// `None` when no session has this token. Moving it to an unknown user is
 /// [`crate::db::Error::MissingUser`] or a foreign key violation (see [`crate::db::relations`]).
 pub async fn update(db: &Db, token: &str, mut changes: SessionChanges) -> DbResult<Option<Session>> {
+    if changes.expires.is_some() || changes.user_id.is_some() {
+        changes.updated_at = Metadata::of(db).updated_at.then(|| db.now());
+    }
+    let updated = by_stored_token!(db, token, |stored| update_stored(db, stored, &changes).await)?;
+    Ok(updated.map(|session| with_raw_token(session, token)))
+}
+
+/// [`update`] by the stored form of the token.
+async fn update_stored(db: &Db, token: &str, changes: &SessionChanges) -> DbResult<Option<Session>> {
     if changes.expires.is_none() && changes.user_id.is_none() {
         return with_conn!(db, conn => by_token(token).select(Session::as_select()).first(conn).await.optional());
     }
-    changes.updated_at = Metadata::of(db).updated_at.then(|| db.now());
     db.check_lengths(&SESSIONS, &[(sessions::user_id::NAME, changes.user_id.as_deref())])?;
     match changes.user_id.as_deref() {
-        Some(user_id) if !db.foreign_keys_enforce_relations() => move_to_user(db, token, user_id, &changes).await,
-        _ => crate::db::update_returning!(db, by_token(token), &changes, Session, read_back: by_token(token)),
+        Some(user_id) if !db.foreign_keys_enforce_relations() => move_to_user(db, token, user_id, changes).await,
+        _ => crate::db::update_returning!(db, by_token(token), changes, Session, read_back: by_token(token)),
     }
 }
 
@@ -453,7 +533,57 @@ async fn move_to_user(db: &Db, token: &str, user_id: &str, changes: &SessionChan
 
 /// Idempotent: a second sign-out answers `None` instead of failing (Prisma's P2025).
 pub async fn delete(db: &Db, token: &str) -> DbResult<Option<Session>> {
-    crate::db::delete_returning!(db, by_token(token), Session)
+    let deleted = by_stored_token!(db, token, |stored| crate::db::delete_returning!(db, by_token(stored), Session))?;
+    Ok(deleted.map(|session| with_raw_token(session, token)))
+}
+
+/// What `authbridge migrate-tokens` did.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenMigration {
+    /// Rows whose plain token was replaced by its hash.
+    pub hashed: u64,
+    /// Live rows holding 64 lower-case hex characters: a hash, or one of authbridge's own tokens
+    /// stored plain; left as they are.
+    pub ambiguous: u64,
+    /// The latest expiry among those: a plain one among them is hashed on first use under
+    /// `sha256-migrating`, so after this time none is left to need it.
+    pub ambiguous_until: Option<DbTime>,
+}
+
+/// Hashes every session token that is certainly plain (see [`crate::at_rest::may_be_hashed`]),
+/// reading `batch` rows at a time in id order. Each row is rewritten by one statement that
+/// re-checks the plain value, so a server's concurrent upgrade, rotation or sign-out wins.
+pub async fn hash_plain_tokens(db: &Db, batch: NonZeroU32, now: DbTime) -> DbResult<TokenMigration> {
+    let mut report = TokenMigration::default();
+    let mut after = String::new();
+    loop {
+        let rows: Vec<(String, String, DbTime)> = with_conn!(db, conn => sessions::table
+            .filter(sessions::id.gt(&after))
+            .order(sessions::id)
+            .select((sessions::id, sessions::session_token, sessions::expires))
+            .limit(i64::from(batch.get()))
+            .load(conn)
+            .await)?;
+        let Some((last, _, _)) = rows.last() else { return Ok(report) };
+        after = last.clone();
+        for (id, token, expires) in rows {
+            if crate::at_rest::may_be_hashed(&token) {
+                if expires > now {
+                    report.ambiguous += 1;
+                    report.ambiguous_until = report.ambiguous_until.max(Some(expires));
+                }
+                continue;
+            }
+            let hash = crate::at_rest::sha256_hex(&token);
+            let hashed = with_conn!(db, conn => diesel::update(sessions::table.find(&id))
+                .filter(exact(sessions::session_token, &token))
+                .set(sessions::session_token.eq(&hash))
+                .execute(conn)
+                .await)?;
+            report.hashed += hashed as u64;
+        }
+    }
 }
 
 #[cfg(feature = "postgres")]

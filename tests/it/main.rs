@@ -9,6 +9,7 @@ mod support;
 mod binary;
 mod servers;
 
+mod at_rest;
 mod auth;
 mod bad_input;
 mod catalog;
@@ -33,6 +34,7 @@ mod tls;
 fn main() -> std::process::ExitCode {
     let tests = [
         harness::own_tests(),
+        at_rest::tests(),
         auth::tests(),
         bad_input::tests(),
         catalog::tests(),

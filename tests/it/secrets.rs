@@ -1,7 +1,8 @@
 //! A whole Auth.js lifecycle against the real binary logging at trace level for every target
 //! (`RUST_LOG=trace`: axum, the database drivers, ours), with errors provoked on purpose by bad input
 //! full of secrets. No session token, verification token, OAuth token, email, API key or
-//! database password may appear in stdout, stderr or the body of any error response.
+//! database password may appear in stdout, stderr or the body of any error response; nor, with
+//! secrets at rest, an encryption key, also not in the output of `reencrypt` and `migrate-tokens`.
 
 use serde_json::{Value, json};
 
@@ -9,7 +10,7 @@ use crate::binary::{Server, database};
 use crate::support::{Backend, DATABASES};
 
 crate::harness::tests! {
-    sync on DATABASES: a_full_lifecycle_at_trace_level_leaks_no_secret;
+    sync on DATABASES: a_full_lifecycle_at_trace_level_leaks_no_secret, with_secrets_at_rest_nothing_leaks_either;
     sync: dropped_key_names_cannot_forge_log_lines;
 }
 
@@ -25,6 +26,9 @@ const ACCESS_TOKEN: &str = "ya29.accesstok-71c3e9b2";
 const REFRESH_TOKEN: &str = "1//refreshtok-4be0a6d8";
 const ID_TOKEN: &str = "eyJidtok.e30.sig-83f1c2";
 const NEW_ACCESS_TOKEN: &str = "ya29.accesstok-new-5f7d";
+/// `--encryption-keys` entries; the base64 text is the secret.
+const ENCRYPTION_KEY: &str = "k1:U0VDUkVULWVuY3J5cHRpb24ta2V5LTMyLWJ5dGVzISE=";
+const ROTATED_KEY: &str = "k2:U0VDUkVULXJvdGF0ZWQta2V5LW9mLTMyLWJ5dGVzISE=";
 
 /// What the lifecycle saw: the bodies of error answers, and the secrets the server generated.
 struct Run<'a> {
@@ -236,17 +240,64 @@ fn needles(secrets: &[String]) -> Vec<String> {
     needles
 }
 
-fn lifecycle_leaks_nothing(backend: Backend, format: &str) {
+/// With secrets at rest: an OAuth token altered in the database is answered 422 and logged
+/// without its value.
+fn altered_oauth_token(run: &mut Run, backend: Backend, url: &str) {
+    let user = run.call("createUser", json!({ "user": { "email": EMAIL } }), 200);
+    let account = json!({ "account": { "userId": user["id"], "type": "oidc", "provider": "google",
+        "providerAccountId": "2077", "access_token": ACCESS_TOKEN, "refresh_token": REFRESH_TOKEN,
+        "id_token": ID_TOKEN } });
+    run.call("linkAccount", account, 200);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let db = crate::support::new_db(url, &crate::support::pool_options());
+        let sql = r#"UPDATE accounts SET access_token = 'ab:v1:k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+                     WHERE "providerAccountId" = '2077'"#;
+        crate::support::execute(&db, &crate::support::quoted(backend, sql)).await;
+    });
+    run.call("getAccount", json!({ "provider": "google", "providerAccountId": "2077" }), 422);
+}
+
+/// `reencrypt` (which meets the altered token: exit 1) and `migrate-tokens` on the server's
+/// database; their output, for the scan.
+fn at_rest_commands(dir: &std::path::Path, url: &str) -> String {
+    let run = |command: &str, variable: &str, value: &str, code: i32| {
+        let mut process = crate::binary::command(&[command]);
+        process.current_dir(dir).env("DATABASE_URL", url).env("RUST_LOG", "trace").env(variable, value);
+        let result = crate::binary::output_within(&mut process, std::time::Duration::from_secs(60));
+        let text = format!("{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));
+        assert_eq!(result.status.code(), Some(code), "{command}:\n{text}");
+        text
+    };
+    let keys = format!("{ROTATED_KEY},{ENCRYPTION_KEY}");
+    let output = run("reencrypt", "AUTHBRIDGE_ENCRYPTION_KEYS", &keys, 1)
+        + &run("migrate-tokens", "AUTHBRIDGE_SESSION_TOKEN_STORAGE", "sha256-migrating", 0);
+    assert!(output.contains(r#"{"rewritten":2,"failed":1}"#), "reencrypt's counts:\n{output}");
+    assert!(output.contains(r#""hashed":0"#), "migrate-tokens' counts:\n{output}");
+    output
+}
+
+fn lifecycle_leaks_nothing(backend: Backend, format: &str, at_rest: bool) {
     let dir = tempfile::tempdir().unwrap();
     // On PostgreSQL the URL carries a password (trust authentication ignores it).
     let (_scratch, _user, url) = database(backend, dir.path());
     let keys = format!("{OLD_KEY},{NEW_KEY}");
-    let env = [("AUTHBRIDGE_API_KEYS", keys.as_str()), ("RUST_LOG", "trace"), ("DATABASE_URL", url.as_str())];
+    let mut env = vec![("AUTHBRIDGE_API_KEYS", keys.as_str()), ("RUST_LOG", "trace"), ("DATABASE_URL", url.as_str())];
+    if at_rest {
+        env.extend([("AUTHBRIDGE_SESSION_TOKEN_STORAGE", "sha256"), ("AUTHBRIDGE_ENCRYPTION_KEYS", ENCRYPTION_KEY)]);
+    }
     let server = Server::start_with(dir.path(), &["--log-format", format], &env);
     let mut run = Run { server: &server, errors: Vec::new(), generated: Vec::new(), requests: 0 };
     lifecycle(&mut run);
+    if at_rest {
+        altered_oauth_token(&mut run, backend, &url);
+    }
     let (errors, generated, requests) = (run.errors, run.generated, run.requests);
-    let log = server.stop();
+    let mut log = server.stop();
+    if at_rest {
+        assert!(log.contains("does not open with --encryption-keys"), "the altered token is logged:\n{log}");
+        log.push_str(&at_rest_commands(dir.path(), &url));
+    }
     let stdout = std::fs::read_to_string(dir.path().join("stdout.log")).unwrap();
 
     // The capture is real: trace events (the server's, one per connection), one request line each.
@@ -270,6 +321,8 @@ fn lifecycle_leaks_nothing(backend: Backend, format: &str) {
         REFRESH_TOKEN,
         ID_TOKEN,
         NEW_ACCESS_TOKEN,
+        &ENCRYPTION_KEY[3..],
+        &ROTATED_KEY[3..],
     ]
     .map(str::to_owned)
     .to_vec();
@@ -286,8 +339,14 @@ fn lifecycle_leaks_nothing(backend: Backend, format: &str) {
 }
 
 fn a_full_lifecycle_at_trace_level_leaks_no_secret(backend: Backend) {
-    lifecycle_leaks_nothing(backend, "text");
-    lifecycle_leaks_nothing(backend, "json");
+    lifecycle_leaks_nothing(backend, "text", false);
+    lifecycle_leaks_nothing(backend, "json", false);
+}
+
+/// The same with session tokens hashed and OAuth tokens encrypted, an altered token on top, and
+/// the `reencrypt` and `migrate-tokens` commands.
+fn with_secrets_at_rest_nothing_leaks_either(backend: Backend) {
+    lifecycle_leaks_nothing(backend, "text", true);
 }
 
 /// A dropped key's name is the client's text; it reaches the log percent-encoded, as in the

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use authbridge::at_rest::AtRest;
 use authbridge::config::RelationMode;
 use authbridge::db::migrate::Setup;
 use authbridge::db::url;
@@ -367,12 +368,18 @@ impl TestApp {
     }
 
     pub async fn with_schema(backend: Backend, schema: Schema, settings: Settings) -> Self {
+        Self::with_at_rest(backend, schema, settings, AtRest::default()).await
+    }
+
+    /// An app that stores session tokens and OAuth tokens as `at_rest` says.
+    pub async fn with_at_rest(backend: Backend, schema: Schema, settings: Settings, at_rest: AtRest) -> Self {
         let (scratch, url) = Scratch::create(backend).await;
         let format = (backend == Backend::SqliteUnixMs).then_some(SqliteTimeFormat::UnixEpochMs);
         if schema == Schema::WithoutForeignKeys {
             execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(backend)).await;
         }
-        let db = ready_db_with(&url, &pool_options(), format).await;
+        let mut db = ready_db_with(&url, &pool_options(), format).await;
+        db.set_at_rest(at_rest);
         let expected = match schema {
             Schema::Migrations => RelationMode::ForeignKeys,
             Schema::WithoutForeignKeys => RelationMode::Prisma,
@@ -385,6 +392,14 @@ impl TestApp {
     pub fn over(db: Db, settings: Settings, backend: Backend, scratch: Scratch) -> Self {
         let client = Client { router: app(AppState::new(db.clone(), settings)), api_key: None };
         Self { client, db, backend, _scratch: scratch }
+    }
+
+    /// A client of another app on the same database, storing secrets as `at_rest` says (what an
+    /// instance restarted with other options would be).
+    pub fn client_with(&self, at_rest: AtRest) -> Client {
+        let mut db = self.db.clone();
+        db.set_at_rest(at_rest);
+        Client { router: app(AppState::new(db, Settings::default())), api_key: None }
     }
 
     /// The URL of the test's database (for running the binary against it).

@@ -30,9 +30,12 @@ export function binaryPath(): string {
   return bin;
 }
 
-/** The backends to run on. PostgreSQL and MySQL are skipped (with a reason) only outside CI. */
+/** The backends to run on. PostgreSQL and MySQL are skipped (with a reason) only outside CI, or
+ * when ADAPTER_BACKENDS lists others (ci.sh's second run, with secrets at rest, is SQLite only). */
 export function backends(): { backend: Backend; skip: string | false }[] {
+  const only = process.env.ADAPTER_BACKENDS?.split(",").map((b) => b.trim());
   const server = (variable: string, name: string): string | false => {
+    if (only && !only.includes(name.toLowerCase())) return `ADAPTER_BACKENDS=${only.join(",")}`;
     if (process.env[variable]) return false;
     if (process.env.CI === "true")
       throw new Error(`CI=true but ${variable} is not set: the ${name} integration tests must run`);
@@ -82,6 +85,8 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
+const AT_REST_VARIABLES = ["AUTHBRIDGE_SESSION_TOKEN_STORAGE", "AUTHBRIDGE_ENCRYPTION_KEYS"];
+
 export async function startService(backend: Backend, env: Record<string, string> = {}): Promise<Service> {
   const bin = binaryPath();
   const apiKey = randomBytes(24).toString("hex");
@@ -118,6 +123,10 @@ export async function startService(backend: Backend, env: Record<string, string>
         AUTHBRIDGE_BIND: `127.0.0.1:${port}`,
         AUTHBRIDGE_API_KEYS: apiKey,
         RUST_LOG: "warn",
+        // How secrets are stored at rest (ci.sh's second run); nothing else of this environment.
+        ...Object.fromEntries(
+          AT_REST_VARIABLES.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
+        ),
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
