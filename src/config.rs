@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::at_rest::{AtRest, EncryptionKeys, SessionTokenStorage};
+use crate::auth::ApiKey;
 use crate::db::SqliteTimeFormat;
 pub use crate::db::relations::RelationMode;
 
@@ -163,10 +164,13 @@ pub struct Config {
     pub bind: SocketAddr,
 
     /// API keys accepted in `Authorization: Bearer <key>`; several (comma-separated) for rotation.
+    /// These keys have every scope and are named `unnamed`; scoped keys go in --api-key-file.
     #[arg(long = "api-key", env = "AUTHBRIDGE_API_KEYS", value_delimiter = ',', hide_env_values = true, global = true)]
     pub api_keys: Vec<String>,
 
-    /// File with one API key per line (blank lines and lines starting with # are skipped).
+    /// File with one API key per line: `<name> <scopes> <key>`, scopes comma-separated (adapter,
+    /// session:read, sessions:manage, maintenance, ops), or just `<key>` for an unnamed key with
+    /// every scope. Blank lines and lines starting with # are skipped.
     #[arg(long, env = "AUTHBRIDGE_API_KEY_FILE", global = true)]
     pub api_key_file: Option<PathBuf>,
 
@@ -291,17 +295,23 @@ impl Config {
         Ok(AtRest { session_tokens: self.session_token_storage, encryption_keys })
     }
 
-    /// All API keys: from flags/env and from the key file.
-    pub fn load_api_keys(&self) -> Result<Vec<String>, String> {
-        let mut keys: Vec<String> =
-            self.api_keys.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect();
+    /// All API keys: unnamed ones with every scope from flags/env, and those of the key file.
+    pub fn load_api_keys(&self) -> Result<Vec<ApiKey>, String> {
+        let mut keys: Vec<ApiKey> =
+            self.api_keys.iter().map(|k| k.trim()).filter(|k| !k.is_empty()).map(ApiKey::unscoped).collect();
         if let Some(path) = &self.api_key_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read --api-key-file {}: {e}", path.display()))?;
             let before = keys.len();
-            keys.extend(
-                text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned),
-            );
+            for (number, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let key =
+                    line.parse().map_err(|e| format!("--api-key-file {} line {}: {e}", path.display(), number + 1))?;
+                keys.push(key);
+            }
             // Even with keys from --api-key: an emptied key file is a mistake, not a setting.
             if keys.len() == before {
                 return Err(format!("--api-key-file {} holds no key", path.display()));

@@ -26,6 +26,10 @@ pub enum ApiError {
     InvalidArgument { detail: String, field: Option<String> },
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthenticated,
+    /// A valid key without the scope the route needs; holds the scopes that would do,
+    /// space-separated (RFC 6750's `scope` syntax).
+    #[error("this API key lacks the scope this route needs: {0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("this route does not support the request's HTTP method")]
@@ -57,6 +61,7 @@ impl ApiError {
         match self {
             Self::InvalidArgument { .. } => "invalid_argument",
             Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::AlreadyExists(_) => "already_exists",
@@ -74,6 +79,7 @@ impl ApiError {
         match self {
             Self::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AlreadyExists(_) => StatusCode::CONFLICT,
@@ -91,6 +97,7 @@ impl ApiError {
         match self {
             Self::InvalidArgument { .. } => "Invalid argument",
             Self::Unauthenticated => "Unauthenticated",
+            Self::Forbidden(_) => "Forbidden",
             Self::NotFound(_) => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::AlreadyExists(_) => "Already exists",
@@ -112,6 +119,9 @@ impl ApiError {
                  the offending field."
             }
             Self::Unauthenticated => "the bearer key is missing or wrong.",
+            Self::Forbidden(_) => {
+                "the key is valid but lacks the scope the route needs; `scope` lists the scopes that would do."
+            }
             Self::NotFound(_) => "the row the call needs does not exist.",
             Self::MethodNotAllowed => "this path does not take this HTTP method.",
             Self::AlreadyExists(_) => {
@@ -140,6 +150,7 @@ impl ApiError {
     fn header(&self) -> Option<(&'static str, &'static str)> {
         match self {
             Self::Unauthenticated => Some(("WWW-Authenticate", "`Bearer`.")),
+            Self::Forbidden(_) => Some(("WWW-Authenticate", "`Bearer error=\"insufficient_scope\", scope=\"…\"`.")),
             Self::MethodNotAllowed => Some(("Allow", "The methods this path takes.")),
             Self::Unavailable(_) => Some(("Retry-After", "Seconds to wait before retrying.")),
             _ => None,
@@ -191,9 +202,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status().into_response();
         let headers = response.headers_mut();
-        match self {
+        match &self {
             Self::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Forbidden(scope) => {
+                // Scope names are ours (a fixed list), so this is always a valid header value.
+                let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
@@ -281,6 +299,9 @@ pub(crate) struct Problem<'a> {
     /// With `invalid_argument`: the path of the offending field, e.g. `session.userId`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// With `forbidden`: the scopes that would let the key call the route, space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
     /// Equals the `X-Request-Id` response header.
     request_id: Option<&'a str>,
 }
@@ -298,6 +319,10 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
         ApiError::InvalidArgument { field, .. } => field.as_deref(),
         _ => None,
     };
+    let scope = match &error {
+        ApiError::Forbidden(scope) => Some(scope.as_str()),
+        _ => None,
+    };
     let problem = Problem {
         type_: format!("https://authbridge.dev/problems/{}", error.code()),
         title: error.title(),
@@ -305,6 +330,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
         detail: error.to_string(),
         code: error.code(),
         field,
+        scope,
         request_id: request_id.as_deref(),
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();

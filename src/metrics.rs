@@ -21,6 +21,7 @@ use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogra
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
+use crate::auth::CallerKey;
 use crate::openapi::OPERATIONS;
 
 pub const REQUESTS_TOTAL: &str = "authbridge_http_requests_total";
@@ -67,7 +68,10 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
-    describe_counter!(REQUESTS_TOTAL, "HTTP requests answered, by method, route template and status class.");
+    describe_counter!(
+        REQUESTS_TOTAL,
+        "HTTP requests answered, by method, route template, status class and API key name."
+    );
     describe_histogram!(
         REQUEST_DURATION,
         Unit::Seconds,
@@ -99,7 +103,7 @@ pub fn spawn_upkeep() {
 }
 
 /// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = OPERATIONS, summary = "Prometheus metrics",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = OPERATIONS, security(("bearerAuth" = ["ops"])), summary = "Prometheus metrics",
     description = "Prometheus text format: requests by route template and status class, latency histograms, \
                    database pool figures, purge counts and build information.",
     responses((status = 200, body = String, content_type = "text/plain; version=0.0.4")))]
@@ -130,7 +134,9 @@ pub async fn track(request: Request, next: Next) -> Response {
         400..=499 => "4xx",
         _ => "5xx",
     };
-    counter!(REQUESTS_TOTAL, "method" => method, "route" => route.clone(), "status_class" => status).increment(1);
+    let key = CallerKey::name_in(response.extensions()).to_owned();
+    counter!(REQUESTS_TOTAL, "method" => method, "route" => route.clone(), "status_class" => status, "key" => key)
+        .increment(1);
     histogram!(REQUEST_DURATION, "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
     response
 }

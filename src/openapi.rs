@@ -43,9 +43,9 @@ const BEARER: &str = "bearerAuth";
 
 /// Problems any route may answer: wrong method, oversized head, a bug.
 const EVERY_ROUTE: [u16; 3] = [405, 431, 500];
-/// Problems of the routes behind the API key: no key, the request timeout, load shedding (the
+/// Problems of the routes behind the API key: no key, a key without the route's scope, the request timeout, load shedding (the
 /// health checks are neither keyed nor shed, and say themselves what else they answer).
-const KEYED: [u16; 3] = [401, 408, 503];
+const KEYED: [u16; 4] = [401, 403, 408, 503];
 /// Problems of a JSON body: malformed, too large, not JSON.
 const WITH_BODY: [u16; 3] = [400, 413, 415];
 /// A bad path or query parameter.
@@ -65,7 +65,7 @@ impl Documents {
 }
 
 /// The document of this server's `--unknown-fields` policy.
-#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = OPERATIONS, summary = "This document",
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = OPERATIONS, security(("bearerAuth" = ["ops"])), summary = "This document",
     description = "The OpenAPI 3.1 document of every route.", responses((status = 200, body = Object)))]
 pub async fn serve(
     State(state): State<AppState>,
@@ -111,7 +111,8 @@ fn base() -> OpenApi {
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
                     "One of the keys given with --api-key / AUTHBRIDGE_API_KEYS or --api-key-file. Without \
-                         any configured key (loopback only) no key is needed.",
+                         any configured key (loopback only) no key is needed. Each operation's security \
+                         requirements list the key scopes that let a key call it (any one of them).",
                 ))
                 .build(),
         ),

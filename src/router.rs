@@ -1,10 +1,11 @@
 //! Every route, and the middleware around them.
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -17,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::{CallerKey, Scope};
 use crate::error::{ApiError, render_problems, request_id};
 use crate::handlers::{adapter, ops, sessions};
 use crate::headers::{REQUEST_ID, header_name};
@@ -59,13 +61,33 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::purge_expired))
 }
 
-/// What [`api`] declares, read once: the document (both policies), the adapter's methods and the
-/// paths that need no API key.
+/// What [`api`] declares, read once: the document (both policies), the adapter's methods, the
+/// paths that need no API key and the scopes of the others.
 struct Declared {
     documents: Documents,
     adapter_methods: Vec<String>,
     /// Every operation declared with `security()`: the health checks.
     public_paths: Vec<String>,
+    /// `(method, path template)` → the scopes that let a key call it (any one of them), from the
+    /// operation's security requirements.
+    scopes: HashMap<(Method, String), Vec<Scope>>,
+}
+
+/// The scopes an operation's security requirements name. Every keyed operation declares its own,
+/// so that none falls back on the document's (scope-less) default by omission.
+fn declared_scopes(path: &str, operation: &Operation) -> Vec<Scope> {
+    let requirements = operation.security.as_deref().unwrap_or_default();
+    let scopes: Vec<Scope> = requirements
+        .iter()
+        .flat_map(|requirement| match serde_json::to_value(requirement) {
+            Ok(serde_json::Value::Object(schemes)) => schemes.into_iter().collect(),
+            _ => Vec::new(),
+        })
+        .flat_map(|(_, scopes)| serde_json::from_value::<Vec<String>>(scopes).unwrap_or_default())
+        .map(|scope| scope.parse().unwrap_or_else(|_| panic!("{path} declares an unknown scope {scope:?}")))
+        .collect();
+    assert!(!scopes.is_empty(), "{path} must declare the scopes that may call it in its #[utoipa::path] security");
+    scopes
 }
 
 static DECLARED: LazyLock<Declared> = LazyLock::new(|| {
@@ -73,7 +95,7 @@ static DECLARED: LazyLock<Declared> = LazyLock::new(|| {
     let paths = &document.paths.paths;
     let adapter_methods =
         paths.keys().filter_map(|path| path.strip_prefix(adapter::PREFIX)).map(str::to_owned).collect();
-    let public_paths = paths
+    let public_paths: Vec<String> = paths
         .iter()
         .filter(|(_, item)| {
             let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
@@ -82,12 +104,34 @@ static DECLARED: LazyLock<Declared> = LazyLock::new(|| {
         })
         .map(|(path, _)| path.clone())
         .collect();
-    Declared { documents: Documents::new(&document), adapter_methods, public_paths }
+    let mut scopes = HashMap::new();
+    for (path, item) in paths.iter().filter(|(path, _)| !public_paths.contains(path)) {
+        let operations = [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::PATCH, &item.patch),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                scopes.insert((method, path.clone()), declared_scopes(path, operation));
+            }
+        }
+    }
+    Declared { documents: Documents::new(&document), adapter_methods, public_paths, scopes }
 });
 
 /// Answers without an API key, and never shed under load.
 fn is_public(request: &Request) -> bool {
     DECLARED.public_paths.iter().any(|path| path == request.uri().path())
+}
+
+/// The scopes that let a key call the route `request` matched; `None` for what matched no
+/// declared operation (an unknown path or adapter method, whose 404 any valid key may see).
+fn route_scopes(request: &Request) -> Option<&'static [Scope]> {
+    let path = request.extensions().get::<MatchedPath>()?.as_str();
+    DECLARED.scopes.get(&(request.method().clone(), path.to_owned())).map(Vec::as_slice)
 }
 
 /// The methods of the Auth.js adapter, as the router serves them, in the document's order.
@@ -162,10 +206,12 @@ fn head_size(request: &Request) -> usize {
 }
 
 /// `Authorization: Bearer <key>`, checked in constant time against every configured key
-/// ([`crate::auth::ApiKeys`]). It runs before routing, so without a valid key every path
-/// (unknown ones and wrong methods included) answers the same 401: a client without a key learns
-/// nothing about which routes exist.
-async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// ([`crate::auth::ApiKeys`]), then the key's scopes against the route's. Without a valid key
+/// every path (unknown ones and wrong methods included) answers the same 401: a client without a
+/// key learns nothing about which routes exist. A valid key without the scope gets a 403 naming
+/// it. The key's name goes into the request's extensions (for the handlers' audit lines) and the
+/// response's (for the request log line and the metrics).
+async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let keys = &state.settings.api_keys;
     if keys.is_empty() || is_public(&request) {
         return next.run(request).await;
@@ -177,13 +223,26 @@ async fn require_api_key(State(state): State<AppState>, request: Request, next: 
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim().as_bytes());
-    match presented {
-        Some(presented) if keys.verify(presented) => next.run(request).await,
-        _ => ApiError::Unauthenticated.into_response(),
-    }
+    let Some(identity) = presented.and_then(|presented| keys.verify(presented)) else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    let caller = CallerKey(identity.name.clone());
+    let mut response = match route_scopes(&request) {
+        Some(needed) if !identity.scopes.allows(needed) => {
+            let needed: Vec<&str> = needed.iter().map(|scope| scope.as_str()).collect();
+            ApiError::Forbidden(needed.join(" ")).into_response()
+        }
+        _ => {
+            request.extensions_mut().insert(caller.clone());
+            next.run(request).await
+        }
+    };
+    response.extensions_mut().insert(caller);
+    response
 }
 
-/// One line per request: method, route template (never the raw path), status, latency, id.
+/// One line per request: method, route template (never the raw path), key name (never the key),
+/// status, latency, id.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -195,6 +254,7 @@ async fn log_request(request: Request, next: Next) -> Response {
         target: "authbridge::request",
         %method,
         route,
+        key = CallerKey::name_in(response.extensions()),
         status = response.status().as_u16(),
         latency_us = latency.as_micros() as u64,
         request_id,

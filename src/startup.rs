@@ -291,7 +291,7 @@ async fn serve(config: Config) -> ExitCode {
         );
     }
     let settings = Settings {
-        api_keys: ApiKeys::new(api_keys),
+        api_keys: api_keys.into_iter().collect::<ApiKeys>(),
         session_max_age: config.session_max_age,
         session_update_age: config.session_update_age,
         unknown_fields: config.unknown_fields,

@@ -124,7 +124,7 @@ pub struct UserArg {
     user: Map<String, Value>,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/createUser", operation_id = "createUser", tag = ADAPTER, summary = "createUser",
+#[utoipa::path(post, path = "/v1/adapter/createUser", operation_id = "createUser", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "createUser",
     description = "Creates a user. An incoming `user.id` is ignored: the server generates a cuid. Keys without \
                    a column are dropped and named in AuthBridge-Ignored-Fields (or rejected with \
                    --unknown-fields=reject).",
@@ -152,7 +152,7 @@ pub struct IdArg {
     id: Key,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/getUser", operation_id = "getUser", tag = ADAPTER, summary = "getUser",
+#[utoipa::path(post, path = "/v1/adapter/getUser", operation_id = "getUser", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "getUser",
     description = "The user with this id, or null.",
     request_body = IdArg, responses((status = 200, body = Option<User>)))]
 pub async fn get_user(State(state): State<AppState>, ApiJson(IdArg { id }): ApiJson<IdArg>) -> Answer<Option<User>> {
@@ -165,7 +165,7 @@ pub struct EmailArg {
     email: Key,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/getUserByEmail", operation_id = "getUserByEmail", tag = ADAPTER, summary = "getUserByEmail",
+#[utoipa::path(post, path = "/v1/adapter/getUserByEmail", operation_id = "getUserByEmail", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "getUserByEmail",
     description = "The user with exactly this email (compared as the database compares), or null.",
     request_body = EmailArg, responses((status = 200, body = Option<User>)))]
 pub async fn get_user_by_email(
@@ -182,7 +182,7 @@ pub struct ProviderArg {
     provider_account_id: Key,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/getUserByAccount", operation_id = "getUserByAccount", tag = ADAPTER, summary = "getUserByAccount",
+#[utoipa::path(post, path = "/v1/adapter/getUserByAccount", operation_id = "getUserByAccount", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "getUserByAccount",
     description = "The user that linked this provider account, or null.",
     request_body = ProviderArg, responses((status = 200, body = Option<User>)))]
 pub async fn get_user_by_account(
@@ -208,7 +208,7 @@ impl PartialSchema for UpdateUserArg {
 }
 impl ToSchema for UpdateUserArg {}
 
-#[utoipa::path(post, path = "/v1/adapter/updateUser", operation_id = "updateUser", tag = ADAPTER, summary = "updateUser",
+#[utoipa::path(post, path = "/v1/adapter/updateUser", operation_id = "updateUser", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "updateUser",
     description = "PATCH semantics: an absent key is left alone, null sets NULL. `user.id` is required; an \
                    unknown id is a 404.",
     request_body(content = inline(UpdateUserArg)), responses(Dropping<User>, (status = 404), (status = 409)))]
@@ -237,7 +237,7 @@ pub struct UserIdArg {
     user_id: Key,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/deleteUser", operation_id = "deleteUser", tag = ADAPTER, summary = "deleteUser",
+#[utoipa::path(post, path = "/v1/adapter/deleteUser", operation_id = "deleteUser", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "deleteUser",
     description = "Deletes the user with its sessions, accounts and authenticators; answers the deleted user \
                    or null.",
     request_body = UserIdArg, responses((status = 200, body = Option<User>)))]
@@ -284,7 +284,7 @@ pub struct AccountArg {
     account: Map<String, Value>,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/linkAccount", operation_id = "linkAccount", tag = ADAPTER, summary = "linkAccount",
+#[utoipa::path(post, path = "/v1/adapter/linkAccount", operation_id = "linkAccount", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "linkAccount",
     description = "Links a provider account. Provider extras without a column (refresh_token_expires_in, ...) \
                    are dropped and named in AuthBridge-Ignored-Fields.",
     request_body = AccountArg, responses(Dropping<Account>, (status = 409), (status = 422)))]
@@ -311,7 +311,7 @@ pub async fn link_account(
     Ok(Dropping { value: accounts::link(&state.db, account).await?, ignored })
 }
 
-#[utoipa::path(post, path = "/v1/adapter/unlinkAccount", operation_id = "unlinkAccount", tag = ADAPTER, summary = "unlinkAccount",
+#[utoipa::path(post, path = "/v1/adapter/unlinkAccount", operation_id = "unlinkAccount", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "unlinkAccount",
     description = "Deletes the account; answers it, or null when there was none.",
     request_body = ProviderArg, responses((status = 200, body = Option<Account>), (status = 422)))]
 pub async fn unlink_account(
@@ -321,7 +321,7 @@ pub async fn unlink_account(
     Ok(Json(accounts::unlink(&state.db, &provider.0, &provider_account_id.0).await?))
 }
 
-#[utoipa::path(post, path = "/v1/adapter/getAccount", operation_id = "getAccount", tag = ADAPTER, summary = "getAccount",
+#[utoipa::path(post, path = "/v1/adapter/getAccount", operation_id = "getAccount", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "getAccount",
     description = "The account for this provider and provider account id, or null.",
     request_body = ProviderArg, responses((status = 200, body = Option<Account>), (status = 422)))]
 pub async fn get_account(
@@ -352,7 +352,7 @@ pub struct NewSessionArg {
     context: Option<SessionContext>,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/createSession", operation_id = "createSession", tag = ADAPTER, summary = "createSession",
+#[utoipa::path(post, path = "/v1/adapter/createSession", operation_id = "createSession", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "createSession",
     description = "Creates a session; without `sessionToken` the server generates one (32 random bytes, \
                    lower-case hex).",
     request_body = NewSessionArg, responses((status = 200, body = Session), (status = 409), (status = 422)))]
@@ -401,7 +401,7 @@ pub struct SessionAndUser {
     user: User,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/getSessionAndUser", operation_id = "getSessionAndUser", tag = ADAPTER, summary = "getSessionAndUser",
+#[utoipa::path(post, path = "/v1/adapter/getSessionAndUser", operation_id = "getSessionAndUser", tag = ADAPTER, security(("bearerAuth" = ["adapter"]), ("bearerAuth" = ["session:read"])), summary = "getSessionAndUser",
     description = "The session and its user in one round trip, or null when missing or expired. Slides \
                    `expires` to now + maxAge when `expires - maxAge + updateAge <= now` (unless `slide` is \
                    false).",
@@ -445,7 +445,7 @@ pub struct SessionUpdateArg {
     session: SessionUpdateFields,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/updateSession", operation_id = "updateSession", tag = ADAPTER, summary = "updateSession",
+#[utoipa::path(post, path = "/v1/adapter/updateSession", operation_id = "updateSession", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "updateSession",
     description = "Updates the session with this token; null when there is none.",
     request_body = SessionUpdateArg, responses((status = 200, body = Option<Session>), (status = 422)))]
 pub async fn update_session(
@@ -467,7 +467,7 @@ pub struct SessionTokenArg {
     session_token: Key,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/deleteSession", operation_id = "deleteSession", tag = ADAPTER, summary = "deleteSession",
+#[utoipa::path(post, path = "/v1/adapter/deleteSession", operation_id = "deleteSession", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "deleteSession",
     description = "Signs out: deletes the session and answers it, or null when it was already gone \
                    (idempotent).",
     request_body = SessionTokenArg, responses((status = 200, body = Option<Session>)))]
@@ -495,7 +495,7 @@ pub struct VerificationTokenArg {
     verification_token: VerificationTokenFields,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/createVerificationToken", operation_id = "createVerificationToken", tag = ADAPTER, summary = "createVerificationToken",
+#[utoipa::path(post, path = "/v1/adapter/createVerificationToken", operation_id = "createVerificationToken", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "createVerificationToken",
     description = "Stores a magic-link token.",
     request_body = VerificationTokenArg, responses((status = 200, body = VerificationToken), (status = 409)))]
 pub async fn create_verification_token(
@@ -514,7 +514,7 @@ pub struct UseVerificationTokenArg {
     token: Key,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/useVerificationToken", operation_id = "useVerificationToken", tag = ADAPTER, summary = "useVerificationToken",
+#[utoipa::path(post, path = "/v1/adapter/useVerificationToken", operation_id = "useVerificationToken", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "useVerificationToken",
     description = "Atomically deletes and answers the token (even when expired), or null: of concurrent calls \
                    exactly one gets it.",
     request_body = UseVerificationTokenArg, responses((status = 200, body = Option<VerificationToken>)))]
@@ -551,7 +551,7 @@ pub struct AuthenticatorArg {
     authenticator: AuthenticatorFields,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/createAuthenticator", operation_id = "createAuthenticator", tag = ADAPTER, summary = "createAuthenticator",
+#[utoipa::path(post, path = "/v1/adapter/createAuthenticator", operation_id = "createAuthenticator", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "createAuthenticator",
     description = "Stores a WebAuthn authenticator.",
     request_body = AuthenticatorArg, responses((status = 200, body = Authenticator), (status = 409), (status = 422)))]
 pub async fn create_authenticator(
@@ -578,7 +578,7 @@ pub struct CredentialIdArg {
     credential_id: Key,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/getAuthenticator", operation_id = "getAuthenticator", tag = ADAPTER, summary = "getAuthenticator",
+#[utoipa::path(post, path = "/v1/adapter/getAuthenticator", operation_id = "getAuthenticator", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "getAuthenticator",
     description = "The WebAuthn authenticator with this credential id, or null.",
     request_body = CredentialIdArg, responses((status = 200, body = Option<Authenticator>)))]
 pub async fn get_authenticator(
@@ -588,7 +588,7 @@ pub async fn get_authenticator(
     Ok(Json(authenticators::find(&state.db, &credential_id.0).await?))
 }
 
-#[utoipa::path(post, path = "/v1/adapter/listAuthenticatorsByUserId", operation_id = "listAuthenticatorsByUserId", tag = ADAPTER, summary = "listAuthenticatorsByUserId",
+#[utoipa::path(post, path = "/v1/adapter/listAuthenticatorsByUserId", operation_id = "listAuthenticatorsByUserId", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "listAuthenticatorsByUserId",
     description = "The user's authenticators; [] for an unknown user.",
     request_body = UserIdArg, responses((status = 200, body = Vec<Authenticator>)))]
 pub async fn list_authenticators_by_user_id(
@@ -608,7 +608,7 @@ pub struct CounterArg {
     counter: i32,
 }
 
-#[utoipa::path(post, path = "/v1/adapter/updateAuthenticatorCounter", operation_id = "updateAuthenticatorCounter", tag = ADAPTER, summary = "updateAuthenticatorCounter",
+#[utoipa::path(post, path = "/v1/adapter/updateAuthenticatorCounter", operation_id = "updateAuthenticatorCounter", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "updateAuthenticatorCounter",
     description = "Sets the signature counter; an unknown credential id is a 404.",
     request_body = CounterArg, responses((status = 200, body = Authenticator), (status = 404)))]
 pub async fn update_authenticator_counter(

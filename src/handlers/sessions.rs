@@ -44,7 +44,7 @@ fn rotated_max_age() -> utoipa::openapi::schema::Object {
 }
 
 /// `POST /v1/sessions/rotate`: a new token and a fresh expiry for the same session id.
-#[utoipa::path(post, path = "/v1/sessions/rotate", operation_id = "rotateSession", tag = SESSIONS,
+#[utoipa::path(post, path = "/v1/sessions/rotate", operation_id = "rotateSession", tag = SESSIONS, security(("bearerAuth" = ["sessions:manage"])),
     summary = "Rotate a session token",
     description = "A new token (32 random bytes, hex) for the same session id, expiring at now + maxAge; the old \
                    token stops working at once. null when the session is missing or expired.",
@@ -89,7 +89,7 @@ pub struct UserPath {
 
 /// `GET /v1/users/{userId}/sessions[?active=false][&limit=N]`: live sessions (all with
 /// `active=false`), newest expiry first.
-#[utoipa::path(get, path = "/v1/users/{userId}/sessions", operation_id = "listUserSessions", tag = SESSIONS,
+#[utoipa::path(get, path = "/v1/users/{userId}/sessions", operation_id = "listUserSessions", tag = SESSIONS, security(("bearerAuth" = ["sessions:manage"])),
     summary = "A user's sessions", description = "The user's sessions (never their tokens), newest expiry first.",
     params(UserPath, ListQuery), responses((status = 200, body = Vec<SessionInfo>)))]
 pub async fn list_for_user(
@@ -131,7 +131,7 @@ pub struct Deleted {
 }
 
 /// `DELETE /v1/users/{userId}/sessions[?except={sessionId}]`: sign out everywhere (but here).
-#[utoipa::path(delete, path = "/v1/users/{userId}/sessions", operation_id = "deleteUserSessions", tag = SESSIONS,
+#[utoipa::path(delete, path = "/v1/users/{userId}/sessions", operation_id = "deleteUserSessions", tag = SESSIONS, security(("bearerAuth" = ["sessions:manage"])),
     summary = "Sign out everywhere",
     description = "Deletes every session of the user, except the one named by `except`; counts every row removed.",
     params(UserPath, SignOutQuery), responses((status = 200, body = Deleted)))]
@@ -148,7 +148,7 @@ pub async fn delete_for_user(
 }
 
 /// `DELETE /v1/sessions/{sessionId}`: sign out one device; `null` when there is no such session.
-#[utoipa::path(delete, path = "/v1/sessions/{sessionId}", operation_id = "deleteSessionById", tag = SESSIONS,
+#[utoipa::path(delete, path = "/v1/sessions/{sessionId}", operation_id = "deleteSessionById", tag = SESSIONS, security(("bearerAuth" = ["sessions:manage"])),
     summary = "Sign out one device",
     description = "Deletes the session with this id; answers it, or null when there is none.",
     params(("sessionId" = Key, Path, description = "The session's id (not its token).")),
@@ -162,7 +162,7 @@ pub async fn delete_one(
 }
 
 /// `GET /v1/users/{userId}/session-stats`.
-#[utoipa::path(get, path = "/v1/users/{userId}/session-stats", operation_id = "userSessionStats", tag = SESSIONS,
+#[utoipa::path(get, path = "/v1/users/{userId}/session-stats", operation_id = "userSessionStats", tag = SESSIONS, security(("bearerAuth" = ["sessions:manage"])),
     summary = "A user's session counts",
     description = "Total, active and expired sessions of the user, and the latest expiry (expired ones included).",
     params(UserPath), responses((status = 200, body = UserSessionStats)))]
@@ -176,7 +176,7 @@ pub async fn user_stats(
 }
 
 /// `GET /v1/stats/sessions`.
-#[utoipa::path(get, path = "/v1/stats/sessions", operation_id = "sessionStats", tag = SESSIONS,
+#[utoipa::path(get, path = "/v1/stats/sessions", operation_id = "sessionStats", tag = SESSIONS, security(("bearerAuth" = ["sessions:manage"])),
     summary = "Service-wide session counts",
     description = "Active and expired sessions, users with an active session, sessions expiring within 24 hours.",
     responses((status = 200, body = SessionStats)))]
@@ -197,7 +197,7 @@ pub struct PurgeArg {
 }
 
 /// `POST /v1/maintenance/purge-expired`: batches until nothing expired is left.
-#[utoipa::path(post, path = "/v1/maintenance/purge-expired", operation_id = "purgeExpired", tag = SESSIONS,
+#[utoipa::path(post, path = "/v1/maintenance/purge-expired", operation_id = "purgeExpired", tag = SESSIONS, security(("bearerAuth" = ["maintenance"])),
     summary = "Purge expired rows",
     description = "Deletes expired sessions and verification tokens in batches until none is left; answers the \
                    totals.",

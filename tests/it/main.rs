@@ -25,6 +25,7 @@ mod mysql_tls;
 mod ops;
 mod process_faults;
 mod relation_mode;
+mod scopes;
 mod secrets;
 mod session_metadata;
 mod sessions;
@@ -51,6 +52,7 @@ fn main() -> std::process::ExitCode {
         ops::tests(),
         process_faults::tests(),
         relation_mode::tests(),
+        scopes::tests(),
         secrets::tests(),
         session_metadata::tests(),
         sessions::tests(),

@@ -169,7 +169,8 @@ async fn openapi_describes_bodies_answers_and_problems_as_api_md() {
         assert_eq!(doc["paths"][public]["get"]["security"], json!([]), "{public} needs no key");
     }
     for keyed in ["/metrics", "/openapi.json"] {
-        assert!(doc["paths"][keyed]["get"].get("security").is_none(), "{keyed} inherits the bearer requirement");
+        let security = &doc["paths"][keyed]["get"]["security"];
+        assert_eq!(security, &json!([{ "bearerAuth": ["ops"] }]), "{keyed} needs a key with the ops scope");
     }
 
     // API.md: where Auth.js expects null, the answer is 200 with body null.
@@ -339,9 +340,11 @@ async fn scrape(app: &TestApp) -> String {
 async fn metrics_count_requests_by_route_template(backend: Backend) {
     let app = keyed_app(backend).await;
     // The recorder is shared by every test in this binary: compare before and after.
-    let ok = [("method", "POST"), ("route", "/v1/adapter/getUserByEmail"), ("status_class", "2xx")];
-    let bad = [("method", "POST"), ("route", "/v1/adapter/getUserByEmail"), ("status_class", "4xx")];
-    let unmatched = [("method", "GET"), ("route", "unmatched"), ("status_class", "4xx")];
+    // Each series also names the API key (the app's one key, given in the old form).
+    let key = ("key", authbridge::auth::UNNAMED);
+    let ok = [("method", "POST"), ("route", "/v1/adapter/getUserByEmail"), ("status_class", "2xx"), key];
+    let bad = [("method", "POST"), ("route", "/v1/adapter/getUserByEmail"), ("status_class", "4xx"), key];
+    let unmatched = [("method", "GET"), ("route", "unmatched"), ("status_class", "4xx"), key];
     let before = scrape(&app).await;
     let count =
         |text: &str, labels: &[(&str, &str)]| sample(text, "authbridge_http_requests_total", labels).unwrap_or(0.0);
