@@ -75,7 +75,7 @@ class Keys:
 #: False while the server knows only plain keys (each has every scope); True once it has named,
 #: scoped keys (`<name> <scopes> <key>` lines): then every key carries only its role's scope and
 #: the `forbidden` tests run.
-SCOPED_KEYS = False
+SCOPED_KEYS = True
 
 
 # --- the binary ------------------------------------------------------------------------------

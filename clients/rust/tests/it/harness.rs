@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 /// False while the server knows only plain keys (each has every scope); true once it has named,
 /// scoped keys (`<name> <scopes> <key>` lines, issue 20): then every key carries only its role's
 /// scope and `each_key_can_do_only_its_part` expects 403s.
-pub const SCOPED_KEYS: bool = false;
+pub const SCOPED_KEYS: bool = true;
 
 const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 const DATABASE_PREFIX: &str = "ab_test_rs_";
