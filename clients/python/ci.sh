@@ -8,19 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
 
-if [ "${CI:-}" = "true" ] && [ -z "${TEST_POSTGRES_URL:-}" ]; then
-  echo "CI=true but TEST_POSTGRES_URL is not set" >&2
-  exit 1
-fi
-export AUTHBRIDGE_BIN="${AUTHBRIDGE_BIN:-$root/target/release/authbridge}"
-[ -x "$AUTHBRIDGE_BIN" ] || (cd "$root" && cargo build --release --locked)
+. "$root/scripts/client-suite-env.sh" ab_test_py_
 python3 -c "import ensurepip, venv" 2>/dev/null || {
   apt-get update -qq
   apt-get install -y -qq python3 python3-venv >/dev/null
 }
-
-# Scratch databases an interrupted earlier run left behind.
-"$root/scripts/drop-leftover-databases.sh" ab_test_py_
 
 # The venv lives in target/ and is rebuilt only when requirements-dev.txt changes.
 venv="$root/target/python-client-venv"

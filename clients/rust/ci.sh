@@ -7,15 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
 
-if [ "${CI:-}" = "true" ] && [ -z "${TEST_POSTGRES_URL:-}" ]; then
-  echo "CI=true but TEST_POSTGRES_URL is not set" >&2
-  exit 1
-fi
-export AUTHBRIDGE_BIN="${AUTHBRIDGE_BIN:-$root/target/release/authbridge}"
-[ -x "$AUTHBRIDGE_BIN" ] || (cd "$root" && cargo build --release --locked)
-
-# Scratch databases an interrupted earlier run left behind.
-"$root/scripts/drop-leftover-databases.sh" ab_test_rs_
+. "$root/scripts/client-suite-env.sh" ab_test_rs_
 
 cargo fmt -p authbridge-client -- --check
 cargo clippy -p authbridge-client --all-targets --locked -- -D warnings
