@@ -63,7 +63,7 @@ curl -fsS "${auth[@]}" "$base/metrics" > "$work/metrics.txt"
 echo "--- /metrics after the load (excerpt)"
 grep -E '^authbridge_(http_requests_total|db_pool_|purged_rows_total|build_info)' "$work/metrics.txt"
 value() { awk -v s="$1" '$1 == s { print $2 }' "$work/metrics.txt"; }
-lookups=$(value 'authbridge_http_requests_total{method="POST",route="/v1/adapter/getSessionAndUser",status_class="2xx"}')
+lookups=$(value 'authbridge_http_requests_total{method="POST",route="/v1/adapter/getSessionAndUser",status_class="2xx",key="unnamed"}')
 [ "${lookups:-0}" = 100 ] || { echo "expected 100 getSessionAndUser requests, /metrics says ${lookups:-none}"; exit 1; }
 [ "$(value authbridge_db_pool_max_connections)" = 4 ] || { echo "pool size missing from /metrics"; exit 1; }
 open=$(value authbridge_db_pool_connections)
