@@ -5,6 +5,7 @@
 //! line and calls [`startup::run`]. Tests drive [`app`] in-process.
 
 pub mod at_rest;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -15,6 +15,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+use crate::audit::{Action, Actor, Subject};
 use crate::db::tables::{SESSIONS, Table, VERIFICATION_TOKENS};
 use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
 
@@ -78,8 +79,9 @@ async fn purge_table(db: &Db, table: &'static Table, cutoff: DbTime, batch_size:
     }
 }
 
-/// One purge run over both tables. `origin` (request, command, background) goes to the log.
-pub async fn run(db: &Db, batch_size: NonZeroU32, origin: &'static str) -> DbResult<Purged> {
+/// One purge run over both tables, written to the audit trail as `actor`'s when it succeeds (a
+/// failed run's committed batches are in its warning, not in the trail: the run did not finish).
+pub async fn run(db: &Db, batch_size: NonZeroU32, actor: &Actor) -> DbResult<Purged> {
     let started = Instant::now();
     let cutoff = db.now();
     let sessions_deleted = purge_table(db, &SESSIONS, cutoff, batch_size).await;
@@ -93,11 +95,13 @@ pub async fn run(db: &Db, batch_size: NonZeroU32, origin: &'static str) -> DbRes
         }
         (Err(e), _) | (_, Err(e)) => {
             // Batches before the failure are committed; the next run carries on from there.
-            tracing::warn!(origin, error = %e, "purge of expired rows failed");
+            tracing::warn!(origin = actor.key(), error = %e, "purge of expired rows failed");
             return Err(e);
         }
     };
     let elapsed_ms = started.elapsed().as_millis() as u64;
+    actor.record(Action::PurgeExpired, Subject::none(), purged.sessions_deleted + purged.verification_tokens_deleted);
+    let origin = actor.key();
     if purged == Purged::default() {
         tracing::debug!(origin, elapsed_ms, "purge found nothing expired");
     } else {
@@ -129,7 +133,7 @@ pub fn spawn_background(db: Db, interval: Duration, batch_size: NonZeroU32) -> O
         loop {
             ticks.tick().await;
             // Failures are logged in `run`; the next tick tries again.
-            let _ = run(&db, batch_size, "background").await;
+            let _ = run(&db, batch_size, &Actor::background()).await;
         }
     }))
 }

@@ -23,6 +23,7 @@ use super::input::{
     ApiJson, Key, MaxAge, NonEmpty, SessionContext, Text, UpdateAge, entity, optional_seconds, patch, whole, whole_opt,
 };
 use crate::AppState;
+use crate::audit::{Action, Actor, Subject};
 use crate::db::time::WireTime;
 use crate::error::ApiError;
 use crate::headers::{IGNORED_FIELDS, JSON, header_name};
@@ -243,9 +244,13 @@ pub struct UserIdArg {
     request_body = UserIdArg, responses((status = 200, body = Option<User>)))]
 pub async fn delete_user(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(UserIdArg { user_id }): ApiJson<UserIdArg>,
 ) -> Answer<Option<User>> {
-    Ok(Json(users::delete(&state.db, &user_id.0).await?))
+    let deleted = users::delete(&state.db, &user_id.0).await?;
+    let user_id = deleted.as_ref().map(|user| user.id.as_str());
+    actor.record(Action::DeleteUser, Subject::user(user_id), u64::from(deleted.is_some()));
+    Ok(Json(deleted))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,9 +321,15 @@ pub async fn link_account(
     request_body = ProviderArg, responses((status = 200, body = Option<Account>), (status = 422)))]
 pub async fn unlink_account(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(ProviderArg { provider, provider_account_id }): ApiJson<ProviderArg>,
 ) -> Answer<Option<Account>> {
-    Ok(Json(accounts::unlink(&state.db, &provider.0, &provider_account_id.0).await?))
+    let db = &state.db;
+    let deleted = accounts::unlink(db, &provider.0, &provider_account_id.0).await?;
+    let user_id = deleted.as_ref().map(|account| account.user_id.as_str());
+    actor.record(Action::UnlinkAccount, Subject::user(user_id), u64::from(deleted.is_some()));
+    // Opened after the line: the row is gone even when a token does not open.
+    Ok(Json(deleted.map(|account| accounts::opened(db, account)).transpose()?))
 }
 
 #[utoipa::path(post, path = "/v1/adapter/getAccount", operation_id = "getAccount", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "getAccount",
@@ -358,6 +369,7 @@ pub struct NewSessionArg {
     request_body = NewSessionArg, responses((status = 200, body = Session), (status = 409), (status = 422)))]
 pub async fn create_session(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(NewSessionArg { session, context }): ApiJson<NewSessionArg>,
 ) -> Answer<Session> {
     let db = &state.db;
@@ -369,7 +381,11 @@ pub async fn create_session(
         expires: db.time(session.expires.0),
     };
     let keep_at_most = NonZeroU32::new(state.settings.max_sessions_per_user);
-    Ok(Json(sessions::create(db, session, &device, keep_at_most).await?))
+    let (session, evicted) = sessions::create(db, session, &device, keep_at_most).await?;
+    if evicted > 0 {
+        actor.record(Action::EvictSessions, Subject::user(Some(&session.user_id)), evicted as u64);
+    }
+    Ok(Json(session))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -473,9 +489,14 @@ pub struct SessionTokenArg {
     request_body = SessionTokenArg, responses((status = 200, body = Option<Session>)))]
 pub async fn delete_session(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(SessionTokenArg { session_token }): ApiJson<SessionTokenArg>,
 ) -> Answer<Option<Session>> {
-    Ok(Json(sessions::delete(&state.db, &session_token.0).await?))
+    let deleted = sessions::delete(&state.db, &session_token.0).await?;
+    let subject =
+        deleted.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
+    actor.record(Action::DeleteSession, subject, u64::from(deleted.is_some()));
+    Ok(Json(deleted))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ use super::input::{
     ApiJson, Key, MaxAge, QueryFlag, QueryNumber, SessionContext, optional_seconds, parse_query, path_key, whole_opt,
 };
 use crate::AppState;
+use crate::audit::{Action, Actor, Subject};
 use crate::config::MAX_PURGE_BATCH_SIZE;
 use crate::error::ApiError;
 use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats, new_session_token};
@@ -51,6 +52,7 @@ fn rotated_max_age() -> utoipa::openapi::schema::Object {
     request_body = RotateArg, responses((status = 200, body = Option<Session>)))]
 pub async fn rotate(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(arg): ApiJson<RotateArg>,
 ) -> Result<Json<Option<Session>>, ApiError> {
     let max_age = arg.max_age.map_or_else(|| MaxAge::new(state.settings.session_max_age), Ok)?;
@@ -61,6 +63,9 @@ pub async fn rotate(
         .ok_or_else(|| ApiError::invalid("maxAge", "invalid `maxAge`: too large"))?;
     let device = arg.context.unwrap_or_default().device(db)?;
     let rotated = sessions::rotate(db, &arg.session_token.0, &new_session_token(), now, expires, &device).await?;
+    let subject =
+        rotated.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
+    actor.record(Action::RotateSession, subject, u64::from(rotated.is_some()));
     Ok(Json(rotated))
 }
 
@@ -137,6 +142,7 @@ pub struct Deleted {
     params(UserPath, SignOutQuery), responses((status = 200, body = Deleted)))]
 pub async fn delete_for_user(
     State(state): State<AppState>,
+    actor: Actor,
     Path(user_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Deleted>, ApiError> {
@@ -144,6 +150,9 @@ pub async fn delete_for_user(
     let query: SignOutQuery = parse_query(query.as_deref())?;
     let except = query.except.map(|Key(id)| id);
     let deleted = sessions::delete_for_user(&state.db, &user_id, except.as_deref()).await?;
+    // Only a deletion proves that the id is a user's, not text sent in the wrong place.
+    let subject = Subject::user((deleted > 0).then_some(user_id.as_str()));
+    actor.record(Action::DeleteUserSessions, subject, deleted as u64);
     Ok(Json(Deleted { deleted }))
 }
 
@@ -155,10 +164,15 @@ pub async fn delete_for_user(
     responses((status = 200, body = Option<SessionInfo>)))]
 pub async fn delete_one(
     State(state): State<AppState>,
+    actor: Actor,
     Path(session_id): Path<String>,
 ) -> Result<Json<Option<SessionInfo>>, ApiError> {
     let session_id = path_key("sessionId", session_id)?;
-    Ok(Json(sessions::delete_by_id(&state.db, &session_id).await?))
+    let deleted = sessions::delete_by_id(&state.db, &session_id).await?;
+    let subject =
+        deleted.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
+    actor.record(Action::DeleteSessionById, subject, u64::from(deleted.is_some()));
+    Ok(Json(deleted))
 }
 
 /// `GET /v1/users/{userId}/session-stats`.
@@ -204,6 +218,7 @@ pub struct PurgeArg {
     request_body = PurgeArg, responses((status = 200, body = Purged)))]
 pub async fn purge_expired(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(arg): ApiJson<PurgeArg>,
 ) -> Result<Json<Purged>, ApiError> {
     let batch_size = match arg.batch_size {
@@ -212,5 +227,5 @@ pub async fn purge_expired(
             ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
         })?,
     };
-    Ok(Json(purge::run(&state.db, batch_size, "request").await?))
+    Ok(Json(purge::run(&state.db, batch_size, &actor).await?))
 }

@@ -74,10 +74,10 @@ pub async fn link(db: &Db, account: Account) -> DbResult<Account> {
     Ok(account)
 }
 
-/// The row is deleted even when a token does not open; the answer is then the error.
+/// Deletes the account; answers the row as stored (tokens sealed): the caller opens it with
+/// [`opened`] once it has recorded the deletion, which stands even when a token does not open.
 pub async fn unlink(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<Account>> {
-    let deleted = crate::db::delete_returning!(db, by_provider(provider, provider_account_id), Account)?;
-    deleted.map(|account| opened(db, account)).transpose()
+    crate::db::delete_returning!(db, by_provider(provider, provider_account_id), Account)
 }
 
 pub async fn find(db: &Db, provider: &str, provider_account_id: &str) -> DbResult<Option<Account>> {
@@ -120,7 +120,7 @@ impl TokenColumn {
 
 /// The account with its tokens as they were sent. Without keys a sealed value stays as stored
 /// (nothing can open it; the caller sees that it is sealed, never a plaintext).
-fn opened(db: &Db, mut account: Account) -> DbResult<Account> {
+pub fn opened(db: &Db, mut account: Account) -> DbResult<Account> {
     let Some(keys) = &db.at_rest().encryption_keys else { return Ok(account) };
     let id = account.id.clone();
     for column in TokenColumn::ALL {

@@ -188,7 +188,13 @@ async fn upgrade_plain_row(db: &Db, token: &str, hash: &str) -> DbResult<()> {
 /// a foreign key violation (see [`crate::db::relations`]).
 /// No column authbridge writes is left to a database default, so the stored row is what was
 /// inserted (no `RETURNING`). The optional columns that exist are filled in the same statement.
-pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Option<NonZeroU32>) -> DbResult<Session> {
+/// Answers the session and how many of the user's other sessions the limit deleted.
+pub async fn create(
+    db: &Db,
+    session: Session,
+    device: &Device,
+    keep_at_most: Option<NonZeroU32>,
+) -> DbResult<(Session, usize)> {
     let raw_token = session.session_token.clone();
     let session = Session { session_token: stored(db, &raw_token).into_owned(), ..session };
     // The token as sent is checked too: what a request may send does not depend on the storage.
@@ -204,12 +210,12 @@ pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Op
     let insert = insert::InsertSession { session: &session, now: db.now(), device, metadata: Metadata::of(db) };
     let Some(keep_at_most) = keep_at_most else {
         write_for_user!(db, &session.user_id, conn => insert.execute(conn).await)?;
-        return Ok(Session { session_token: raw_token, ..session });
+        return Ok((Session { session_token: raw_token, ..session }, 0));
     };
     let others_kept = i64::from(keep_at_most.get() - 1);
     // A locking transaction (see `relations`): the trimming SELECT must see the sessions that
     // sign-ins committed while this one waited for the user's lock.
-    let created = with_conn!(db, conn => locking_transaction!(conn => {
+    let evicted = with_conn!(db, conn => locking_transaction!(conn => {
         // Row-locks the user first (a no-op write; InnoDB locks the rows an UPDATE matches
         // even when nothing changes), so that concurrent sign-ins of one user take turns and
         // cannot each keep N sessions, and a user delete waits (or has happened: no row). SQLite
@@ -219,7 +225,7 @@ pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Op
             .execute(conn)
             .await?;
         if locked == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         insert.execute(conn).await?;
         // Ids first, then the delete: MySQL allows no LIMIT/OFFSET in an `IN` subquery, and
@@ -233,12 +239,17 @@ pub async fn create(db: &Db, session: Session, device: &Device, keep_at_most: Op
             .offset(others_kept)
             .load(conn)
             .await?;
-        if !beyond_limit.is_empty() {
-            diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond_limit))).execute(conn).await?;
-        }
-        Ok(true)
+        let evicted = if beyond_limit.is_empty() {
+            0
+        } else {
+            diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond_limit))).execute(conn).await?
+        };
+        Ok(Some(evicted))
     }))?;
-    if created { Ok(Session { session_token: raw_token, ..session }) } else { Err(crate::db::Error::MissingUser) }
+    match evicted {
+        Some(evicted) => Ok((Session { session_token: raw_token, ..session }, evicted)),
+        None => Err(crate::db::Error::MissingUser),
+    }
 }
 
 /// Gives the live session behind `token` a new token and expiry in one statement (on MySQL: that

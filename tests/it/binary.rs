@@ -144,8 +144,16 @@ impl Server {
 
     /// One request on a fresh connection that must be answered; returns the status and the body.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        let (status, body, _) = self.exchange(method, path, headers, body);
+        (status, body)
+    }
+
+    /// [`Server::request`], also returning the answer's `X-Request-Id`.
+    pub fn exchange(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
         match request(&self.address, method, path, headers, body, TIMEOUT) {
-            Outcome::Answered { status, body, .. } => (status, body),
+            Outcome::Answered { status, body, request_id, .. } => {
+                (status, body, request_id.unwrap_or_else(|| panic!("{method} {path}: no X-Request-Id")))
+            }
             other => panic!("{method} {path}: {other:?}\n{}", self.log()),
         }
     }
@@ -171,7 +179,7 @@ fn listening_address(line: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// A complete response.
-    Answered { status: u16, retry_after: bool, body: String },
+    Answered { status: u16, retry_after: bool, body: String, request_id: Option<String> },
     /// The connection was refused: the request never reached the server.
     Refused,
     /// Closed or reset before any byte of a response arrived.
@@ -273,7 +281,11 @@ pub fn read_response(stream: &mut TcpStream) -> Outcome {
     match (status, body) {
         (Some(status), Some(body)) if length.is_none_or(|n| n == body.len()) => {
             let retry_after = head.to_ascii_lowercase().contains("\r\nretry-after:");
-            Outcome::Answered { status, retry_after, body }
+            let request_id = head.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("x-request-id").then(|| value.trim().to_owned())
+            });
+            Outcome::Answered { status, retry_after, body, request_id }
         }
         _ => Outcome::Truncated(text),
     }

@@ -10,6 +10,7 @@ mod binary;
 mod servers;
 
 mod at_rest;
+mod audit;
 mod auth;
 mod bad_input;
 mod catalog;
@@ -36,6 +37,7 @@ fn main() -> std::process::ExitCode {
     let tests = [
         harness::own_tests(),
         at_rest::tests(),
+        audit::tests(),
         auth::tests(),
         bad_input::tests(),
         catalog::tests(),
