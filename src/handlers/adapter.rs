@@ -23,6 +23,7 @@ use super::input::{
     ApiJson, Key, MaxAge, NonEmpty, SessionContext, Text, UpdateAge, entity, optional_seconds, patch, whole, whole_opt,
 };
 use crate::AppState;
+use crate::cache::{self, Change};
 use crate::db::time::WireTime;
 use crate::error::ApiError;
 use crate::headers::{IGNORED_FIELDS, JSON, header_name};
@@ -226,7 +227,10 @@ pub async fn update_user(
         image: fields.image.map(|v| v.map(|t| t.0)),
     };
     match users::update(db, &id.0, changes).await? {
-        Some(user) => Ok(Dropping { value: user, ignored }),
+        Some(user) => {
+            state.written(&[Change::User(user.id.clone())]).await;
+            Ok(Dropping { value: user, ignored })
+        }
         None => Err(ApiError::NotFound("no user has this id".into())),
     }
 }
@@ -245,7 +249,9 @@ pub async fn delete_user(
     State(state): State<AppState>,
     ApiJson(UserIdArg { user_id }): ApiJson<UserIdArg>,
 ) -> Answer<Option<User>> {
-    Ok(Json(users::delete(&state.db, &user_id.0).await?))
+    let deleted = users::delete(&state.db, &user_id.0).await?;
+    state.written(&[Change::User(user_id.0)]).await;
+    Ok(Json(deleted))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,7 +375,13 @@ pub async fn create_session(
         expires: db.time(session.expires.0),
     };
     let keep_at_most = NonZeroU32::new(state.settings.max_sessions_per_user);
-    Ok(Json(sessions::create(db, session, &device, keep_at_most).await?))
+    let created = sessions::create(db, session, &device, keep_at_most).await?;
+    if keep_at_most.is_some() {
+        // The limit may have deleted some of the user's other sessions (which ones stays in the
+        // model's transaction): all of the user's entries go.
+        state.written(&[Change::User(created.user_id.clone())]).await;
+    }
+    Ok(Json(created))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -425,7 +437,7 @@ pub async fn get_session_and_user(
     } else {
         None
     };
-    let found = sessions::find_with_user(db, &arg.session_token.0, now, slide).await?;
+    let found = cache::find_with_user(state.session_cache(), db, &arg.session_token.0, now, slide).await?;
     Ok(Json(found.map(|(session, user)| SessionAndUser { session, user })))
 }
 
@@ -458,7 +470,9 @@ pub async fn update_session(
         user_id: session.user_id.map(|k| k.0),
         updated_at: None,
     };
-    Ok(Json(sessions::update(db, &session.session_token.0, changes).await?))
+    let updated = sessions::update(db, &session.session_token.0, changes).await?;
+    state.written(&token_changes(session.session_token.0, updated.as_ref())).await;
+    Ok(Json(updated))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -475,7 +489,17 @@ pub async fn delete_session(
     State(state): State<AppState>,
     ApiJson(SessionTokenArg { session_token }): ApiJson<SessionTokenArg>,
 ) -> Answer<Option<Session>> {
-    Ok(Json(sessions::delete(&state.db, &session_token.0).await?))
+    let deleted = sessions::delete(&state.db, &session_token.0).await?;
+    state.written(&token_changes(session_token.0, deleted.as_ref())).await;
+    Ok(Json(deleted))
+}
+
+/// What a write by token changed: the token's own entry, and the session it names (by id, which
+/// is what other instances are told).
+pub fn token_changes(token: String, session: Option<&Session>) -> Vec<Change> {
+    let mut changes = vec![Change::Token(token)];
+    changes.extend(session.map(|s| Change::Session(s.id.clone())));
+    changes
 }
 
 // ---------------------------------------------------------------------------------------------

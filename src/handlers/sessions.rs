@@ -13,10 +13,12 @@ use axum::extract::{Path, RawQuery, State};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
+use super::adapter::token_changes;
 use super::input::{
     ApiJson, Key, MaxAge, QueryFlag, QueryNumber, SessionContext, optional_seconds, parse_query, path_key, whole_opt,
 };
 use crate::AppState;
+use crate::cache::Change;
 use crate::config::MAX_PURGE_BATCH_SIZE;
 use crate::error::ApiError;
 use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats, new_session_token};
@@ -61,6 +63,7 @@ pub async fn rotate(
         .ok_or_else(|| ApiError::invalid("maxAge", "invalid `maxAge`: too large"))?;
     let device = arg.context.unwrap_or_default().device(db)?;
     let rotated = sessions::rotate(db, &arg.session_token.0, &new_session_token(), now, expires, &device).await?;
+    state.written(&token_changes(arg.session_token.0, rotated.as_ref())).await;
     Ok(Json(rotated))
 }
 
@@ -144,6 +147,7 @@ pub async fn delete_for_user(
     let query: SignOutQuery = parse_query(query.as_deref())?;
     let except = query.except.map(|Key(id)| id);
     let deleted = sessions::delete_for_user(&state.db, &user_id, except.as_deref()).await?;
+    state.written(&[Change::User(user_id)]).await;
     Ok(Json(Deleted { deleted }))
 }
 
@@ -158,7 +162,9 @@ pub async fn delete_one(
     Path(session_id): Path<String>,
 ) -> Result<Json<Option<SessionInfo>>, ApiError> {
     let session_id = path_key("sessionId", session_id)?;
-    Ok(Json(sessions::delete_by_id(&state.db, &session_id).await?))
+    let deleted = sessions::delete_by_id(&state.db, &session_id).await?;
+    state.written(&[Change::Session(session_id)]).await;
+    Ok(Json(deleted))
 }
 
 /// `GET /v1/users/{userId}/session-stats`.
@@ -212,5 +218,11 @@ pub async fn purge_expired(
             ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
         })?,
     };
-    Ok(Json(purge::run(&state.db, batch_size, "request").await?))
+    let purged = purge::run(&state.db, batch_size, "request").await?;
+    // The cache never serves an expired session, so this is belt and braces: what the purge
+    // deleted had expired before it started.
+    if purged.sessions_deleted > 0 {
+        state.written(&[Change::All]).await;
+    }
+    Ok(Json(purged))
 }

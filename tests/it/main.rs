@@ -12,6 +12,7 @@ mod servers;
 mod at_rest;
 mod auth;
 mod bad_input;
+mod cache;
 mod catalog;
 mod cli;
 mod concurrency;
@@ -38,6 +39,8 @@ fn main() -> std::process::ExitCode {
         at_rest::tests(),
         auth::tests(),
         bad_input::tests(),
+        cache::tests(),
+        cache::fixture_tests(),
         catalog::tests(),
         cli::tests(),
         concurrency::tests(),
