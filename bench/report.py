@@ -14,6 +14,11 @@ PEERS = [
     ("prisma-adapter", "@auth/prisma-adapter + node:http"),
 ]
 PGBOUNCER_LABEL = "**authbridge**, `pgbouncer=true` through PgBouncer (transaction mode)"
+CACHE_LABEL = "**authbridge**, session cache on (TTL 1 s; {hot:,} active sessions)"
+PLAIN_LABEL = "pgbench -M prepared, plain read (SELECT sessions JOIN users by token)"
+# Targets of issue 18.
+TARGET_CACHE_OVER_PLAIN = 2.0
+TARGET_REVOCATION_P99_MS = 50.0
 # Targets of issue 9, at 32 connections.
 TARGET_CONNS = 32
 TARGETS = {"pgbench": 0.60, "pg-adapter": 4.0, "prisma-adapter": 7.0}
@@ -91,6 +96,9 @@ def table(results_file, meta, write_to):
     rows = [json.loads(line) for line in open(results_file) if line.strip()]
     load = {(r["system"], r["conns"]): r for r in rows if r["kind"] == "load"}
     writes = [r for r in rows if r["kind"] == "writes"]
+    cache = next((r for r in rows if r["kind"] == "cache"), None)
+    revocation = next((r for r in rows if r["kind"] == "revocation"), None)
+    cache_label = CACHE_LABEL.format(hot=cache["hot_sessions"] if cache else 0)
     conns_list = sorted({c for (_, c) in load})
     out = []
     say = out.append
@@ -103,11 +111,15 @@ def table(results_file, meta, write_to):
     for conns in conns_list:
         if ("authbridge-pg", conns) in load:
             say(load_row(load[("authbridge-pg", conns)], "**authbridge**"))
+        if ("authbridge-pg-cache", conns) in load:
+            say(load_row(load[("authbridge-pg-cache", conns)], cache_label))
         if ("authbridge-pgbouncer", conns) in load:
             say(load_row(load[("authbridge-pgbouncer", conns)], PGBOUNCER_LABEL))
         for system, label in PEERS:
             if (system, conns) in load:
                 say(load_row(load[(system, conns)], label))
+        if ("pgbench-plain", conns) in load:
+            say(load_row(load[("pgbench-plain", conns)], PLAIN_LABEL))
     say("")
     say("pgbench's CPU is PostgreSQL's: it has no server of its own. Peak RSS is the server process's VmHWM "
         "since it started (so it grows with the runs before).")
@@ -164,6 +176,44 @@ def table(results_file, meta, write_to):
         say(f"| peak RSS ≤ {TARGET_RSS_MIB:g} MiB | {rss:.1f} MiB | {'yes' if rss <= TARGET_RSS_MIB else 'no'} |")
         say("")
 
+    if any(system == "authbridge-pg-cache" for (system, _) in load):
+        say("### The session cache (issue 18): authbridge with `--session-cache-ttl 1s` against the plain read")
+        say("")
+        hits = cache.get("hits", 0) if cache else 0
+        misses = cache.get("misses", 0) if cache else 0
+        ratio_text = f"{hits / (hits + misses):.1%}" if hits + misses else "–"
+        say(f"The cached server is loaded with {cache['hot_sessions'] if cache else 0:,} active sessions (random "
+            f"among them per request); its counters over all its runs: {hits:,} hits, {misses:,} misses "
+            f"(hit ratio {ratio_text}). pgbench's plain read is the database's limit for a read that writes "
+            "nothing.")
+        say("")
+        say("| conns | cache on req/s | cache on p99 ms | plain read TPS | cache on ÷ plain read | target ≥ 2× |")
+        say("|---:|---:|---:|---:|---:|:---:|")
+        for conns in conns_list:
+            cached, plain = load.get(("authbridge-pg-cache", conns)), load.get(("pgbench-plain", conns))
+            if cached and plain and rps(plain):
+                ratio = rps(cached) / rps(plain)
+                say(f"| {conns} | {rps(cached):,.0f} | {ms(cached['p99_us'])} | {rps(plain):,.0f} | {ratio:.2f}× "
+                    f"| {'yes' if ratio >= TARGET_CACHE_OVER_PLAIN else 'no'} |")
+        say("")
+
+    if revocation:
+        p99 = revocation["p99_us"] / 1000
+        say("### Revocation across two instances (PostgreSQL, cache on in both, TTL 60 s)")
+        say("")
+        say(f"{revocation['signouts']:,} sign-outs, one at a time, through instance A while wrk reads the same "
+            f"sessions from instance B over {revocation['loader_conns']} connections. After each acknowledged "
+            "sign-out the driver reads the session once on A, then polls B until it answers null; the delay runs "
+            "from A's acknowledgement to B's first null (so it includes that one read on A).")
+        say("")
+        say("| sign-outs | p50 ms | p99 ms | max ms | polls of B | answers by A after its acknowledgement "
+            f"| target p99 ≤ {TARGET_REVOCATION_P99_MS:g} ms |")
+        say("|---:|---:|---:|---:|---:|---:|:---:|")
+        say(f"| {revocation['signouts']:,} | {ms(revocation['p50_us'])} | {ms(revocation['p99_us'])} "
+            f"| {ms(revocation['max_us'])} | {revocation['polls']:,} | {revocation['answered_by_a_after_ack']} "
+            f"| {'yes' if p99 <= TARGET_REVOCATION_P99_MS else 'no'} |")
+        say("")
+
     say("### SQLite, the embedded default (same rows, ISO-8601 dates as Prisma 7 writes them)")
     say("")
     say("| conns | server | req/s | p50 ms | p99 ms | server CPU, cores (per request) | peak RSS MiB | errors "
@@ -189,7 +239,8 @@ def table(results_file, meta, write_to):
         say("| server | answers with a session | writes | sessions written | most writes on one session "
             "| writes per 10,000 calls |")
         say("|---|---:|---:|---:|---:|---:|")
-        labels = {"authbridge-pg": "**authbridge** (PostgreSQL)", "authbridge-sqlite": "**authbridge** (SQLite)",
+        labels = {"authbridge-pg": "**authbridge** (PostgreSQL)",
+                  "authbridge-pg-cache": "**authbridge** (PostgreSQL, session cache on, TTL 1 s)", "authbridge-sqlite": "**authbridge** (SQLite)",
                   "authbridge-pgbouncer": "**authbridge** (PostgreSQL through PgBouncer, pgbouncer=true)",
                   "pg-adapter": "@auth/pg-adapter + node:http (core's updateSession)",
                   "prisma-adapter": "@auth/prisma-adapter + node:http (core's updateSession)"}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The session-read benchmark: authbridge (PostgreSQL directly, PostgreSQL through PgBouncer in
-# transaction mode with pgbouncer=true, and SQLite) against pgbench running the same statement and
-# against the Node peers (@auth/pg-adapter, @auth/prisma-adapter behind node:http),
-# all on this machine in this run. Prints one table; a full run also writes bench/RESULTS.md.
+# The session-read benchmark: authbridge (PostgreSQL directly, with the session cache on (TTL 1 s),
+# PostgreSQL through PgBouncer in transaction mode with pgbouncer=true, and SQLite) against pgbench
+# running the same statement and the plain read, and against the Node peers (@auth/pg-adapter,
+# @auth/prisma-adapter behind node:http), all on this machine in this run; then the revocation
+# delay across two instances with the cache on. Prints one table; a full run also writes
+# bench/RESULTS.md.
 #
 #   bench/run.sh            full run (about 10 minutes)
 #   bench/run.sh --smoke    a few seconds per phase and fewer rows (CI); never writes RESULTS.md
@@ -11,7 +13,8 @@
 # BENCH_SESSIONS, BENCH_POOL_SIZE (default: authbridge's --pool-size default, for every server),
 # BENCH_WRK_THREADS (default 1 for one connection, else 2), BENCH_PORT_BASE (7801),
 # BENCH_PGBOUNCER_PORT (6449; PgBouncer gets the same pool size as authbridge),
-# BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_KEEP=1 keeps the scratch data and logs,
+# BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_HOT (1000: the active sessions the cached
+# server is loaded with), BENCH_SIGNOUTS (1000; smoke 50: the revocation test), BENCH_KEEP=1 keeps the scratch data and logs,
 # BENCH_NICE=1 runs the servers, load generators and the benchmark's PostgreSQL backends at nice -20
 # (for a machine that other work shares; RESULTS.md says which).
 #
@@ -28,11 +31,12 @@ smoke=${BENCH_SMOKE:-0}
 [ "${1:-}" = "--smoke" ] && smoke=1
 if [ "$smoke" = 1 ]; then
   users=${BENCH_USERS:-1000} sessions=${BENCH_SESSIONS:-10000} due=100
-  seconds=${BENCH_SECONDS:-2} warmup=${BENCH_WARMUP:-1}
+  seconds=${BENCH_SECONDS:-2} warmup=${BENCH_WARMUP:-1} signouts=${BENCH_SIGNOUTS:-50}
 else
   users=${BENCH_USERS:-10000} sessions=${BENCH_SESSIONS:-100000} due=1000
-  seconds=${BENCH_SECONDS:-15} warmup=${BENCH_WARMUP:-5}
+  seconds=${BENCH_SECONDS:-15} warmup=${BENCH_WARMUP:-5} signouts=${BENCH_SIGNOUTS:-1000}
 fi
+hot=${BENCH_HOT:-1000}
 conns_list=${BENCH_CONNS:-1 8 32}
 hashed=0
 case ${AUTHBRIDGE_SESSION_TOKEN_STORAGE:-plain} in
@@ -93,6 +97,15 @@ bench_psql "$url" -c "CREATE TABLE bench_due AS SELECT id FROM sessions WHERE ex
 bench_tokens "$url" "$work/tokens.txt" "id NOT IN (SELECT id FROM bench_due)"
 bench_tokens "$url" "$work/due-tokens.txt" "id IN (SELECT id FROM bench_due)"
 fresh=$(wc -l <"$work/tokens.txt")
+# The cached server's load: the sessions of the users active right now, each read many times a
+# second (a cache serves repeated reads; over 100,000 random tokens and a 1 s TTL it would hit
+# rarely). The revocation test signs out other sessions, from the end of the file.
+head -n "$hot" "$work/tokens.txt" >"$work/hot-tokens.txt"
+tail -n "$signouts" "$work/tokens.txt" >"$work/signout-tokens.txt"
+bench_psql "$url" -c "CREATE TABLE bench_signouts (token text)" \
+  -c "\\copy bench_signouts FROM '$work/signout-tokens.txt'"
+bench_tokens "$url" "$work/tokens.txt" "id NOT IN (SELECT id FROM bench_due) AND \"sessionToken\" NOT IN (SELECT token FROM bench_signouts)"
+fresh=$(wc -l <"$work/tokens.txt")
 # The token files keep the raw tokens the clients send; the rows get what authbridge stores.
 hash_sql() { echo "encode(sha256(convert_to($1, 'UTF8')), 'hex')"; }
 if [ "$hashed" = 1 ]; then
@@ -116,11 +129,12 @@ db_ticks() {
   if [ -n "$1" ] && [ "$(wc -l <<<"$1")" = "$(wc -l <<<"$2")" ]; then bench_cpu_delta "$1" "$2"; else echo null; fi
 }
 
-# measure_http SYSTEM PID URL: warm-up (answers checked) then one timed wrk run per connection count.
+# measure_http SYSTEM PID URL [TOKENS]: warm-up (answers checked) then one timed wrk run per
+# connection count.
 measure_http() {
-  local system=$1 pid=$2 base=$3 conns check wrk_json cpu0 db0 cpu1 db1 t0 t1
+  local system=$1 pid=$2 base=$3 tokens=${4:-$work/tokens.txt} conns check wrk_json cpu0 db0 cpu1 db1 t0 t1
   for conns in $conns_list; do
-    check=$(BENCH_CHECK=1 bench_wrk "$base" "$conns" "$warmup" "$work/tokens.txt" "${BENCH_WRK_THREADS:-}")
+    check=$(BENCH_CHECK=1 bench_wrk "$base" "$conns" "$warmup" "$tokens" "${BENCH_WRK_THREADS:-}")
     if ! jq -e '.non200 == 0 and .nulls == 0 and .requests > 0' <<<"$check" >/dev/null; then
       bench_log "$system: the warm-up got wrong answers: $check"
       exit 1
@@ -128,7 +142,7 @@ measure_http() {
     bench_renice_db "$db"
     backends=$(bench_pg_backends "$db")
     cpu0=$(bench_cpu_ticks "$pid") db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
-    wrk_json=$(bench_wrk "$base" "$conns" "$seconds" "$work/tokens.txt" "${BENCH_WRK_THREADS:-}")
+    wrk_json=$(bench_wrk "$base" "$conns" "$seconds" "$tokens" "${BENCH_WRK_THREADS:-}")
     cpu1=$(bench_cpu_ticks "$pid") db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
     record "$(jq -c --arg system "$system" --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" \
       --argjson cpu $((cpu1 - cpu0)) --argjson db "$(db_ticks "$db0" "$db1")" --argjson wall $(((t1 - t0) / 1000)) \
@@ -143,6 +157,12 @@ start_server() { # SYSTEM PORT -> sets server_pid
   local system=$1 p=$2
   case $system in
     authbridge-pg) bench_start_authbridge "$url" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
+    authbridge-pg-cache)
+      bench_start_authbridge "$url" "$p" "$work/$system.log" --pool-size "$pool_size" --session-cache-ttl 1s
+      ;;
+    authbridge-pg-cache-60) # the revocation test: only a notification can end a cached answer
+      bench_start_authbridge "$url" "$p" "$work/$system-$p.log" --pool-size "$pool_size" --session-cache-ttl 60s
+      ;;
     authbridge-pgbouncer) bench_start_authbridge "$bouncer_url" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
     authbridge-sqlite) bench_start_authbridge "file:$work/authbridge.db" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
     pg-adapter | prisma-adapter)
@@ -161,59 +181,80 @@ stop_server() {
   pids=("${pids[@]/$server_pid/}")
 }
 
-systems=(authbridge-pg authbridge-pgbouncer pg-adapter prisma-adapter authbridge-sqlite)
+# The session cache's counters, from /metrics: {"hits": N, "misses": N}.
+cache_counts() {
+  curl -fs "$1/metrics" | awk '/^authbridge_session_cache_(hits|misses)_total / { sub(/authbridge_session_cache_/, "", $1); sub(/_total/, "", $1); printf "%s\"%s\":%d", (n++ ? "," : "{"), $1, $2 } END { print "}" }'
+}
+
+systems=(authbridge-pg authbridge-pg-cache authbridge-pgbouncer pg-adapter prisma-adapter authbridge-sqlite)
 if [ "$hashed" = 1 ]; then
-  systems=(authbridge-pg authbridge-pgbouncer authbridge-sqlite)
+  systems=(authbridge-pg authbridge-pg-cache authbridge-pgbouncer authbridge-sqlite)
 fi
 for system in "${systems[@]}"; do
   bench_log "load: $system (pool $pool_size)"
   start_server "$system" "$port"
-  measure_http "$system" "$server_pid" "http://127.0.0.1:$port"
+  if [ "$system" = authbridge-pg-cache ]; then
+    measure_http "$system" "$server_pid" "http://127.0.0.1:$port" "$work/hot-tokens.txt"
+    counts=$(cache_counts "http://127.0.0.1:$port")
+    record "$(jq -c --argjson hot "$hot" '. + {kind: "cache", system: "authbridge-pg-cache", hot_sessions: $hot}' <<<"$counts")"
+    bench_log "$system: $counts"
+  else
+    measure_http "$system" "$server_pid" "http://127.0.0.1:$port"
+  fi
   stop_server
 done
 
-bench_log "load: pgbench -M prepared, the same statement"
-cat >"$work/session-read.pgbench" <<SQL
+# run_pgbench SYSTEM SQL_FILE: pgbench -M prepared on the statement of SQL_FILE, one measured run
+# per connection count.
+run_pgbench() {
+  local system=$1 sql=$2 conns threads pgb pgbench_pid backends db0 db1 t0 t1
+  cat >"$work/$system.pgbench" <<SQL
 \\set i random(1, $fresh)
 $(token=$(bench_token_sql :i); [ "$hashed" = 0 ] || token=$(hash_sql "$token")
-  sed -e "s/:token/$token/g" "$BENCH_DIR/session-read.sql")
+  sed -e "s/:token/$token/g" "$sql")
 SQL
-for conns in $conns_list; do
-  threads=$((conns < 2 ? 1 : 2))
-  pgb=($BENCH_NICE_CMD "$BENCH_PGBENCH" -n -M prepared -c "$conns" -j "$threads" -f "$work/session-read.pgbench" "$url")
-  "${pgb[@]}" -T "$warmup" >/dev/null 2>&1
-  rm -f "$work"/pgbench_log.*
-  for _ in $(seq 1 50); do [ -z "$(bench_pg_backends "$db")" ] && break; sleep 0.2; done
-  # Measured over a window inside the run, while every backend is still connected: a backend's
-  # CPU time can no longer be read once pgbench has disconnected it.
-  (cd "$work" && exec "${pgb[@]}" -T $((seconds + 8)) -l >"$work/pgbench.out" 2>&1) &
-  pgbench_pid=$!
-  # The window opens once every client is connected.
-  for _ in $(seq 1 50); do
-    sleep 0.2
-    backends=$(bench_pg_backends "$db")
-    [ "$(wc -w <<<"$backends")" -ge "$conns" ] && break
+  for conns in $conns_list; do
+    threads=$((conns < 2 ? 1 : 2))
+    pgb=($BENCH_NICE_CMD "$BENCH_PGBENCH" -n -M prepared -c "$conns" -j "$threads" -f "$work/$system.pgbench" "$url")
+    "${pgb[@]}" -T "$warmup" >/dev/null 2>&1
+    rm -f "$work"/pgbench_log.*
+    for _ in $(seq 1 50); do [ -z "$(bench_pg_backends "$db")" ] && break; sleep 0.2; done
+    # Measured over a window inside the run, while every backend is still connected: a backend's
+    # CPU time can no longer be read once pgbench has disconnected it.
+    (cd "$work" && exec "${pgb[@]}" -T $((seconds + 8)) -l >"$work/pgbench.out" 2>&1) &
+    pgbench_pid=$!
+    # The window opens once every client is connected.
+    for _ in $(seq 1 50); do
+      sleep 0.2
+      backends=$(bench_pg_backends "$db")
+      [ "$(wc -w <<<"$backends")" -ge "$conns" ] && break
+    done
+    bench_renice_db "$db"
+    db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
+    sleep "$seconds"
+    db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
+    if ! grep -qs '^State:[[:space:]]*[RSD]' "/proc/$pgbench_pid/status"; then
+      bench_log "$system c=$conns ended before the measured window did:"
+      cat "$work/pgbench.out" >&2
+      exit 1
+    fi
+    wait "$pgbench_pid" || { cat "$work/pgbench.out"; exit 1; }
+    record "$(python3 "$BENCH_DIR/report.py" pgbench-log $((t0 / 1000)) $((t1 / 1000)) "$work"/pgbench_log.* |
+      jq -c --arg system "$system" --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" --argjson db "$(db_ticks "$db0" "$db1")" \
+        '. + {kind: "load", system: $system, conns: $conns, server_cpu_s: null, db_cpu_s: (if $db == null then null else $db / $clk end),
+              wall_us: .duration_us}')"
+    if [ "$(tail -n 1 "$results" | jq .requests)" = 0 ]; then
+      bench_log "$system c=$conns: no transaction inside the measured window"
+      tail -n 5 "$work/pgbench.out" >&2
+    fi
+    bench_log "$system c=$conns: $(tail -n 1 "$results" | jq -r '"\(.requests / .duration_us * 1e6 | floor) tps, p99 \(.p99_us) µs"')"
   done
-  bench_renice_db "$db"
-  db0=$(bench_cpu_snapshot $backends) t0=$(date +%s%N)
-  sleep "$seconds"
-  db1=$(bench_cpu_snapshot $backends) t1=$(date +%s%N)
-  if ! grep -qs '^State:[[:space:]]*[RSD]' "/proc/$pgbench_pid/status"; then
-    bench_log "pgbench c=$conns ended before the measured window did:"
-    cat "$work/pgbench.out" >&2
-    exit 1
-  fi
-  wait "$pgbench_pid" || { cat "$work/pgbench.out"; exit 1; }
-  record "$(python3 "$BENCH_DIR/report.py" pgbench-log $((t0 / 1000)) $((t1 / 1000)) "$work"/pgbench_log.* |
-    jq -c --argjson conns "$conns" --argjson clk "$BENCH_CLK_TCK" --argjson db "$(db_ticks "$db0" "$db1")" \
-      '. + {kind: "load", system: "pgbench", conns: $conns, server_cpu_s: null, db_cpu_s: (if $db == null then null else $db / $clk end),
-            wall_us: .duration_us}')"
-  if [ "$(tail -n 1 "$results" | jq .requests)" = 0 ]; then
-    bench_log "pgbench c=$conns: no transaction inside the measured window"
-    tail -n 5 "$work/pgbench.out" >&2
-  fi
-  bench_log "pgbench c=$conns: $(tail -n 1 "$results" | jq -r '"\(.requests / .duration_us * 1e6 | floor) tps, p99 \(.p99_us) µs"')"
-done
+}
+
+bench_log "load: pgbench -M prepared, the same statement"
+run_pgbench pgbench "$BENCH_DIR/session-read.sql"
+bench_log "load: pgbench -M prepared, the plain read (SELECT sessions JOIN users by token)"
+run_pgbench pgbench-plain "$BENCH_DIR/session-read-plain.sql"
 
 bench_log "writes per $((due * writes_repeat)) getSessionAndUser calls (updateAge 24 h)"
 bench_psql "$url" <<'SQL'
@@ -252,6 +293,25 @@ for system in "${systems[@]}"; do
           max_writes_per_session: $max}' <<<"$calls")"
   bench_log "$system: $calls, $writes writes on $written sessions"
 done
+
+bench_log "revocation: $signouts sign-outs through instance A, instance B (loaded) polled until it answers null"
+start_server authbridge-pg-cache-60 "$port"
+a_pid=$server_pid
+start_server authbridge-pg-cache-60 "$((port + 1))"
+b_pid=$server_pid
+BENCH_TOKENS="$work/signout-tokens.txt" $BENCH_NICE_CMD wrk -t2 -c8 -d3600s --timeout 10s -s "$BENCH_DIR/session-read.lua" \
+  "http://127.0.0.1:$((port + 1))" >/dev/null 2>&1 &
+loader_pid=$!
+pids+=("$loader_pid")
+revocation=$(python3 "$BENCH_DIR/revocation.py" "http://127.0.0.1:$port" "http://127.0.0.1:$((port + 1))" \
+  "$work/signout-tokens.txt" "$signouts")
+bench_stop "$loader_pid"
+for pid in "$a_pid" "$b_pid"; do
+  bench_stop "$pid"
+  pids=("${pids[@]/$pid/}")
+done
+record "$(jq -c --argjson loaders 8 '. + {kind: "revocation", loader_conns: $loaders}' <<<"$revocation")"
+bench_log "revocation: $revocation"
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 meta=$(jq -n --arg smoke "$smoke" --arg users "$users" --arg sessions "$sessions" --arg due "$due" \

@@ -249,6 +249,18 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_MAX_SESSIONS_PER_USER", default_value_t = 0, global = true)]
     pub max_sessions_per_user: u32,
 
+    /// Keep getSessionAndUser answers in memory this long (e.g. 1s, 30s; at most 60s); 0 = no
+    /// cache. Writes made through any authbridge instance are seen at once (on PostgreSQL through
+    /// LISTEN/NOTIFY, which needs a direct connection: not with pgbouncer=true); writes made by
+    /// other programs after at most this long. See docs/session-cache.md.
+    #[arg(long, env = "AUTHBRIDGE_SESSION_CACHE_TTL", default_value = "0", value_parser = parse_cache_ttl,
+          global = true)]
+    pub session_cache_ttl: Duration,
+
+    /// Sessions the cache holds at most (the least recently used go first).
+    #[arg(long, env = "AUTHBRIDGE_SESSION_CACHE_SIZE", default_value_t = crate::cache::DEFAULT_SIZE, global = true)]
+    pub session_cache_size: std::num::NonZeroUsize,
+
     /// Who enforces the relations to users: auto (detected from the schema at start-up),
     /// foreign-keys (the database's) or prisma (authbridge's transactions, for databases without
     /// foreign keys such as PlanetScale / Vitess).
@@ -352,6 +364,14 @@ fn parse_header_limit(text: &str) -> Result<usize, String> {
 }
 
 /// `90s`, `15m`, `1h 30m` (humantime) or a bare number of seconds.
+fn parse_cache_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl > crate::cache::MAX_TTL {
+        return Err(format!("at most {}s", crate::cache::MAX_TTL.as_secs()));
+    }
+    Ok(ttl)
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<u64>() {

@@ -7,6 +7,7 @@
 pub mod at_rest;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -48,6 +49,10 @@ pub struct Settings {
     /// 0 = no limit.
     pub max_sessions_per_user: u32,
     pub purge_batch_size: std::num::NonZeroU32,
+    /// How long the session cache keeps an answer; zero: no cache (see [`cache`]).
+    pub session_cache_ttl: Duration,
+    /// Entries the session cache holds at most.
+    pub session_cache_size: std::num::NonZeroUsize,
 }
 
 impl Default for Settings {
@@ -63,6 +68,8 @@ impl Default for Settings {
             max_concurrent_requests: config::DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_sessions_per_user: 0,
             purge_batch_size: config::DEFAULT_PURGE_BATCH_SIZE,
+            session_cache_ttl: Duration::ZERO,
+            session_cache_size: cache::DEFAULT_SIZE,
         }
     }
 }
@@ -70,15 +77,31 @@ impl Default for Settings {
 pub struct AppInner {
     pub db: Db,
     pub settings: Settings,
+    /// The opt-in session cache, when `session_cache_ttl` is not zero.
+    pub session_cache: Option<Arc<cache::SessionCache>>,
 }
 
-/// Shared by every request: the pool and the settings. Holds no session state.
+/// Shared by every request: the pool, the settings and the opt-in session cache (the only session
+/// state an instance may hold, see [`cache`]).
 #[derive(Clone)]
 pub struct AppState(Arc<AppInner>);
 
 impl AppState {
+    /// With the session cache on PostgreSQL, this spawns its listener: call it inside a tokio
+    /// runtime.
     pub fn new(db: Db, settings: Settings) -> Self {
-        Self(Arc::new(AppInner { db, settings }))
+        let session_cache = (!settings.session_cache_ttl.is_zero())
+            .then(|| cache::SessionCache::start(&db, settings.session_cache_ttl, settings.session_cache_size));
+        Self(Arc::new(AppInner { db, settings, session_cache }))
+    }
+
+    pub fn session_cache(&self) -> Option<&cache::SessionCache> {
+        self.session_cache.as_deref()
+    }
+
+    /// After a committed write: see [`cache::written`].
+    pub async fn written(&self, changes: &[cache::Change]) {
+        cache::written(self.session_cache(), &self.db, changes).await;
     }
 }
 

@@ -281,6 +281,14 @@ async fn serve(config: Config) -> ExitCode {
     if config.session_update_age > config.session_max_age {
         return config_error("--session-update-age must not be greater than --session-max-age");
     }
+    if !config.session_cache_ttl.is_zero()
+        && let url::Target::Postgres { pgbouncer: true, .. } = &target
+    {
+        return config_error(
+            "--session-cache-ttl needs LISTEN, which a transaction pooler cannot carry: point DATABASE_URL at \
+             PostgreSQL directly (without pgbouncer=true), or leave the cache off",
+        );
+    }
     let db = match connect_to(target, &pool_options, Migrate::IfEmpty, &config).await {
         Ok(db) => db,
         Err(code) => return code,
@@ -301,6 +309,8 @@ async fn serve(config: Config) -> ExitCode {
         max_concurrent_requests: config.max_concurrent_requests,
         max_sessions_per_user: config.max_sessions_per_user,
         purge_batch_size: config.purge_batch_size,
+        session_cache_ttl: config.session_cache_ttl,
+        session_cache_size: config.session_cache_size,
     };
     let listener = match TcpListener::bind(config.bind).await {
         Ok(listener) => listener,
@@ -316,6 +326,18 @@ async fn serve(config: Config) -> ExitCode {
         max_sessions_per_user = config.max_sessions_per_user,
         "authbridge listening"
     );
+    if !config.session_cache_ttl.is_zero() {
+        tracing::info!(
+            ttl_ms = config.session_cache_ttl.as_millis() as u64,
+            size = config.session_cache_size.get(),
+            "session cache on{}",
+            if db.backend_name() == "postgresql" {
+                "; bypassed until its LISTEN connection is up"
+            } else {
+                "; only this instance's writes invalidate it, others' show after at most the TTL"
+            }
+        );
+    }
     let service = app(AppState::new(db, settings));
     crate::metrics::spawn_upkeep();
     let options = ServerOptions {

@@ -43,6 +43,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_postgres::config::{ChannelBinding, Host, SslMode as DriverSslMode};
 
 use super::url::{ClientIdentity, PgTls, Roots, SslMode, Verify};
@@ -113,22 +114,61 @@ impl Connector {
     }
 
     async fn open(&self, mode: DriverSslMode) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let mut config = self.config.clone();
+        self.open_with(mode, &self.config, None).await
+    }
+
+    /// [`Connector::open`] with another configuration, and `notifications` receiving what the
+    /// server sends asynchronously (`NOTIFY`); the sender is dropped when the connection ends.
+    async fn open_with(
+        &self,
+        mode: DriverSslMode,
+        config: &tokio_postgres::Config,
+        notifications: Option<Notifications>,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let mut config = config.clone();
         config.ssl_mode(mode);
         // The connection task ends when the client is dropped; its errors reach the client's
         // next request (diesel-async reports them, `Error::is_unavailable` reads them).
         match (&self.tls, mode) {
             (Some(tls), DriverSslMode::Prefer | DriverSslMode::Require) => {
                 let (client, connection) = config.connect(tls.clone()).await?;
-                tokio::spawn(connection);
+                drive(connection, notifications);
                 Ok(client)
             }
             _ => {
                 let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                tokio::spawn(connection);
+                drive(connection, notifications);
                 Ok(client)
             }
         }
+    }
+
+    /// A connection of its own (never the pool's) that has run `LISTEN channel`, and the
+    /// notifications it receives; the receiver ends when the connection is lost. Its
+    /// `application_name` is [`LISTENER_APPLICATION_NAME`], so an operator can tell it apart in
+    /// `pg_stat_activity`.
+    pub async fn listen(
+        &self,
+        channel: &str,
+    ) -> Result<(tokio_postgres::Client, UnboundedReceiver<tokio_postgres::Notification>), String> {
+        let mut config = self.config.clone();
+        config.application_name(LISTENER_APPLICATION_NAME);
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let mode = match self.mode {
+            SslMode::Disable | SslMode::Allow => DriverSslMode::Disable,
+            SslMode::Prefer => DriverSslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => DriverSslMode::Require,
+        };
+        let client = match self.open_with(mode, &config, Some(sender.clone())).await {
+            // libpq's `allow`, as in `connect`.
+            Err(e) if self.mode == SslMode::Allow && e.as_db_error().is_some() => {
+                self.open_with(DriverSslMode::Require, &config, Some(sender)).await
+            }
+            other => other,
+        }
+        .map_err(|e| self.describe(&e))?;
+        client.batch_execute(&format!("LISTEN {}", quote_identifier(channel))).await.map_err(|e| self.describe(&e))?;
+        Ok((client, receiver))
     }
 
     /// `PostgreSQL at host:port (sslmode=...): reason`, on one line.
@@ -173,6 +213,34 @@ impl Connector {
         };
         format!("PostgreSQL at {} (sslmode={mode}): {}", self.endpoint, one_line(&reason))
     }
+}
+
+/// The `application_name` of the session cache's `LISTEN` connection.
+pub const LISTENER_APPLICATION_NAME: &str = "authbridge session cache";
+
+type Notifications = tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>;
+
+/// Runs the connection until it ends, handing its notifications to `notifications`.
+fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>, notifications: Option<Notifications>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(notifications) = notifications else {
+        tokio::spawn(connection);
+        return;
+    };
+    tokio::spawn(async move {
+        use futures_util::StreamExt as _;
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(notification) = message
+                && notifications.send(notification).is_err()
+            {
+                return;
+            }
+        }
+    });
 }
 
 /// An error and its causes, `a: b: c`, each said once.

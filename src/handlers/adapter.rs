@@ -24,6 +24,7 @@ use super::input::{
 };
 use crate::AppState;
 use crate::audit::{Action, Actor, Subject};
+use crate::cache::{self, Change};
 use crate::db::time::WireTime;
 use crate::error::ApiError;
 use crate::headers::{IGNORED_FIELDS, JSON, header_name};
@@ -227,7 +228,10 @@ pub async fn update_user(
         image: fields.image.map(|v| v.map(|t| t.0)),
     };
     match users::update(db, &id.0, changes).await? {
-        Some(user) => Ok(Dropping { value: user, ignored }),
+        Some(user) => {
+            state.written(&[Change::User(user.id.clone())]).await;
+            Ok(Dropping { value: user, ignored })
+        }
         None => Err(ApiError::NotFound("no user has this id".into())),
     }
 }
@@ -248,8 +252,9 @@ pub async fn delete_user(
     ApiJson(UserIdArg { user_id }): ApiJson<UserIdArg>,
 ) -> Answer<Option<User>> {
     let deleted = users::delete(&state.db, &user_id.0).await?;
-    let user_id = deleted.as_ref().map(|user| user.id.as_str());
-    actor.record(Action::DeleteUser, Subject::user(user_id), u64::from(deleted.is_some()));
+    let deleted_id = deleted.as_ref().map(|user| user.id.as_str());
+    actor.record(Action::DeleteUser, Subject::user(deleted_id), u64::from(deleted.is_some()));
+    state.written(&[Change::User(user_id.0)]).await;
     Ok(Json(deleted))
 }
 
@@ -381,11 +386,12 @@ pub async fn create_session(
         expires: db.time(session.expires.0),
     };
     let keep_at_most = NonZeroU32::new(state.settings.max_sessions_per_user);
-    let (session, evicted) = sessions::create(db, session, &device, keep_at_most).await?;
+    let (created, evicted) = sessions::create(db, session, &device, keep_at_most).await?;
     if evicted > 0 {
-        actor.record(Action::EvictSessions, Subject::user(Some(&session.user_id)), evicted as u64);
+        actor.record(Action::EvictSessions, Subject::user(Some(&created.user_id)), evicted as u64);
+        state.written(&[Change::User(created.user_id.clone())]).await;
     }
-    Ok(Json(session))
+    Ok(Json(created))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -441,7 +447,7 @@ pub async fn get_session_and_user(
     } else {
         None
     };
-    let found = sessions::find_with_user(db, &arg.session_token.0, now, slide).await?;
+    let found = cache::find_with_user(state.session_cache(), db, &arg.session_token.0, now, slide).await?;
     Ok(Json(found.map(|(session, user)| SessionAndUser { session, user })))
 }
 
@@ -474,7 +480,9 @@ pub async fn update_session(
         user_id: session.user_id.map(|k| k.0),
         updated_at: None,
     };
-    Ok(Json(sessions::update(db, &session.session_token.0, changes).await?))
+    let updated = sessions::update(db, &session.session_token.0, changes).await?;
+    state.written(&token_changes(session.session_token.0, updated.as_ref())).await;
+    Ok(Json(updated))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -496,7 +504,16 @@ pub async fn delete_session(
     let subject =
         deleted.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::DeleteSession, subject, u64::from(deleted.is_some()));
+    state.written(&token_changes(session_token.0, deleted.as_ref())).await;
     Ok(Json(deleted))
+}
+
+/// What a write by token changed: the token's own entry, and the session it names (by id, which
+/// is what other instances are told).
+pub fn token_changes(token: String, session: Option<&Session>) -> Vec<Change> {
+    let mut changes = vec![Change::Token(token)];
+    changes.extend(session.map(|s| Change::Session(s.id.clone())));
+    changes
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,11 +13,13 @@ use axum::extract::{Path, RawQuery, State};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
+use super::adapter::token_changes;
 use super::input::{
     ApiJson, Key, MaxAge, QueryFlag, QueryNumber, SessionContext, optional_seconds, parse_query, path_key, whole_opt,
 };
 use crate::AppState;
 use crate::audit::{Action, Actor, Subject};
+use crate::cache::Change;
 use crate::config::MAX_PURGE_BATCH_SIZE;
 use crate::error::ApiError;
 use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats, new_session_token};
@@ -66,6 +68,7 @@ pub async fn rotate(
     let subject =
         rotated.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::RotateSession, subject, u64::from(rotated.is_some()));
+    state.written(&token_changes(arg.session_token.0, rotated.as_ref())).await;
     Ok(Json(rotated))
 }
 
@@ -153,6 +156,7 @@ pub async fn delete_for_user(
     // Only a deletion proves that the id is a user's, not text sent in the wrong place.
     let subject = Subject::user((deleted > 0).then_some(user_id.as_str()));
     actor.record(Action::DeleteUserSessions, subject, deleted as u64);
+    state.written(&[Change::User(user_id)]).await;
     Ok(Json(Deleted { deleted }))
 }
 
@@ -172,6 +176,7 @@ pub async fn delete_one(
     let subject =
         deleted.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::DeleteSessionById, subject, u64::from(deleted.is_some()));
+    state.written(&[Change::Session(session_id)]).await;
     Ok(Json(deleted))
 }
 
@@ -227,5 +232,11 @@ pub async fn purge_expired(
             ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
         })?,
     };
-    Ok(Json(purge::run(&state.db, batch_size, &actor).await?))
+    let purged = purge::run(&state.db, batch_size, &actor).await?;
+    // The cache never serves an expired session, so this is belt and braces: what the purge
+    // deleted had expired before it started.
+    if purged.sessions_deleted > 0 {
+        state.written(&[Change::All]).await;
+    }
+    Ok(Json(purged))
 }

@@ -200,6 +200,15 @@ impl Param for Backend {
     }
 }
 
+impl Param for crate::support::Cached {
+    fn backend(self) -> Backend {
+        self.0
+    }
+    fn suffix(self) -> String {
+        format!("{}_cached", self.0.name())
+    }
+}
+
 impl Param for (Backend, Schema) {
     fn backend(self) -> Backend {
         self.0

@@ -13,6 +13,7 @@ mod at_rest;
 mod audit;
 mod auth;
 mod bad_input;
+mod cache;
 mod catalog;
 mod cli;
 mod concurrency;
@@ -40,6 +41,8 @@ fn main() -> std::process::ExitCode {
         audit::tests(),
         auth::tests(),
         bad_input::tests(),
+        cache::tests(),
+        cache::fixture_tests(),
         catalog::tests(),
         cli::tests(),
         concurrency::tests(),

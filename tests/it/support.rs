@@ -34,6 +34,32 @@ pub enum Backend {
 /// The backends a backend test runs on (`tests!(async on BACKENDS: ...)`).
 pub const BACKENDS: [Backend; 4] = [Backend::Sqlite, Backend::Postgres, Backend::PgBouncer, Backend::Mysql];
 
+/// A backend with the session cache on, its TTL 60 s so that a stale answer would show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cached(pub Backend);
+
+/// Each kind of database once with the session cache on (the cache refuses PgBouncer).
+pub const CACHED: [Cached; 3] = [Cached(Backend::Sqlite), Cached(Backend::Postgres), Cached(Backend::Mysql)];
+
+/// What a test that runs with and without the cache is given: [`TestApp::spawn_on`] builds it.
+#[derive(Debug, Clone, Copy)]
+pub struct On {
+    pub backend: Backend,
+    pub cached: bool,
+}
+
+impl From<Backend> for On {
+    fn from(backend: Backend) -> Self {
+        On { backend, cached: false }
+    }
+}
+
+impl From<Cached> for On {
+    fn from(Cached(backend): Cached) -> Self {
+        On { backend, cached: true }
+    }
+}
+
 /// Each kind of database once, not through PgBouncer: for the tests of the real binary and of its
 /// logs, which do not depend on how the pool reaches PostgreSQL.
 pub const DATABASES: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
@@ -261,6 +287,7 @@ pub async fn ready_db_with(url: &str, options: &PoolOptions, sqlite_format: Opti
 /// The real router in-process on a fresh database; requests go through its [`Client`].
 pub struct TestApp {
     pub client: Client,
+    pub state: AppState,
     pub db: Db,
     pub backend: Backend,
     _scratch: Scratch,
@@ -363,6 +390,30 @@ impl TestApp {
         Self::with_settings(backend, Settings::default()).await
     }
 
+    /// An app on `on.backend`, with the session cache on (and in use) when `on.cached`.
+    pub async fn spawn_on(on: impl Into<On>) -> Self {
+        let On { backend, cached } = on.into();
+        if cached { Self::with_cache(backend, Settings::default()).await } else { Self::spawn(backend).await }
+    }
+
+    /// `settings` with the session cache on (TTL 60 s); answers once the cache is in use (on
+    /// PostgreSQL: once its listener is up).
+    pub async fn with_cache(backend: Backend, mut settings: Settings) -> Self {
+        settings.session_cache_ttl = CACHE_TTL;
+        let app = Self::with_settings(backend, settings).await;
+        wait_until_cache_active(&app.state, true).await;
+        app
+    }
+
+    /// Another instance on this app's database, with `settings` (waited for like `with_cache`).
+    pub async fn instance(&self, settings: Settings) -> (Client, AppState) {
+        let state = AppState::new(self.db.clone(), settings);
+        if state.session_cache().is_some() {
+            wait_until_cache_active(&state, true).await;
+        }
+        (Client { router: app(state.clone()), api_key: None }, state)
+    }
+
     pub async fn with_settings(backend: Backend, settings: Settings) -> Self {
         Self::with_schema(backend, Schema::Migrations, settings).await
     }
@@ -390,8 +441,9 @@ impl TestApp {
 
     /// An app over a database the test prepared itself.
     pub fn over(db: Db, settings: Settings, backend: Backend, scratch: Scratch) -> Self {
-        let client = Client { router: app(AppState::new(db.clone(), settings)), api_key: None };
-        Self { client, db, backend, _scratch: scratch }
+        let state = AppState::new(db.clone(), settings);
+        let client = Client { router: app(state.clone()), api_key: None };
+        Self { client, state, db, backend, _scratch: scratch }
     }
 
     /// A client of another app on the same database, storing secrets as `at_rest` says (what an
@@ -406,6 +458,31 @@ impl TestApp {
     pub fn db_url(&self) -> String {
         self._scratch.url()
     }
+}
+
+/// The TTL of the cache-on tests: long enough that any stale answer would be served.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a test waits for something asynchronous (a notification, a reconnection) before it
+/// fails: a bound on a wait, not a measurement.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Waits until `condition` holds; panics with `what` after [`PATIENCE`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the session cache of `state` is in use (`true`) or bypassed (`false`).
+pub async fn wait_until_cache_active(state: &AppState, active: bool) {
+    let cache = state.session_cache().expect("the session cache is on");
+    wait_until(&format!("the session cache is {}", if active { "in use" } else { "bypassed" }), || {
+        cache.is_active() == active
+    })
+    .await;
 }
 
 /// Pooled connections taken out of the pool and held until dropped, whatever the backend.

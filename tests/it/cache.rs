@@ -1,0 +1,241 @@
+//! The opt-in session cache (src/cache.rs): the contract fixtures with the cache on (TTL 60 s, so
+//! a stale answer would show), a sign-out seen at once by its own instance, and on PostgreSQL two
+//! instances on one database: every write made through one is never served by the other once
+//! the notification has arrived, and losing the listener empties and bypasses the cache until it
+//! is back. (The races of `concurrency` run with the cache on too.)
+
+use authbridge::Settings;
+use authbridge::cache::{Change, SessionCache};
+use axum::http::StatusCode;
+use diesel_async::SimpleAsyncConnection;
+use serde_json::{Value, json};
+
+use crate::harness::{Test, block_on};
+use crate::support::{Backend, CACHED, Cached, Client, TestApp, wait_until, wait_until_cache_active};
+
+crate::harness::tests! {
+    async on CACHED:
+        a_sign_out_is_never_answered_after_it_was_acknowledged,
+        a_hit_never_serves_an_expired_session_and_still_slides;
+    async on [Backend::Postgres]:
+        writes_through_one_instance_are_never_served_by_another,
+        losing_the_listener_empties_and_bypasses_the_cache;
+}
+
+/// One test per contract fixture and cached backend it runs on.
+pub fn fixture_tests() -> Vec<Test> {
+    let mut tests = Vec::new();
+    for cached in CACHED {
+        for name in crate::contract::fixtures_on(cached.0) {
+            let path = format!("cache::contract::{name}");
+            tests.push(Test::on(cached, &path, &[], None, move || {
+                block_on(crate::contract::run_fixture_on(cached.0, &name, async |settings| {
+                    TestApp::with_cache(cached.0, settings).await
+                }))
+            }));
+        }
+    }
+    tests
+}
+
+fn in_an_hour() -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339()
+}
+
+async fn new_session(client: &Client, token: &str, user: &str) -> Value {
+    client
+        .ok("createSession", json!({ "session": { "sessionToken": token, "userId": user, "expires": in_an_hour() } }))
+        .await
+}
+
+/// A read that never slides (so that only the writes under test write).
+async fn read(client: &Client, token: &str) -> Value {
+    client.ok("getSessionAndUser", json!({ "sessionToken": token, "slide": false })).await
+}
+
+fn cache(state: &authbridge::AppState) -> &SessionCache {
+    state.session_cache().expect("the cache is on")
+}
+
+/// Reads `token` through `client` until its instance has cached it (one read may race a
+/// notification that empties the cache).
+async fn warm(client: &Client, cache: &SessionCache, token: &str) {
+    for _ in 0..100 {
+        assert!(!read(client, token).await.is_null(), "{token} is live");
+        if cache.contains(token) {
+            return;
+        }
+    }
+    panic!("{token} never got cached");
+}
+
+async fn a_sign_out_is_never_answered_after_it_was_acknowledged(cached: Cached) {
+    let app = TestApp::with_cache(cached.0, Settings::default()).await;
+    let user = app.user("a@example.com").await;
+    for round in 0..20 {
+        let token = format!("tok-{round}");
+        new_session(&app, &token, &user).await;
+        warm(&app, cache(&app.state), &token).await;
+        let deleted = app.ok("deleteSession", json!({ "sessionToken": token })).await;
+        assert_eq!(deleted["sessionToken"], token.as_str());
+        assert!(read(&app, &token).await.is_null(), "round {round}: answered after its sign-out");
+        assert!(!cache(&app.state).contains(&token));
+    }
+}
+
+async fn a_hit_never_serves_an_expired_session_and_still_slides(cached: Cached) {
+    let app = TestApp::with_cache(cached.0, Settings::default()).await;
+    let user = app.user("a@example.com").await;
+    // Expires in 2 s: cached, then read past its expiry.
+    let soon = chrono::Utc::now() + chrono::TimeDelta::seconds(2);
+    let expires = soon.to_rfc3339();
+    app.ok("createSession", json!({ "session": { "sessionToken": "short", "userId": user, "expires": expires } }))
+        .await;
+    warm(&app, cache(&app.state), "short").await;
+    wait_until("the session has expired", || chrono::Utc::now() > soon + chrono::TimeDelta::milliseconds(10)).await;
+    assert!(read(&app, "short").await.is_null(), "a cached session is not served past its expiry");
+
+    // A cached session whose slide is due: the read goes to the database, which slides it.
+    new_session(&app, "due", &user).await;
+    warm(&app, cache(&app.state), "due").await;
+    let before = read(&app, "due").await["session"]["expires"].clone();
+    let slid = app.ok("getSessionAndUser", json!({ "sessionToken": "due", "maxAge": 86_400, "updateAge": 0 })).await;
+    assert_ne!(slid["session"]["expires"], before, "the due slide was written");
+    assert_eq!(read(&app, "due").await["session"]["expires"], slid["session"]["expires"], "and the entry refreshed");
+}
+
+/// Runs `write` through `a`, waits until `b` has applied as many notifications as the write sends,
+/// and returns.
+async fn through_a<F: Future<Output = ()>>(b: &SessionCache, notifications: u64, write: F) {
+    let before = b.notifications_applied();
+    write.await;
+    wait_until("the other instance got the notification", || b.notifications_applied() >= before + notifications).await;
+}
+
+async fn writes_through_one_instance_are_never_served_by_another(backend: Backend) {
+    let a = TestApp::with_cache(backend, Settings { max_sessions_per_user: 0, ..Settings::default() }).await;
+    let (b, b_state) =
+        a.instance(Settings { session_cache_ttl: crate::support::CACHE_TTL, ..Settings::default() }).await;
+    let b_cache = cache(&b_state);
+    let user = a.user("a@example.com").await;
+
+    // deleteSession (sign-out)
+    new_session(&a, "t-delete", &user).await;
+    warm(&b, b_cache, "t-delete").await;
+    through_a(b_cache, 1, async {
+        a.ok("deleteSession", json!({ "sessionToken": "t-delete" })).await;
+    })
+    .await;
+    assert!(read(&b, "t-delete").await.is_null(), "sign-out");
+
+    // updateSession
+    new_session(&a, "t-update", &user).await;
+    warm(&b, b_cache, "t-update").await;
+    let later = (chrono::Utc::now() + chrono::TimeDelta::hours(5)).to_rfc3339();
+    let updated = a.ok("updateSession", json!({ "session": { "sessionToken": "t-update", "expires": later } })).await;
+    wait_until("updateSession is notified", || !b_cache.contains("t-update")).await;
+    assert_eq!(read(&b, "t-update").await["session"]["expires"], updated["expires"], "updateSession");
+
+    // updateUser
+    warm(&b, b_cache, "t-update").await;
+    through_a(b_cache, 1, async {
+        a.ok("updateUser", json!({ "user": { "id": user, "name": "Renamed" } })).await;
+    })
+    .await;
+    assert_eq!(read(&b, "t-update").await["user"]["name"], "Renamed", "updateUser");
+
+    // rotation
+    new_session(&a, "t-rotate", &user).await;
+    warm(&b, b_cache, "t-rotate").await;
+    through_a(b_cache, 1, async {
+        let rotated = a.post("/v1/sessions/rotate", &json!({ "sessionToken": "t-rotate" })).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    })
+    .await;
+    assert!(read(&b, "t-rotate").await.is_null(), "rotation");
+
+    // deletion by id
+    let by_id = new_session(&a, "t-by-id", &user).await;
+    warm(&b, b_cache, "t-by-id").await;
+    through_a(b_cache, 1, async {
+        let id = by_id["id"].as_str().expect("id");
+        assert_eq!(a.delete(&format!("/v1/sessions/{id}")).await.status, StatusCode::OK);
+    })
+    .await;
+    assert!(read(&b, "t-by-id").await.is_null(), "deletion by id");
+
+    // sign-out everywhere
+    new_session(&a, "t-everywhere", &user).await;
+    warm(&b, b_cache, "t-everywhere").await;
+    warm(&b, b_cache, "t-update").await;
+    through_a(b_cache, 1, async {
+        assert_eq!(a.delete(&format!("/v1/users/{user}/sessions")).await.status, StatusCode::OK);
+    })
+    .await;
+    assert!(read(&b, "t-everywhere").await.is_null(), "sign-out everywhere");
+    assert!(read(&b, "t-update").await.is_null(), "sign-out everywhere");
+
+    // the per-user limit's evictions, through an instance with a limit of one session
+    let (limited, _limited_state) = a
+        .instance(Settings {
+            max_sessions_per_user: 1,
+            session_cache_ttl: crate::support::CACHE_TTL,
+            ..Settings::default()
+        })
+        .await;
+    new_session(&a, "t-evicted", &user).await;
+    warm(&b, b_cache, "t-evicted").await;
+    through_a(b_cache, 1, async {
+        new_session(&limited, "t-newest", &user).await;
+    })
+    .await;
+    assert!(read(&b, "t-evicted").await.is_null(), "the per-user limit's eviction");
+
+    // purge: everything goes (something expired must be there to purge)
+    a.ok(
+        "createSession",
+        json!({ "session": { "sessionToken": "t-expired", "userId": user, "expires": "2000-01-01T00:00:00Z" } }),
+    )
+    .await;
+    warm(&b, b_cache, "t-newest").await;
+    through_a(b_cache, 1, async {
+        let purged = a.post("/v1/maintenance/purge-expired", &json!({})).await;
+        assert_eq!(purged.status, StatusCode::OK, "{}", purged.text);
+    })
+    .await;
+    assert!(!b_cache.contains("t-newest"), "purge empties the other instance's cache");
+
+    // deleteUser
+    warm(&b, b_cache, "t-newest").await;
+    through_a(b_cache, 1, async {
+        a.ok("deleteUser", json!({ "userId": user })).await;
+    })
+    .await;
+    assert!(read(&b, "t-newest").await.is_null(), "deleteUser");
+}
+
+async fn losing_the_listener_empties_and_bypasses_the_cache(backend: Backend) {
+    let app = TestApp::with_cache(backend, Settings::default()).await;
+    let user = app.user("a@example.com").await;
+    new_session(&app, "tok", &user).await;
+    warm(&app, cache(&app.state), "tok").await;
+    // The gauge is process-wide and other tests' instances set it too: only its presence is
+    // checked here.
+    let metrics = app.get("/metrics").await.text;
+    assert!(metrics.contains(authbridge::cache::LISTENER_UP), "{metrics}");
+
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}' AND datname = \
+         current_database()",
+        authbridge::db::pg::LISTENER_APPLICATION_NAME
+    );
+    authbridge::with_conn!(app.db, conn => conn.batch_execute(&terminate).await).unwrap();
+    wait_until_cache_active(&app.state, false).await;
+    assert!(!cache(&app.state).contains("tok"), "emptied when the listener is lost");
+
+    // It reconnects by itself, and the cache is used again.
+    wait_until_cache_active(&app.state, true).await;
+    warm(&app, cache(&app.state), "tok").await;
+    cache(&app.state).invalidate(&Change::All);
+    assert!(!cache(&app.state).contains("tok"));
+}
