@@ -23,6 +23,7 @@ mod limits;
 mod mysql;
 mod mysql_tls;
 mod ops;
+mod overload;
 mod process_faults;
 mod relation_mode;
 mod scopes;
@@ -50,6 +51,7 @@ fn main() -> std::process::ExitCode {
         mysql::tests(),
         mysql_tls::tests(),
         ops::tests(),
+        overload::tests(),
         process_faults::tests(),
         relation_mode::tests(),
         scopes::tests(),
