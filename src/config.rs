@@ -20,7 +20,13 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
-pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
+/// Requests admitted at once per pool connection when --max-concurrent-requests is unset: one
+/// holds the connection while another parses its body or writes its answer, so the pool stays
+/// busy without requests piling up in the pool's own (unbounded) wait.
+pub const ADMITTED_PER_POOL_CONNECTION: usize = 2;
+pub const DEFAULT_MAX_QUEUED_REQUESTS: usize = 1024;
+/// Well under the adapter's 10 s timeout and under the 50 ms a session check may add to a page.
+pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 30;
 pub const DEFAULT_PURGE_BATCH_SIZE: NonZeroU32 = NonZeroU32::new(1_000).unwrap();
 /// A purge batch larger than this would hold its locks for too long.
 pub const MAX_PURGE_BATCH_SIZE: u32 = 100_000;
@@ -213,11 +219,24 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub header_read_timeout_ms: u64,
 
-    /// Requests handled at once; beyond this they are answered 503 at once (not queued).
-    /// /healthz and /readyz are not counted. 0 = no limit.
-    #[arg(long, env = "AUTHBRIDGE_MAX_CONCURRENT_REQUESTS", default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS,
-          global = true)]
-    pub max_concurrent_requests: usize,
+    /// Requests handled at once [default: twice the pool size]; beyond it they wait in a
+    /// bounded queue (see docs/reliability.md). /healthz and /readyz are not counted. 0 = no limit.
+    #[arg(long, env = "AUTHBRIDGE_MAX_CONCURRENT_REQUESTS", global = true)]
+    pub max_concurrent_requests: Option<usize>,
+
+    /// Requests that may wait for a slot beyond --max-concurrent-requests; past it a request is
+    /// answered 503 at once, before its body is read.
+    #[arg(long, env = "AUTHBRIDGE_MAX_QUEUED_REQUESTS", default_value_t = DEFAULT_MAX_QUEUED_REQUESTS, global = true)]
+    pub max_queued_requests: usize,
+
+    /// Milliseconds a request may wait in that queue before it is answered 503 (with Retry-After).
+    #[arg(long, env = "AUTHBRIDGE_QUEUE_TIMEOUT_MS", default_value_t = DEFAULT_QUEUE_TIMEOUT_MS, global = true)]
+    pub queue_timeout_ms: u64,
+
+    /// Set SO_REUSEPORT on the listening socket, so that a new process can bind the same port
+    /// while the old one drains (restarts without refused connections; docs/deployment.md).
+    #[arg(long, env = "AUTHBRIDGE_REUSE_PORT", global = true)]
+    pub reuse_port: bool,
 
     /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish (e.g. 20s); past it,
     /// or on a second signal, the process exits with code 1 and drops the open connections.

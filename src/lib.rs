@@ -4,6 +4,7 @@
 //! [`app`] builds the whole HTTP service from an [`AppState`]; `main.rs` only parses the command
 //! line and calls [`startup::run`]. Tests drive [`app`] in-process.
 
+pub mod admission;
 pub mod at_rest;
 pub mod audit;
 pub mod auth;
@@ -44,8 +45,12 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Largest request line plus headers, in bytes (431 above).
     pub max_header_bytes: usize,
-    /// Requests handled at once (503 beyond); 0 = no limit.
+    /// Requests handled at once (the rest queue); 0 = no limit.
     pub max_concurrent_requests: usize,
+    /// Requests that may wait for a slot (503 at once beyond).
+    pub max_queued_requests: usize,
+    /// How long a request may wait for a slot (503 after).
+    pub queue_timeout: Duration,
     /// 0 = no limit.
     pub max_sessions_per_user: u32,
     pub purge_batch_size: std::num::NonZeroU32,
@@ -65,7 +70,9 @@ impl Default for Settings {
             body_limit: config::DEFAULT_BODY_LIMIT,
             request_timeout: Duration::from_millis(config::DEFAULT_REQUEST_TIMEOUT_MS),
             max_header_bytes: config::DEFAULT_MAX_HEADER_BYTES,
-            max_concurrent_requests: config::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_concurrent_requests: config::DEFAULT_POOL_SIZE * config::ADMITTED_PER_POOL_CONNECTION,
+            max_queued_requests: config::DEFAULT_MAX_QUEUED_REQUESTS,
+            queue_timeout: Duration::from_millis(config::DEFAULT_QUEUE_TIMEOUT_MS),
             max_sessions_per_user: 0,
             purge_batch_size: config::DEFAULT_PURGE_BATCH_SIZE,
             session_cache_ttl: Duration::ZERO,

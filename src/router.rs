@@ -1,7 +1,7 @@
 //! Every route, and the middleware around them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
@@ -10,7 +10,6 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
-use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::path::Operation;
@@ -18,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::admission::{self, Admission, Shed};
 use crate::auth::{CallerKey, Scope};
 use crate::error::{ApiError, render_problems, request_id};
 use crate::handlers::{adapter, ops, sessions};
@@ -144,11 +144,14 @@ pub fn router(state: AppState) -> Router {
     metrics::handle();
     let body_limit = state.settings.body_limit;
     let timeout = state.settings.request_timeout;
-    let limits = Limits {
-        max_header_bytes: state.settings.max_header_bytes,
-        slots: (state.settings.max_concurrent_requests > 0)
-            .then(|| Arc::new(Semaphore::new(state.settings.max_concurrent_requests))),
-    };
+    let limits = Limits { max_header_bytes: state.settings.max_header_bytes };
+    let settings = &state.settings;
+    let admission = Admission::new(
+        settings.max_concurrent_requests,
+        settings.max_queued_requests,
+        settings.queue_timeout,
+        is_public,
+    );
     let (routes, _) = api().split_for_parts();
     // Any other name under the adapter's prefix: a 404 that lists the methods (and, as for the
     // methods themselves, a 405 for anything but POST).
@@ -164,37 +167,31 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(from_fn_with_state(limits, enforce_limits))
         .layer(from_fn(render_problems))
-        .layer(from_fn(log_request))
         .layer(from_fn(metrics::track))
+        // Outside the metrics (whose labels cost a lookup per request) and the problem rendering:
+        // a refusal is counted by admission control and answered with its preformatted body.
+        .layer(from_fn_with_state(admission, admission::admit))
+        // Outside admission control, so that an admitted request's latency includes its wait in
+        // the queue; refusals are not logged one by one.
+        .layer(from_fn(log_request))
         .layer(PropagateRequestIdLayer::new(header_name(REQUEST_ID)))
         .layer(SetRequestIdLayer::new(header_name(REQUEST_ID), MakeRequestUuid))
         .with_state(state)
 }
 
-/// The limits checked before a request reaches the routes.
+/// The limits checked before a request reaches the routes (admission control is in
+/// [`crate::admission`]).
 #[derive(Clone)]
 struct Limits {
     max_header_bytes: usize,
-    /// One permit per request in flight; `None` without a limit.
-    slots: Option<Arc<Semaphore>>,
 }
 
-/// Header size and load shedding. Beyond the concurrency limit a request is answered 503 at
-/// once rather than queued: queued requests would only wait for the pool and time out later,
-/// holding memory and sockets meanwhile. Health checks are never shed, so that an overloaded
-/// but working instance is neither restarted (`/healthz`) nor flaps out of its balancer
-/// (`/readyz`, which still fails when the database does).
+/// Header size.
 async fn enforce_limits(State(limits): State<Limits>, request: Request, next: Next) -> Response {
     if head_size(&request) > limits.max_header_bytes {
         return ApiError::HeadersTooLarge.into_response();
     }
-    let Some(slots) = limits.slots.filter(|_| !is_public(&request)) else {
-        return next.run(request).await;
-    };
-    match slots.try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => ApiError::Unavailable("too many requests in progress; retry shortly".into()).into_response(),
-    }
+    next.run(request).await
 }
 
 /// The request line and header fields as sent on the wire: `name: value\r\n` each.
@@ -241,14 +238,18 @@ async fn require_api_key(State(state): State<AppState>, mut request: Request, ne
     response
 }
 
-/// One line per request: method, route template (never the raw path), key name (never the key),
-/// status, latency, id.
+/// One line per admitted request: method, route template (never the raw path), key name (never
+/// the key), status, latency (its wait for admission included), id. Requests refused by admission
+/// control get none: they are summed up once a second ([`crate::admission`]).
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = metrics::route_label(&request);
     let request_id = request_id(&request).unwrap_or_else(|| "-".into());
     let response = next.run(request).await;
+    if response.extensions().get::<Shed>().is_some() {
+        return response;
+    }
     let latency: Duration = started.elapsed();
     tracing::info!(
         target: "authbridge::request",

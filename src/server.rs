@@ -14,7 +14,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// hyper refuses a request head that does not fit its read buffer with a bare 431 (no body);
 /// the buffer is this much larger than `--max-header-bytes`, so that the router sees heads up to
@@ -26,6 +26,29 @@ pub struct ServerOptions {
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
     pub grace_period: Duration,
+}
+
+/// Pending connections the kernel queues before `accept`: a restart's new process takes over a
+/// loaded port, so this is larger than the usual 128.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds `address` as `TcpListener::bind` does (SO_REUSEADDR on Unix), and with `reuse_port` also
+/// SO_REUSEPORT: then a second process can bind the same port while the first still holds it, and
+/// the kernel spreads new connections over both until the old one closes its listener at shutdown.
+/// Connections still in the old listener's backlog at that moment are reset; the adapter retries
+/// reads on a reset (docs/deployment.md).
+pub fn bind(address: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        #[cfg(all(unix, not(target_os = "solaris"), not(target_os = "illumos")))]
+        socket.set_reuseport(true)?;
+        #[cfg(not(all(unix, not(target_os = "solaris"), not(target_os = "illumos"))))]
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "SO_REUSEPORT is not available here"));
+    }
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Why the server stopped without finishing every request.

@@ -4,7 +4,6 @@ use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tracing_subscriber::Layer as _;
 
 use crate::at_rest::{AtRest, SessionTokenStorage};
@@ -306,13 +305,17 @@ async fn serve(config: Config) -> ExitCode {
         body_limit: config.body_limit,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         max_header_bytes: config.max_header_bytes,
-        max_concurrent_requests: config.max_concurrent_requests,
+        max_concurrent_requests: config
+            .max_concurrent_requests
+            .unwrap_or(pool_options.max_size * crate::config::ADMITTED_PER_POOL_CONNECTION),
+        max_queued_requests: config.max_queued_requests,
+        queue_timeout: Duration::from_millis(config.queue_timeout_ms),
         max_sessions_per_user: config.max_sessions_per_user,
         purge_batch_size: config.purge_batch_size,
         session_cache_ttl: config.session_cache_ttl,
         session_cache_size: config.session_cache_size,
     };
-    let listener = match TcpListener::bind(config.bind).await {
+    let listener = match server::bind(config.bind, config.reuse_port) {
         Ok(listener) => listener,
         Err(e) => return config_error(format!("cannot listen on {}: {e}", config.bind)),
     };

@@ -18,6 +18,31 @@ export interface AuthBridgeConnectionOptions {
   headers?: RequestInit["headers"];
   /** Abort a request that takes longer than this (milliseconds, default 10000; 0 = never). */
   timeoutMs?: number;
+  /**
+   * Retries of reads (never of writes) that got no answer or a 503: see {@link RetryOptions}.
+   * Default `{ attempts: 4, budgetMs: 5000 }`; `{ attempts: 0 }` or `budgetMs: 0` disables them.
+   */
+  retry?: RetryOptions;
+}
+
+/**
+ * When a read is tried again. Only reads are retried (the adapter's `getSessionAndUser`, `getUser`,
+ * `getUserByEmail`, `getUserByAccount`, `getAccount`, `getAuthenticator`,
+ * `listAuthenticatorsByUserId`, and the client's `listSessions`, `userSessionStats`,
+ * `sessionStats`), and only after an answer that says the request was not carried out or never
+ * arrived: a 503 (the service is at capacity or its database is unavailable), a refused or reset
+ * connection. A write that failed that way is not retried: it may have been carried out.
+ *
+ * The wait before a retry is the answer's `Retry-After` when there is one, else an exponential
+ * backoff from 50 ms, plus up to half as much again of random jitter (so that many callers do not
+ * come back at the same instant); a retry whose wait would end past `budgetMs` (counted from the
+ * first attempt) is not made, and the last error is thrown.
+ */
+export interface RetryOptions {
+  /** Retries after the first attempt (default 4; 0 = none). */
+  attempts?: number;
+  /** Milliseconds from the first attempt past which no retry starts (default 5000; 0 = none). */
+  budgetMs?: number;
 }
 
 /**
@@ -237,18 +262,50 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  */
 const USER_AGENT_MAX = 191;
 
+const DEFAULT_RETRY_ATTEMPTS = 4;
+const DEFAULT_RETRY_BUDGET_MS = 5_000;
+const RETRY_BACKOFF_MS = 50;
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Reviver<T> = (value: Json, fail: (what: string) => never) => T;
 type HttpMethod = "GET" | "POST" | "DELETE";
 
-/** Sends one request and turns its answer into a value or an {@link AuthBridgeError}. */
+/**
+ * Sends one request and turns its answer into a value or an {@link AuthBridgeError}; a `read` is
+ * retried as {@link RetryOptions} says.
+ */
 type Send = <T>(
   method: string,
   http: HttpMethod,
   path: string,
   body: Record<string, unknown> | undefined,
   revive: Reviver<T>,
+  read?: "read",
 ) => Promise<T>;
+
+/** What a failed attempt says about a retry: worth one (and after how long at least) or not. */
+function retryable(error: unknown): { afterMs: number | undefined } | undefined {
+  if (!(error instanceof AuthBridgeError)) return undefined;
+  if (error.status === 503) return { afterMs: error.retryAfter === undefined ? undefined : error.retryAfter * 1000 };
+  // fetch reports a refused or reset connection as a TypeError whose cause has the system code.
+  if (error.code === "network_error" && error.status === 0) {
+    const code = networkCode(error.cause);
+    if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE") {
+      return { afterMs: undefined };
+    }
+  }
+  return undefined;
+}
+
+/** The system error code somewhere in a fetch failure's chain of causes. */
+function networkCode(error: unknown): string | undefined {
+  for (let depth = 0; depth < 4 && typeof error === "object" && error !== null; depth++) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    error = (error as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
 
 /** Checks the connection options (a `TypeError` naming `owner` when invalid) and returns the sender. */
 function connect(owner: string, options: AuthBridgeConnectionOptions): Send {
@@ -260,12 +317,39 @@ function connect(owner: string, options: AuthBridgeConnectionOptions): Send {
   if (options.fetch !== undefined && typeof options.fetch !== "function") {
     throw new TypeError(`${owner}: \`fetch\` must be a function`);
   }
+  const retry = options.retry ?? {};
+  if (typeof retry !== "object" || retry === null) throw new TypeError(`${owner}: \`retry\` must be an object`);
+  const attempts = nonNegativeInteger(owner, "retry.attempts", retry.attempts, DEFAULT_RETRY_ATTEMPTS);
+  const budgetMs = nonNegativeInteger(owner, "retry.budgetMs", retry.budgetMs, DEFAULT_RETRY_BUDGET_MS);
   const extraHeaders = new Headers(options.headers);
   // Resolved per call, not captured: a global fetch called without its receiver throws "Illegal
   // invocation" in some runtimes, and tests or instrumentation may replace it later.
   const doFetch: typeof globalThis.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
   return async function send<T>(
+    method: string,
+    http: HttpMethod,
+    path: string,
+    body: Record<string, unknown> | undefined,
+    revive: Reviver<T>,
+    read?: "read",
+  ): Promise<T> {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await once(method, http, path, body, revive);
+      } catch (error) {
+        const retry = read === "read" && attempt < attempts ? retryable(error) : undefined;
+        if (retry === undefined) throw error;
+        const backoff = retry.afterMs ?? RETRY_BACKOFF_MS * 2 ** attempt;
+        const wait = backoff + Math.random() * backoff * 0.5;
+        if (Date.now() - started + wait > budgetMs) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  };
+
+  async function once<T>(
     method: string,
     http: HttpMethod,
     path: string,
@@ -341,7 +425,7 @@ function connect(owner: string, options: AuthBridgeConnectionOptions): Send {
     return revive(value, (what) => {
       throw fail("invalid_response", status, { detail: `the answer is not ${what}` });
     });
-  };
+  }
 }
 
 /** Creates the adapter. Invalid options throw a `TypeError` here, not on the first sign-in. */
@@ -357,14 +441,17 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
   }
   const call = <T>(method: string, body: Record<string, unknown>, revive: Reviver<T>) =>
     send(method, "POST", `/v1/adapter/${method}`, body, revive);
+  // The reads: safe to send twice (getSessionAndUser may slide the expiry, which is idempotent).
+  const read = <T>(method: string, body: Record<string, unknown>, revive: Reviver<T>) =>
+    send(method, "POST", `/v1/adapter/${method}`, body, revive, "read");
 
   // Arguments travel by name in the body; tokens and emails never go into the URL.
   return {
     createUser: (user) => call("createUser", { user }, user_),
-    getUser: (id) => call("getUser", { id }, nullable(user_)),
-    getUserByEmail: (email) => call("getUserByEmail", { email }, nullable(user_)),
+    getUser: (id) => read("getUser", { id }, nullable(user_)),
+    getUserByEmail: (email) => read("getUserByEmail", { email }, nullable(user_)),
     getUserByAccount: ({ provider, providerAccountId }) =>
-      call("getUserByAccount", { provider, providerAccountId }, nullable(user_)),
+      read("getUserByAccount", { provider, providerAccountId }, nullable(user_)),
     updateUser: (user) => call("updateUser", { user }, user_),
     deleteUser: (userId) => call("deleteUser", { userId }, nullable(user_)),
     linkAccount: (account) => call("linkAccount", { account }, account_),
@@ -373,7 +460,7 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
     createSession: async (session) =>
       call("createSession", { session, ...(context ? { context: contextBody(await context()) } : {}) }, session_),
     getSessionAndUser: (sessionToken) =>
-      call("getSessionAndUser", { sessionToken, maxAge, updateAge }, nullable(sessionAndUser_)),
+      read("getSessionAndUser", { sessionToken, maxAge, updateAge }, nullable(sessionAndUser_)),
     updateSession: (session) => call("updateSession", { session }, nullable(session_)),
     deleteSession: (sessionToken) => call("deleteSession", { sessionToken }, nullable(session_)),
     createVerificationToken: (verificationToken) =>
@@ -381,10 +468,10 @@ export function AuthBridgeAdapter(options: AuthBridgeAdapterOptions): AuthBridge
     useVerificationToken: ({ identifier, token }) =>
       call("useVerificationToken", { identifier, token }, nullable(verificationToken_)),
     getAccount: (providerAccountId, provider) =>
-      call("getAccount", { providerAccountId, provider }, nullable(account_)),
-    getAuthenticator: (credentialID) => call("getAuthenticator", { credentialID }, nullable(authenticator_)),
+      read("getAccount", { providerAccountId, provider }, nullable(account_)),
+    getAuthenticator: (credentialID) => read("getAuthenticator", { credentialID }, nullable(authenticator_)),
     createAuthenticator: (authenticator) => call("createAuthenticator", { authenticator }, authenticator_),
-    listAuthenticatorsByUserId: (userId) => call("listAuthenticatorsByUserId", { userId }, list(authenticator_)),
+    listAuthenticatorsByUserId: (userId) => read("listAuthenticatorsByUserId", { userId }, list(authenticator_)),
     updateAuthenticatorCounter: (credentialID, newCounter) =>
       call("updateAuthenticatorCounter", { credentialID, counter: newCounter }, authenticator_),
   };
@@ -486,7 +573,7 @@ export function AuthBridgeClient(options: AuthBridgeClientOptions): AuthBridgeCl
       // Not `query.size`: too new for some runtimes this package targets.
       const search = query.toString();
       const path = `${user(userId)}/sessions${search ? `?${search}` : ""}`;
-      return send("listSessions", "GET", path, undefined, list(sessionInfo_));
+      return send("listSessions", "GET", path, undefined, list(sessionInfo_), "read");
     },
     revokeSession: (sessionId) =>
       send(
@@ -518,8 +605,9 @@ export function AuthBridgeClient(options: AuthBridgeClientOptions): AuthBridgeCl
         nullable(session_),
       ),
     userSessionStats: (userId) =>
-      send("userSessionStats", "GET", `${user(userId)}/session-stats`, undefined, userSessionStats_),
-    sessionStats: () => send("sessionStats", "GET", "/v1/stats/sessions", undefined, plain<SessionStats>("statistics")),
+      send("userSessionStats", "GET", `${user(userId)}/session-stats`, undefined, userSessionStats_, "read"),
+    sessionStats: () =>
+      send("sessionStats", "GET", "/v1/stats/sessions", undefined, plain<SessionStats>("statistics"), "read"),
     purgeExpired: ({ batchSize } = {}) =>
       send(
         "purgeExpired",

@@ -29,6 +29,8 @@ fn server(dir: &std::path::Path) -> Server {
             ("AUTHBRIDGE_HEADER_READ_TIMEOUT_MS", "1000"),
             ("AUTHBRIDGE_REQUEST_TIMEOUT_MS", "2000"),
             ("AUTHBRIDGE_MAX_CONCURRENT_REQUESTS", "2"),
+            // No queue: a request beyond the limit is refused at once (the queue has its own test).
+            ("AUTHBRIDGE_MAX_QUEUED_REQUESTS", "0"),
             ("AUTHBRIDGE_BODY_LIMIT", "1024"),
         ],
     )

@@ -25,6 +25,7 @@ mod limits;
 mod mysql;
 mod mysql_tls;
 mod ops;
+mod overload;
 mod process_faults;
 mod relation_mode;
 mod scopes;
@@ -55,6 +56,7 @@ fn main() -> std::process::ExitCode {
         mysql::tests(),
         mysql_tls::tests(),
         ops::tests(),
+        overload::tests(),
         process_faults::tests(),
         relation_mode::tests(),
         scopes::tests(),

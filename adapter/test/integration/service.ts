@@ -182,3 +182,73 @@ async function waitReady(url: string, exited: Promise<number | null>): Promise<v
   }
   throw new Error("no 200 from /readyz within 30 s");
 }
+
+/** A service whose process can be replaced on the same port (SO_REUSEPORT), as a host restart does it. */
+export interface RestartableService {
+  url: string;
+  apiKey: string;
+  /** Starts a new process on the port, waits until it listens, then SIGTERMs the old one and waits for its exit. */
+  restart(): Promise<void>;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `authbridge --reuse-port` on SQLite; see {@link RestartableService}. */
+export async function startRestartable(): Promise<RestartableService> {
+  const bin = binaryPath();
+  const apiKey = randomBytes(24).toString("hex");
+  const dir = mkdtempSync(join(tmpdir(), "ab_adapter_"));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let output = "";
+  const launch = async () => {
+    const child: ChildProcess = spawn(bin, [], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        DATABASE_URL: `file:${join(dir, "x.db")}`,
+        AUTHBRIDGE_BIND: `127.0.0.1:${port}`,
+        AUTHBRIDGE_API_KEYS: apiKey,
+        AUTHBRIDGE_REUSE_PORT: "true",
+        RUST_LOG: "warn,authbridge::startup=info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((ok) => child.once("exit", (code) => ok(code)));
+    const listening = new Promise<void>((ok, fail) => {
+      let seen = "";
+      const onData = (chunk: Buffer) => {
+        output += chunk;
+        seen += chunk;
+        if (seen.includes("authbridge listening")) ok();
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", onData);
+      void exited.then((code) => fail(new Error(`authbridge exited with ${code} before listening:\n${output}`)));
+    });
+    await listening;
+    return {
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+        const code = await exited;
+        if (code !== 0) throw new Error(`authbridge exited with ${code} on SIGTERM:\n${output}`);
+      },
+    };
+  };
+  let current = await launch();
+  await waitReady(url, new Promise(() => {}));
+  return {
+    url,
+    apiKey,
+    restart: async () => {
+      const next = await launch();
+      const old = current;
+      current = next;
+      await old.stop();
+    },
+    logs: () => output,
+    stop: async () => {
+      await current.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

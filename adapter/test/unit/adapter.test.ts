@@ -328,3 +328,58 @@ test("the package name resolves through the exports map to the built module", as
   const adapter = (module.AuthBridgeAdapter as typeof AuthBridgeAdapter)({ url: URL_ });
   assert.equal(Object.keys(adapter).length, 19);
 });
+
+const unavailable = (retryAfter: string) =>
+  json({ code: "unavailable", status: 503, detail: "at capacity" }, 503, {
+    "content-type": "application/problem+json",
+    "retry-after": retryAfter,
+  });
+
+test("reads are retried on 503, honouring Retry-After, until an answer", async () => {
+  let calls = 0;
+  const { sent, fetch } = recorder(() => (++calls <= 2 ? unavailable("0") : json(null)));
+  assert.equal(await adapterWith(fetch).getSessionAndUser(SECRET_TOKEN), null);
+  assert.equal(sent.length, 3);
+});
+
+test("reads are retried on a refused or reset connection, not on other network failures", async () => {
+  for (const code of ["ECONNREFUSED", "ECONNRESET", "UND_ERR_SOCKET"]) {
+    let calls = 0;
+    const fetch: typeof globalThis.fetch = async () => {
+      if (++calls === 1) throw new TypeError("fetch failed", { cause: Object.assign(new Error(code), { code }) });
+      return json(null);
+    };
+    assert.equal(await adapterWith(fetch).getUser("u1"), null, code);
+    assert.equal(calls, 2, code);
+  }
+  let calls = 0;
+  const tls: typeof globalThis.fetch = async () => {
+    calls++;
+    throw new TypeError("fetch failed", { cause: Object.assign(new Error("bad cert"), { code: "CERT_HAS_EXPIRED" }) });
+  };
+  assert.equal((await rejection(adapterWith(tls).getUser("u1"))).code, "network_error");
+  assert.equal(calls, 1, "a certificate error is not retried");
+});
+
+test("writes are never retried", async () => {
+  const { sent, fetch } = recorder(() => unavailable("0"));
+  const a = adapterWith(fetch);
+  assert.equal((await rejection(a.createSession({ sessionToken: "t", userId: "u", expires: new Date() }))).status, 503);
+  assert.equal((await rejection(a.deleteSession("t"))).status, 503);
+  assert.equal((await rejection(a.updateUser({ id: "u", name: "n" }))).status, 503);
+  assert.equal(sent.length, 3);
+});
+
+test("retry: attempts 0 or budgetMs 0 disables retries; a wait past the budget is not made", async () => {
+  for (const retry of [{ attempts: 0 }, { budgetMs: 0 }, { budgetMs: 500 }]) {
+    // Retry-After 1 s: past a 500 ms budget.
+    const { sent, fetch } = recorder(() => unavailable("1"));
+    const error = await rejection(adapterWith(fetch, { retry }).getUserByEmail("x@example.com"));
+    assert.equal(error.status, 503, JSON.stringify(retry));
+    assert.equal(sent.length, 1, JSON.stringify(retry));
+  }
+  const { sent, fetch } = recorder(() => unavailable("0"));
+  await rejection(adapterWith(fetch, { retry: { attempts: 2 } }).getAccount("1", "github"));
+  assert.equal(sent.length, 3, "the first attempt and 2 retries");
+  assert.throws(() => adapterWith(fetch, { retry: { attempts: -1 } }), TypeError);
+});

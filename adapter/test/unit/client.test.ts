@@ -308,3 +308,26 @@ test("adapter context: a provider that throws fails the call; a non-function is 
     /AuthBridgeAdapter: `context` must be a function/,
   );
 });
+
+test("the client retries its reads on 503, never its writes", async () => {
+  let calls = 0;
+  const reads: typeof globalThis.fetch = async () =>
+    ++calls === 1
+      ? new Response(JSON.stringify({ code: "unavailable", status: 503 }), {
+          status: 503,
+          headers: { "content-type": "application/problem+json", "retry-after": "0" },
+        })
+      : new Response("[]", { headers: { "content-type": "application/json" } });
+  assert.deepEqual(await clientWith(reads).listSessions("u"), []);
+  assert.equal(calls, 2);
+  let writes = 0;
+  const busy: typeof globalThis.fetch = async () => {
+    writes++;
+    return new Response(JSON.stringify({ code: "unavailable", status: 503 }), {
+      status: 503,
+      headers: { "content-type": "application/problem+json", "retry-after": "0" },
+    });
+  };
+  assert.equal((await rejection(clientWith(busy).revokeAllSessions("u"))).status, 503);
+  assert.equal(writes, 1);
+});
