@@ -121,6 +121,12 @@ bench_sqlite_from_pg() {
 bench_start_authbridge() {
   local url=$1 port=$2 log=$3
   shift 3
+  # Another benchmark's server on this port would answer in this one's place, with the same seeded
+  # data, so its numbers would pass every check: refuse to start instead.
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+    bench_log "port $port already answers (another benchmark?): set BENCH_PORT_BASE / BENCH_PORT"
+    return 1
+  fi
   DATABASE_URL="$url" AUTHBRIDGE_BIND="127.0.0.1:$port" $BENCH_NICE_CMD "$AUTHBRIDGE_BIN" "$@" >"$log" 2>&1 &
   BENCH_PID=$!
 }

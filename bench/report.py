@@ -240,7 +240,7 @@ def table(results_file, meta, write_to):
             "| writes per 10,000 calls |")
         say("|---|---:|---:|---:|---:|---:|")
         labels = {"authbridge-pg": "**authbridge** (PostgreSQL)",
-                  "authbridge-pg-cache": "**authbridge** (PostgreSQL, session cache on, TTL 1 s)", "authbridge-sqlite": "**authbridge** (SQLite)",
+                  "authbridge-pg-cache": "**authbridge** (PostgreSQL, session cache on, TTL 1 s)", "authbridge-sqlite": "**authbridge** (SQLite, the embedded default)",
                   "authbridge-pgbouncer": "**authbridge** (PostgreSQL through PgBouncer, pgbouncer=true)",
                   "pg-adapter": "@auth/pg-adapter + node:http (core's updateSession)",
                   "prisma-adapter": "@auth/prisma-adapter + node:http (core's updateSession)"}
@@ -270,8 +270,8 @@ measured in that one run. Re-run it to replace this file.
   out of the load.
 - Load: wrk with `bench/session-read.lua`, a random valid token per request over HTTP/1.1 keep-alive,
   wrk threads {m['wrk_threads']}; {m['warmup']} s warm-up (answers checked: no error, no `null`),
-  then {m['seconds']} s measured per row. Every server has a pool of {m['pool']} connections and runs
-  with its defaults (authbridge logs one line per request).
+  then {m['seconds']} s measured per row. Every server on PostgreSQL has a pool of {m['pool']} connections,
+  authbridge on SQLite its own default (`--pool-size`), and each runs with its defaults (authbridge logs one line per request).
 - pgbench runs the statement authbridge sends, `-M prepared`, `-j 2` (`-j 1` for one client); it
   computes the token from a random integer inside the statement (two sha256 calls of about a
   microsecond), because pgbench cannot read strings from a file.

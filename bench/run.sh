@@ -3,8 +3,8 @@
 # PostgreSQL through PgBouncer in transaction mode with pgbouncer=true, and SQLite) against pgbench
 # running the same statement and the plain read, and against the Node peers (@auth/pg-adapter,
 # @auth/prisma-adapter behind node:http), all on this machine in this run; then the revocation
-# delay across two instances with the cache on. Prints one table; a full run also writes
-# bench/RESULTS.md.
+# delay across two instances with the cache on; then bench/overload.sh (goodput at 32 and 800
+# connections, log bytes under overload). Prints the tables; a full run also writes bench/RESULTS.md.
 #
 #   bench/run.sh            full run (about 10 minutes)
 #   bench/run.sh --smoke    a few seconds per phase and fewer rows (CI); never writes RESULTS.md
@@ -164,7 +164,8 @@ start_server() { # SYSTEM PORT -> sets server_pid
       bench_start_authbridge "$url" "$p" "$work/$system-$p.log" --pool-size "$pool_size" --session-cache-ttl 60s
       ;;
     authbridge-pgbouncer) bench_start_authbridge "$bouncer_url" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
-    authbridge-sqlite) bench_start_authbridge "file:$work/authbridge.db" "$p" "$work/$system.log" --pool-size "$pool_size" ;;
+    # The embedded default as a newcomer runs it: its own pool default (--pool-size reads it).
+    authbridge-sqlite) bench_start_authbridge "file:$work/authbridge.db" "$p" "$work/$system.log" ;;
     pg-adapter | prisma-adapter)
       (cd "$BENCH_DIR" && DATABASE_URL="$url" PORT="$p" POOL_SIZE="$pool_size" TZ=UTC NODE_ENV=production \
         exec $BENCH_NICE_CMD node peers/dist/server.mjs "${system%-adapter}") >"$work/$system.log" 2>&1 &
@@ -174,6 +175,7 @@ start_server() { # SYSTEM PORT -> sets server_pid
   server_pid=$BENCH_PID
   pids+=("$server_pid")
   bench_wait_http "http://127.0.0.1:$p/healthz" || { cat "$work/$system.log"; exit 1; }
+  kill -0 "$server_pid" 2>/dev/null || { bench_log "$system exited; another process answers on $p"; cat "$work/$system.log"; exit 1; }
 }
 
 stop_server() {
@@ -313,6 +315,15 @@ done
 record "$(jq -c --argjson loaders 8 '. + {kind: "revocation", loader_conns: $loaders}' <<<"$revocation")"
 bench_log "revocation: $revocation"
 
+# Issue 22's rows: goodput at 32 and 800 connections, the log under overload, the request line's
+# cost. bench/overload.sh seeds plain tokens of its own, so only the default configuration runs it.
+overload_md=""
+if [ "$default_config" = 1 ]; then
+  bench_log "overload (bench/overload.sh): 32 and ${BENCH_OVERLOAD_CONNS:-800} connections, the request log line's cost"
+  overload_md=$(AUTHBRIDGE_BIN="$AUTHBRIDGE_BIN" BENCH_PORT=$((port + 50)) \
+    bash "$BENCH_DIR/overload.sh" $([ "$smoke" = 1 ] && echo --smoke))
+fi
+
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 meta=$(jq -n --arg smoke "$smoke" --arg users "$users" --arg sessions "$sessions" --arg due "$due" \
   --arg seconds "$seconds" --arg warmup "$warmup" --arg pool "$pool_size" --arg load_before "$load_before" \
@@ -327,9 +338,14 @@ meta=$(jq -n --arg smoke "$smoke" --arg users "$users" --arg sessions "$sessions
   --arg cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)" --arg cores "$(nproc)" \
   --arg mem "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')" --arg kernel "$(uname -sr)" \
   --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" '$ARGS.named')
+overload_section=""
+[ -z "$overload_md" ] || overload_section=$(printf '\n### Overload: getSessionAndUser on PostgreSQL at 32 and %s connections (bench/overload.sh, defaults)\n\n%s\n' \
+  "${BENCH_OVERLOAD_CONNS:-800}" "$overload_md")
 if [ "$smoke" = 1 ] || [ "$default_config" = 0 ]; then
   python3 "$BENCH_DIR/report.py" table "$results" "$meta"
+  printf '%s\n' "$overload_section"
 else
   python3 "$BENCH_DIR/report.py" table "$results" "$meta" --write "$BENCH_DIR/RESULTS.md"
+  printf '%s\n' "$overload_section" | tee -a "$BENCH_DIR/RESULTS.md"
   bench_log "wrote bench/RESULTS.md"
 fi
