@@ -1,4 +1,4 @@
--- pgbench's half of the comparison: authbridge's getSessionAndUser statement (SlidingLookup in
--- src/models/sessions.rs) with maxAge 30 days and updateAge 24 hours. run.sh replaces each
--- token placeholder with the SQL that computes a random seeded session's token.
-WITH slid AS (UPDATE sessions SET expires = date_trunc('milliseconds', now() AT TIME ZONE 'UTC') + interval '30 days' WHERE "sessionToken" = :token AND expires > date_trunc('milliseconds', now() AT TIME ZONE 'UTC') AND expires <= date_trunc('milliseconds', now() AT TIME ZONE 'UTC') + interval '29 days' RETURNING id, expires) SELECT s.id, s."sessionToken", s."userId", COALESCE(slid.expires, s.expires), u.id, u.name, u.email, u."emailVerified", u.image FROM sessions s JOIN users u ON u.id = s."userId" LEFT JOIN slid ON slid.id = s.id WHERE s."sessionToken" = :token AND s.expires > date_trunc('milliseconds', now() AT TIME ZONE 'UTC');
+-- pgbench's half of the comparison: authbridge's getSessionAndUser read (find_stored_with_user in
+-- src/models/sessions.rs) of a session that is not due for a slide: one plain SELECT joining the
+-- user. run.sh replaces each token placeholder with the SQL that computes a random seeded session's token.
+SELECT sessions.id, sessions."sessionToken", sessions."userId", sessions.expires, users.id, users.name, users.email, users."emailVerified", users.image FROM (sessions INNER JOIN users ON (sessions."userId" = users.id)) WHERE ((sessions."sessionToken" = :token) AND (sessions.expires > date_trunc('milliseconds', now() AT TIME ZONE 'UTC'))) LIMIT 1;

@@ -19,6 +19,10 @@ pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
+/// SQLite takes one writer at a time and runs each connection's statements on a blocking thread,
+/// which keeps its own allocator heap and page cache: 4 answered as fast as 16 at 32 client
+/// connections, at half the peak memory (bench/TUNING.md).
+pub const DEFAULT_SQLITE_POOL_SIZE: usize = 4;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Requests admitted at once per pool connection when --max-concurrent-requests is unset: one
 /// holds the connection while another parses its body or writes its answer, so the pool stays
@@ -196,7 +200,8 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT, global = true)]
     pub body_limit: usize,
 
-    /// Database connections in the pool [default: the DATABASE_URL's connection_limit, else 16].
+    /// Database connections in the pool [default: the DATABASE_URL's connection_limit, else 4 on
+    /// SQLite, else 16].
     #[arg(long, env = "AUTHBRIDGE_POOL_SIZE", global = true)]
     pub pool_size: Option<usize>,
 
@@ -308,9 +313,10 @@ pub struct Config {
 
 impl Config {
     /// `connection_limit` is Prisma's URL parameter; an explicit pool size wins over it.
-    pub fn pool_options(&self, connection_limit: Option<usize>) -> crate::db::PoolOptions {
+    pub fn pool_options(&self, connection_limit: Option<usize>, sqlite: bool) -> crate::db::PoolOptions {
+        let default = if sqlite { DEFAULT_SQLITE_POOL_SIZE } else { DEFAULT_POOL_SIZE };
         crate::db::PoolOptions {
-            max_size: self.pool_size.or(connection_limit).unwrap_or(DEFAULT_POOL_SIZE).max(1),
+            max_size: self.pool_size.or(connection_limit).unwrap_or(default).max(1),
             wait_timeout: Duration::from_millis(self.pool_timeout_ms),
             sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
         }

@@ -102,7 +102,7 @@ fn database(config: &Config) -> Result<(url::Target, PoolOptions), ExitCode> {
     if !parsed.dropped.is_empty() {
         tracing::info!(parameters = %parsed.dropped.join(", "), "ignoring Prisma-only DATABASE_URL parameters");
     }
-    let options = config.pool_options(parsed.connection_limit);
+    let options = config.pool_options(parsed.connection_limit, matches!(parsed.target, url::Target::Sqlite { .. }));
     tracing::info!(pool_size = options.max_size, "connection pool");
     Ok((parsed.target, options))
 }

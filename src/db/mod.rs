@@ -10,6 +10,8 @@ pub mod mysql;
 pub mod pg;
 pub mod relations;
 pub mod schema;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod tables;
 pub mod time;
 pub mod url;
@@ -335,21 +337,17 @@ impl Db {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(|e| StartError::Io(parent.to_owned(), e))?;
                 }
-                let busy_ms = options.sqlite_busy_timeout.as_millis();
+                let setup = sqlite::setup_sql(options.sqlite_busy_timeout.as_millis());
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(move |path| {
                     let path = path.to_owned();
+                    let setup = setup.clone();
                     async move {
                         let mut conn = SqliteConn::establish(&path).await?;
-                        conn.spawn_blocking(move |c| {
-                            // Cascades depend on foreign_keys, which SQLite turns off per connection.
-                            c.batch_execute(&format!(
-                                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL;"
-                            ))
-                        })
-                        .await
-                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        conn.spawn_blocking(move |c| c.batch_execute(&setup))
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                         Ok(conn)
                     }
                     .boxed()

@@ -431,40 +431,33 @@ pub async fn find_with_user(
 }
 
 /// [`find_with_user`] by the stored form of the token.
+///
+/// The same statements on every backend (DESIGN.md, "The hot path"): a page view is one plain
+/// `SELECT` joining the user, which PostgreSQL runs cheaper than the data-modifying CTE that used
+/// to read and slide at once (bench/TUNING.md). Only when the expiry is due does a conditional
+/// `UPDATE` follow (and, for the loser of a race, a re-read); that is once per session per
+/// `updateAge`, so it checks a connection out on its own and keeps the read as cheap as it gets.
 async fn find_stored_with_user(
     db: &Db,
     token: &str,
     now: DbTime,
     slide: Option<Slide>,
 ) -> DbResult<Option<(Session, User)>> {
-    #[cfg(feature = "postgres")]
-    if let (crate::db::Pool::Postgres(pool), Some(slide)) = (db.pool(), slide) {
-        // PostgreSQL: one statement, one round trip.
-        // Two statements, so that each prepared one is cached under its own id.
-        return if Metadata::of(db).updated_at {
-            crate::db::pg::with_pg_conn!(db, pool, conn => crate::db::GetCommitted::get_committed(
-                pg::SlidingLookup::<true> { token, now, slide },
-                conn
-            )
+    let read = || async move {
+        with_conn!(db, conn => sessions::table
+            .inner_join(users::table)
+            .filter(exact(sessions::session_token, token))
+            .filter(sessions::expires.gt(now))
+            .select((Session::as_select(), User::as_select()))
+            .first(conn)
             .await
             .optional())
-        } else {
-            crate::db::pg::with_pg_conn!(db, pool, conn => crate::db::GetCommitted::get_committed(
-                pg::SlidingLookup::<false> { token, now, slide },
-                conn
-            )
-            .await
-            .optional())
-        };
-    }
-    // SQLite and MySQL have no data-modifying CTE. A read costs one statement; only when the
-    // expiry is due does a conditional write follow (and, for the loser of a race, a re-read).
-    // SQLite runs in-process; on MySQL this keeps page views at one round trip, where an
-    // always-run `UPDATE` first would cost two.
-    let Some((mut session, user)) = read_with_user(db, token, now).await? else { return Ok(None) };
+    };
+    let Some((mut session, user)) = read().await? else { return Ok(None) };
     let Some(slide) = slide.filter(|s| session.expires <= s.due_before) else {
         return Ok(Some((session, user)));
     };
+    // The expiry is re-checked under the row lock: of concurrent readers one slides it.
     let slid = with_conn!(db, conn => diesel::update(
         sessions::table.filter(sessions::id.eq(&session.id)).filter(sessions::expires.le(slide.due_before)),
     )
@@ -475,23 +468,12 @@ async fn find_stored_with_user(
         session.expires = slide.new_expires;
     } else {
         // Another request slid it first (or it was deleted in between): report what is stored.
-        match read_with_user(db, token, now).await? {
+        match read().await? {
             Some((fresh, _)) => session.expires = fresh.expires,
             None => return Ok(None),
         }
     }
     Ok(Some((session, user)))
-}
-
-async fn read_with_user(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(Session, User)>> {
-    with_conn!(db, conn => sessions::table
-        .inner_join(users::table)
-        .filter(exact(sessions::session_token, token))
-        .filter(sessions::expires.gt(now))
-        .select((Session::as_select(), User::as_select()))
-        .first(conn)
-        .await
-        .optional())
 }
 
 /// `None` when no session has this token. Moving it to an unknown user is
@@ -593,65 +575,6 @@ pub async fn hash_plain_tokens(db: &Db, batch: NonZeroU32, now: DbTime) -> DbRes
                 .execute(conn)
                 .await)?;
             report.hashed += hashed as u64;
-        }
-    }
-}
-
-#[cfg(feature = "postgres")]
-mod pg {
-    use diesel::pg::Pg;
-    use diesel::prelude::*;
-    use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-    use diesel::sql_types::{Text, Timestamp};
-
-    use super::Slide;
-    use crate::db::DbTime;
-    use crate::db::schema::users;
-
-    /// `getSessionAndUser` on PostgreSQL as one statement: the CTE slides the expiry when due and
-    /// the outer query joins the user. The outer `SELECT` sees the snapshot taken before the
-    /// update, hence the `COALESCE`.
-    /// `TOUCH`: the schema has `updatedAt`, which the slide sets to now.
-    pub(super) struct SlidingLookup<'a, const TOUCH: bool> {
-        pub(super) token: &'a str,
-        pub(super) now: DbTime,
-        pub(super) slide: Slide,
-    }
-
-    /// A static query id (one per statement text) lets diesel-async cache the prepared statement
-    /// across requests.
-    pub(super) struct SlidingLookupId<const TOUCH: bool>;
-
-    impl<const TOUCH: bool> QueryId for SlidingLookup<'_, TOUCH> {
-        type QueryId = SlidingLookupId<TOUCH>;
-        const HAS_STATIC_QUERY_ID: bool = true;
-    }
-
-    impl<const TOUCH: bool> Query for SlidingLookup<'_, TOUCH> {
-        type SqlType = ((Text, Text, Text, Timestamp), users::SqlType);
-    }
-
-    impl<const TOUCH: bool> QueryFragment<Pg> for SlidingLookup<'_, TOUCH> {
-        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            out.push_sql(r#"WITH slid AS (UPDATE sessions SET expires = "#);
-            out.push_bind_param::<Timestamp, _>(&self.slide.new_expires)?;
-            if TOUCH {
-                out.push_sql(r#", "updatedAt" = "#);
-                out.push_bind_param::<Timestamp, _>(&self.now)?;
-            }
-            out.push_sql(r#" WHERE "sessionToken" = "#);
-            out.push_bind_param::<Text, _>(self.token)?;
-            out.push_sql(" AND expires > ");
-            out.push_bind_param::<Timestamp, _>(&self.now)?;
-            out.push_sql(" AND expires <= ");
-            out.push_bind_param::<Timestamp, _>(&self.slide.due_before)?;
-            out.push_sql(
-            r#" RETURNING id, expires) SELECT s.id, s."sessionToken", s."userId", COALESCE(slid.expires, s.expires), u.id, u.name, u.email, u."emailVerified", u.image FROM sessions s JOIN users u ON u.id = s."userId" LEFT JOIN slid ON slid.id = s.id WHERE s."sessionToken" = "#,
-        );
-            out.push_bind_param::<Text, _>(self.token)?;
-            out.push_sql(" AND s.expires > ");
-            out.push_bind_param::<Timestamp, _>(&self.now)?;
-            Ok(())
         }
     }
 }

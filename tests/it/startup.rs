@@ -350,8 +350,12 @@ fn connection_limit_is_the_pool_size_unless_one_is_configured() {
         authbridge::db::url::parse_url(Some("postgresql://db/app?connection_limit=3")).unwrap().connection_limit;
     assert_eq!(limit, Some(3));
     if std::env::var_os("AUTHBRIDGE_POOL_SIZE").is_none() {
-        assert_eq!(parse(&["authbridge"]).pool_options(limit).max_size, 3);
-        assert_eq!(parse(&["authbridge"]).pool_options(None).max_size, authbridge::config::DEFAULT_POOL_SIZE);
+        assert_eq!(parse(&["authbridge"]).pool_options(limit, false).max_size, 3);
+        assert_eq!(parse(&["authbridge"]).pool_options(None, false).max_size, authbridge::config::DEFAULT_POOL_SIZE);
+        assert_eq!(
+            parse(&["authbridge"]).pool_options(None, true).max_size,
+            authbridge::config::DEFAULT_SQLITE_POOL_SIZE
+        );
     }
-    assert_eq!(parse(&["authbridge", "--pool-size", "7"]).pool_options(limit).max_size, 7);
+    assert_eq!(parse(&["authbridge", "--pool-size", "7"]).pool_options(limit, true).max_size, 7);
 }
