@@ -14,11 +14,17 @@
 //! deadline bounds the latency a caller sees. An AIMD or gradient limit (tower has none; the crates
 //! that do were small or unmaintained) would mostly rediscover the pool size.
 //!
+//! The deadline depends on whether the queue is standing (CoDel's idea): a burst that finds the
+//! queue empty may wait up to [`BURST_QUEUE_TIMEOUT`] (a page that fires many checks at once
+//! should be served a little late, not refused), but once the queue has not been empty for
+//! [`STANDING_QUEUE_INTERVAL`] the service is overloaded rather than busy, and a request waits at
+//! most `--queue-timeout-ms`, so that what is admitted stays fast and the excess is refused early.
+//!
 //! Refusals are counted, never logged one by one: a task logs at most one summary line a second.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -35,6 +41,13 @@ pub const SHED: &str = "authbridge_admission_shed_total";
 pub const LIMIT: &str = "authbridge_admission_limit";
 pub const QUEUE_DEPTH: &str = "authbridge_admission_queue_depth";
 
+/// How long the queue must have stayed non-empty before a waiting request gets only
+/// `--queue-timeout-ms`.
+pub const STANDING_QUEUE_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest wait of a request that joins a queue that is not standing (a burst); never less
+/// than `--queue-timeout-ms`.
+pub const BURST_QUEUE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Marks a refused request's response, so that the request log skips it.
 #[derive(Clone, Copy, Debug)]
 pub struct Shed;
@@ -45,6 +58,10 @@ pub struct Admission {
     slots: Option<Semaphore>,
     max_queued: usize,
     queue_timeout: Duration,
+    burst_timeout: Duration,
+    /// When the queue was last seen empty, in milliseconds since `started`.
+    last_empty_ms: AtomicU64,
+    started: Instant,
     /// Requests never held back (the health checks).
     exempt: fn(&Request) -> bool,
     waiting: AtomicUsize,
@@ -68,6 +85,9 @@ impl Admission {
             slots: (limit > 0).then(|| Semaphore::new(limit)),
             max_queued,
             queue_timeout,
+            burst_timeout: queue_timeout.max(BURST_QUEUE_TIMEOUT),
+            last_empty_ms: AtomicU64::new(0),
+            started: Instant::now(),
             exempt,
             waiting: AtomicUsize::new(0),
             unreported: AtomicU64::new(0),
@@ -79,6 +99,24 @@ impl Admission {
             shed_queue_timeout: counter!(SHED, "reason" => "queue_timeout"),
             depth: gauge!(QUEUE_DEPTH),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn saw_empty_queue(&self) {
+        self.last_empty_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long a request joining the queue now may wait: see the module's documentation.
+    fn deadline(&self) -> Duration {
+        let standing_for = self.now_ms().saturating_sub(self.last_empty_ms.load(Ordering::Relaxed));
+        if Duration::from_millis(standing_for) >= STANDING_QUEUE_INTERVAL {
+            self.queue_timeout
+        } else {
+            self.burst_timeout
+        }
     }
 
     fn refuse(self: &Arc<Self>, request: &Request, counter: &Counter) -> Response {
@@ -127,6 +165,9 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let left = self.0.waiting.fetch_sub(1, Ordering::Relaxed) - 1;
         self.0.depth.set(left as f64);
+        if left == 0 {
+            self.0.saw_empty_queue();
+        }
     }
 }
 
@@ -138,6 +179,8 @@ pub async fn admit(State(admission): State<Arc<Admission>>, request: Request, ne
         return next.run(request).await;
     };
     if let Ok(_permit) = slots.try_acquire() {
+        // Freed permits go to waiters first (tokio's semaphore is fair): nobody is queued.
+        admission.saw_empty_queue();
         admission.admitted.increment(1);
         return next.run(request).await;
     }
@@ -149,7 +192,7 @@ pub async fn admit(State(admission): State<Arc<Admission>>, request: Request, ne
     }
     admission.depth.set(depth as f64);
     admission.queued.increment(1);
-    let acquired = tokio::time::timeout(admission.queue_timeout, slots.acquire()).await;
+    let acquired = tokio::time::timeout(admission.deadline(), slots.acquire()).await;
     drop(waiting);
     match acquired {
         Ok(Ok(_permit)) => {

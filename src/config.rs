@@ -234,7 +234,9 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_MAX_QUEUED_REQUESTS", default_value_t = DEFAULT_MAX_QUEUED_REQUESTS, global = true)]
     pub max_queued_requests: usize,
 
-    /// Milliseconds a request may wait in that queue before it is answered 503 (with Retry-After).
+    /// Milliseconds a request may wait in that queue, once it has been standing for 100 ms
+    /// (overload), before it is answered 503 (with Retry-After); a burst that finds the queue
+    /// empty may wait up to 500 ms.
     #[arg(long, env = "AUTHBRIDGE_QUEUE_TIMEOUT_MS", default_value_t = DEFAULT_QUEUE_TIMEOUT_MS, global = true)]
     pub queue_timeout_ms: u64,
 

@@ -171,7 +171,13 @@ async fn the_request_id_reaches_the_server_and_tokens_stay_out_of_its_log(ctx: C
 
     assert!(ctx.server().logged(&format!(r#""request_id":"{request_id}""#)).await, "{}", ctx.server().log());
     let log = ctx.server().log();
-    assert_eq!(log.matches(&request_id).count(), 2, "one log line per call");
+    let lines = |target: &str| {
+        log.lines()
+            .filter(|line| line.contains(&request_id) && line.contains(&format!(r#""target":"{target}""#)))
+            .count()
+    };
+    assert_eq!(lines("authbridge::request"), 2, "one request log line per call");
+    assert_eq!(lines("authbridge::audit"), 1, "the rotation's audit line");
     assert!(!log.contains(token) && !log.contains(&rotated.session_token));
 }
 
