@@ -19,6 +19,7 @@ crate::harness::tests! {
         a_hit_never_serves_an_expired_session_and_still_slides;
     async on [Backend::Postgres]:
         writes_through_one_instance_are_never_served_by_another,
+        a_write_is_notified_if_and_only_if_it_commits,
         losing_the_listener_empties_and_bypasses_the_cache;
 }
 
@@ -212,6 +213,34 @@ async fn writes_through_one_instance_are_never_served_by_another(backend: Backen
     })
     .await;
     assert!(read(&b, "t-newest").await.is_null(), "deleteUser");
+}
+
+/// The notification is sent in the write's own transaction: a listener of its own (a direct
+/// `LISTEN` connection, like another instance's) gets the sign-out's, and a refused write (an
+/// `updateSession` to a missing user, rolled back) sends none. PostgreSQL delivers notifications
+/// in commit order, so the refused write's, sent before, would arrive first.
+async fn a_write_is_notified_if_and_only_if_it_commits(backend: Backend) {
+    let app = TestApp::with_cache(backend, Settings::default()).await;
+    let connector = app.db.pg_connector().expect("PostgreSQL");
+    let (_listening, mut notifications) = connector.listen(authbridge::cache::CHANNEL).await.expect("LISTEN");
+    let user = app.user("a@example.com").await;
+    let session = new_session(&app, "t-commit", &user).await;
+
+    let refused =
+        app.call("updateSession", json!({ "session": { "sessionToken": "t-commit", "userId": "no-such-user" } })).await;
+    assert!(refused.status.is_client_error(), "{} {}", refused.status, refused.text);
+
+    app.ok("deleteSession", json!({ "sessionToken": "t-commit" })).await;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), notifications.recv())
+        .await
+        .expect("a notification within a minute")
+        .expect("the LISTEN connection is open");
+    let id = session["id"].as_str().expect("id");
+    assert_eq!(
+        first.payload(),
+        authbridge::db::notify::session(id),
+        "the sign-out's, and nothing from the refused write before it"
+    );
 }
 
 async fn losing_the_listener_empties_and_bypasses_the_cache(backend: Backend) {
