@@ -11,7 +11,7 @@ use diesel_async::SimpleAsyncConnection;
 use serde_json::{Value, json};
 
 use crate::harness::{Test, block_on};
-use crate::support::{Backend, CACHED, Cached, Client, TestApp, wait_until, wait_until_cache_active};
+use crate::support::{Backend, CACHED, Cached, Client, Schema, TestApp, wait_until, wait_until_cache_active};
 
 crate::harness::tests! {
     async on CACHED:
@@ -20,6 +20,7 @@ crate::harness::tests! {
     async on [Backend::Postgres]:
         writes_through_one_instance_are_never_served_by_another,
         a_write_is_notified_if_and_only_if_it_commits,
+        the_notification_is_a_statement_of_the_writing_transaction,
         losing_the_listener_empties_and_bypasses_the_cache;
 }
 
@@ -241,6 +242,43 @@ async fn a_write_is_notified_if_and_only_if_it_commits(backend: Backend) {
         authbridge::db::notify::session(id),
         "the sign-out's, and nothing from the refused write before it"
     );
+}
+
+/// The statements of a sign-out and of a refused `updateSession` on the pool's only connection:
+/// with the cache on, `pg_notify` runs between the write's `BEGIN` and `COMMIT` (and not at all
+/// when the write is refused); with the cache off the sign-out stays one `DELETE`.
+async fn the_notification_is_a_statement_of_the_writing_transaction(backend: Backend) {
+    let cached = Settings { session_cache_ttl: crate::support::CACHE_TTL, ..Settings::default() };
+    let (app, log) = crate::hot_path::instrumented_with(backend, Schema::Migrations, cached).await;
+    let user = app.user("a@example.com").await;
+    new_session(&app, "t-signed-in", &user).await;
+    let statements = || std::mem::take(&mut *log.lock().unwrap());
+    statements();
+
+    let refused = app
+        .call("updateSession", json!({ "session": { "sessionToken": "t-signed-in", "userId": "no-such-user" } }))
+        .await;
+    assert!(refused.status.is_client_error(), "{} {}", refused.status, refused.text);
+    let run = statements();
+    assert!(!run.iter().any(|s| s.contains("pg_notify")), "a refused write notifies nothing: {run:?}");
+
+    app.ok("deleteSession", json!({ "sessionToken": "t-signed-in" })).await;
+    let run = statements();
+    let position = |prefix: &str| run.iter().position(|s| s.starts_with(prefix));
+    let (begin, delete, notify, commit) =
+        (position("BEGIN"), position("DELETE"), position("SELECT pg_notify"), position("COMMIT"));
+    assert!(
+        begin.is_some() && begin < delete && delete < notify && notify < commit && commit == Some(run.len() - 1),
+        "BEGIN, DELETE, pg_notify, COMMIT: {run:?}"
+    );
+
+    let (plain, log) = crate::hot_path::instrumented_with(backend, Schema::Migrations, Settings::default()).await;
+    let user = plain.user("a@example.com").await;
+    new_session(&plain, "t-plain", &user).await;
+    log.lock().unwrap().clear();
+    plain.ok("deleteSession", json!({ "sessionToken": "t-plain" })).await;
+    let run = log.lock().unwrap().clone();
+    assert!(run.len() == 1 && run[0].starts_with("DELETE"), "without the cache, one DELETE: {run:?}");
 }
 
 async fn losing_the_listener_empties_and_bypasses_the_cache(backend: Backend) {
