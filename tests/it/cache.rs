@@ -21,6 +21,7 @@ crate::harness::tests! {
         writes_through_one_instance_are_never_served_by_another,
         a_write_is_notified_if_and_only_if_it_commits,
         the_notification_is_a_statement_of_the_writing_transaction,
+        every_listed_write_notifies_in_its_transaction,
         losing_the_listener_empties_and_bypasses_the_cache;
 }
 
@@ -279,6 +280,52 @@ async fn the_notification_is_a_statement_of_the_writing_transaction(backend: Bac
     plain.ok("deleteSession", json!({ "sessionToken": "t-plain" })).await;
     let run = log.lock().unwrap().clone();
     assert!(run.len() == 1 && run[0].starts_with("DELETE"), "without the cache, one DELETE: {run:?}");
+}
+
+/// Each write the cache cares about, on the pool's only connection, with and without foreign keys
+/// (where authbridge enforces the relations, several are locking transactions already): one
+/// `pg_notify`, the last statement before the `COMMIT` of the transaction the write opened.
+async fn every_listed_write_notifies_in_its_transaction(backend: Backend) {
+    for schema in [Schema::Migrations, Schema::WithoutForeignKeys] {
+        let settings =
+            Settings { session_cache_ttl: crate::support::CACHE_TTL, max_sessions_per_user: 1, ..Settings::default() };
+        let (app, log) = crate::hot_path::instrumented_with(backend, schema, settings).await;
+        let user = app.user("a@example.com").await;
+        let other = app.user("b@example.com").await;
+        let statements = || std::mem::take(&mut *log.lock().unwrap());
+        let check = |write: &str, run: Vec<String>| {
+            let notifies = run.iter().filter(|s| s.contains("pg_notify")).count();
+            let last = run.len().saturating_sub(1);
+            assert!(
+                notifies == 1
+                    && run[0].starts_with("BEGIN")
+                    && run[last] == "COMMIT"
+                    && run[last.saturating_sub(1)].starts_with("SELECT pg_notify"),
+                "{schema:?} {write}: {run:?}"
+            );
+        };
+
+        new_session(&app, "t-1", &user).await;
+        statements();
+        new_session(&app, "t-2", &user).await;
+        check("the per-user limit's eviction", statements());
+        app.ok("updateSession", json!({ "session": { "sessionToken": "t-2", "userId": other } })).await;
+        check("updateSession moving the session", statements());
+        let rotated = app.post("/v1/sessions/rotate", &json!({ "sessionToken": "t-2" })).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+        check("rotation", statements());
+        let id = rotated.json()["id"].as_str().expect("id").to_owned();
+        assert_eq!(app.delete(&format!("/v1/sessions/{id}")).await.status, StatusCode::OK);
+        check("deletion by id", statements());
+        new_session(&app, "t-3", &user).await;
+        statements();
+        assert_eq!(app.delete(&format!("/v1/users/{user}/sessions")).await.status, StatusCode::OK);
+        check("sign-out everywhere", statements());
+        app.ok("updateUser", json!({ "user": { "id": user, "name": "Renamed" } })).await;
+        check("updateUser", statements());
+        app.ok("deleteUser", json!({ "userId": user })).await;
+        check("deleteUser", statements());
+    }
 }
 
 async fn losing_the_listener_empties_and_bypasses_the_cache(backend: Backend) {
