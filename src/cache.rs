@@ -322,20 +322,6 @@ pub fn written(cache: Option<&SessionCache>, changes: &[Change]) {
     }
 }
 
-/// After the purge route deleted sessions: empties this cache and, on PostgreSQL, every other
-/// instance's. Unlike the other writes the notification follows the commits (one per batch):
-/// only expired sessions were deleted, which no cache serves, so one lost can leave nothing stale.
-pub async fn purged(cache: Option<&SessionCache>, db: &Db) {
-    written(cache, &[Change::All]);
-    if cache.is_none() || !listens(db) {
-        return;
-    }
-    #[cfg(feature = "postgres")]
-    if let Err(e) = listener::notify(db, ALL).await {
-        tracing::warn!(error = %e, "session cache: NOTIFY after the purge failed");
-    }
-}
-
 #[cfg(feature = "postgres")]
 mod listener {
     use std::sync::Weak;
@@ -344,15 +330,10 @@ mod listener {
     use metrics::gauge;
 
     use super::{CHANNEL, LISTENER_UP, SessionCache};
-    use crate::db::{Db, DbResult, with_conn};
+    use crate::db::Db;
 
     const FIRST_RETRY: Duration = Duration::from_millis(100);
     const LONGEST_RETRY: Duration = Duration::from_secs(5);
-
-    /// `NOTIFY` through the pool, on its own: delivered to every listener when it commits.
-    pub(super) async fn notify(db: &Db, payload: &str) -> DbResult<()> {
-        with_conn!(db, conn => crate::db::notify::NotifyConnection::notify(conn, payload).await)
-    }
 
     /// Keeps one `LISTEN` connection open while the cache lives, reconnecting with backoff; the
     /// cache is in use only while it is up.

@@ -232,11 +232,11 @@ pub async fn purge_expired(
             ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
         })?,
     };
-    let purged = purge::run(&state.db, batch_size, &actor).await?;
+    let purged = purge::run(&state.db, batch_size, &actor, true).await?;
     // The cache never serves an expired session, so this is belt and braces: what the purge
     // deleted had expired before it started.
     if purged.sessions_deleted > 0 {
-        crate::cache::purged(state.session_cache(), &state.db).await;
+        state.written(&[Change::All]);
     }
     Ok(Json(purged))
 }

@@ -325,6 +325,16 @@ async fn every_listed_write_notifies_in_its_transaction(backend: Backend) {
         check("updateUser", statements());
         app.ok("deleteUser", json!({ "userId": user })).await;
         check("deleteUser", statements());
+
+        // The purge: the first batch that deletes sessions, then the verification tokens' batch.
+        let expired = json!({ "sessionToken": "t-expired", "userId": other, "expires": "2000-01-01T00:00:00Z" });
+        app.ok("createSession", json!({ "session": expired })).await;
+        statements();
+        let purged = app.post("/v1/maintenance/purge-expired", &json!({})).await;
+        assert_eq!(purged.status, StatusCode::OK, "{}", purged.text);
+        let run = statements();
+        assert_eq!(run.iter().filter(|s| s.contains("pg_notify")).count(), 1, "{schema:?} purge: {run:?}");
+        check("the purge's first batch", run[..4].to_vec());
     }
 }
 
