@@ -354,11 +354,8 @@ mod listener {
                     loop {
                         tokio::select! {
                             received = notifications.recv() => match (received, cache.upgrade()) {
-                                (Some(notification), Some(cache)) => {
-                                    for payload in notification.payload().split(',') {
-                                        cache.apply(payload);
-                                    }
-                                }
+                                // One change per notification: an id may hold any character.
+                                (Some(notification), Some(cache)) => cache.apply(notification.payload()),
                                 (None, _) => break,
                                 (_, None) => return,
                             },
