@@ -8,9 +8,11 @@
 //! - a write made through this instance (sign-out, updateSession, updateUser, deleteUser,
 //!   rotation, sign-out everywhere, deletion by id, createSession's per-user limit, the purge
 //!   route) is invalidated here before its answer is sent;
-//! - on PostgreSQL, the same write is announced with `NOTIFY` on [`CHANNEL`], and every
-//!   instance's listener (one direct connection each, outside the pool) invalidates it within
-//!   milliseconds. While that connection is down the cache is emptied and bypassed;
+//! - on PostgreSQL, the same write is announced with `NOTIFY` on [`CHANNEL`], sent inside the
+//!   write's own transaction (see [`crate::db::notify`]), so it is delivered if and only if the
+//!   write commits; every instance's listener (one direct connection each, outside the pool)
+//!   invalidates it within milliseconds. While that connection is down the cache is emptied and
+//!   bypassed;
 //! - on MySQL and SQLite only the instance's own writes invalidate, and writes made by other
 //!   programs (Prisma Client, SQL) are seen after at most the TTL on every backend.
 //!
@@ -32,12 +34,12 @@ use lru::LruCache;
 use metrics::{counter, gauge};
 use sha2::{Digest, Sha256};
 
+use crate::db::notify::{ALL, SESSION_PREFIX, USER_PREFIX};
 use crate::db::{Db, DbResult, DbTime};
 use crate::models::sessions::{self, Session, Slide};
 use crate::models::users::User;
 
-/// The `LISTEN` / `NOTIFY` channel of every instance on one database.
-pub const CHANNEL: &str = "authbridge_session_cache";
+pub use crate::db::notify::CHANNEL;
 /// The longest `--session-cache-ttl`: the delay other programs' writes may take to show.
 pub const MAX_TTL: Duration = Duration::from_secs(60);
 /// Default `--session-cache-size` (entries).
@@ -64,22 +66,15 @@ pub enum Change {
 }
 
 impl Change {
-    /// The notification payload; `None` for what may not leave the process.
-    fn payload(&self) -> Option<String> {
-        match self {
-            Change::Session(id) => Some(format!("s:{id}")),
-            Change::User(id) => Some(format!("u:{id}")),
-            Change::Token(_) => None,
-            Change::All => Some("*".to_owned()),
-        }
-    }
-
+    /// What a notification names; its payloads are built from the written rows' ids by
+    /// [`crate::db::notify`], so a token can never be one.
     fn from_payload(payload: &str) -> Option<Change> {
-        match payload.split_once(':') {
-            Some(("s", id)) => Some(Change::Session(id.to_owned())),
-            Some(("u", id)) => Some(Change::User(id.to_owned())),
-            _ if payload == "*" => Some(Change::All),
-            _ => None,
+        if let Some(id) = payload.strip_prefix(SESSION_PREFIX) {
+            Some(Change::Session(id.to_owned()))
+        } else if let Some(id) = payload.strip_prefix(USER_PREFIX) {
+            Some(Change::User(id.to_owned()))
+        } else {
+            (payload == ALL).then_some(Change::All)
         }
     }
 }
@@ -289,12 +284,7 @@ impl SessionCache {
 
 /// Whether this backend has a notification channel to wait for.
 fn listens(db: &Db) -> bool {
-    match db.pool() {
-        #[cfg(feature = "postgres")]
-        crate::db::Pool::Postgres(_) => true,
-        #[allow(unreachable_patterns)]
-        _ => false,
-    }
+    db.has_notification_channel()
 }
 
 /// `getSessionAndUser` through the cache when there is one.
@@ -321,25 +311,14 @@ pub async fn find_with_user(
     Ok(found)
 }
 
-/// After a write has committed: invalidates `changes` here and, on PostgreSQL, tells the other
-/// instances. Nothing happens when this instance has no cache (see docs/session-cache.md: every
-/// instance on one database runs with the same setting).
-pub async fn written(cache: Option<&SessionCache>, db: &Db, changes: &[Change]) {
+/// After a write has committed: invalidates `changes` here, before the answer is sent. The
+/// other instances learn of it from the write's own transaction (see [`crate::db::notify`]).
+/// Nothing happens when this instance has no cache (see docs/session-cache.md: every instance on
+/// one database runs with the same setting).
+pub fn written(cache: Option<&SessionCache>, changes: &[Change]) {
     let Some(cache) = cache else { return };
     for change in changes {
         cache.invalidate(change);
-    }
-    if !listens(db) {
-        return;
-    }
-    let payloads: Vec<String> = changes.iter().filter_map(Change::payload).collect();
-    if payloads.is_empty() {
-        return;
-    }
-    #[cfg(feature = "postgres")]
-    if let Err(e) = listener::notify(db, &payloads.join(",")).await {
-        // The write has committed; the other instances see it after at most the TTL.
-        tracing::warn!(error = %e, "session cache: NOTIFY failed; other instances may serve the old answer until the TTL");
     }
 }
 
@@ -348,25 +327,13 @@ mod listener {
     use std::sync::Weak;
     use std::time::Duration;
 
-    use diesel::sql_types::Text;
-    use diesel_async::RunQueryDsl;
     use metrics::gauge;
 
     use super::{CHANNEL, LISTENER_UP, SessionCache};
-    use crate::db::{Db, DbResult, with_conn};
+    use crate::db::Db;
 
     const FIRST_RETRY: Duration = Duration::from_millis(100);
     const LONGEST_RETRY: Duration = Duration::from_secs(5);
-
-    /// `NOTIFY` through the pool: delivered to every listener when it commits.
-    pub(super) async fn notify(db: &Db, payload: &str) -> DbResult<()> {
-        with_conn!(db, conn => diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(CHANNEL)
-            .bind::<Text, _>(payload)
-            .execute(conn)
-            .await)
-        .map(|_| ())
-    }
 
     /// Keeps one `LISTEN` connection open while the cache lives, reconnecting with backoff; the
     /// cache is in use only while it is up.
@@ -387,11 +354,8 @@ mod listener {
                     loop {
                         tokio::select! {
                             received = notifications.recv() => match (received, cache.upgrade()) {
-                                (Some(notification), Some(cache)) => {
-                                    for payload in notification.payload().split(',') {
-                                        cache.apply(payload);
-                                    }
-                                }
+                                // One change per notification: an id may hold any character.
+                                (Some(notification), Some(cache)) => cache.apply(notification.payload()),
                                 (None, _) => break,
                                 (_, None) => return,
                             },
@@ -428,11 +392,10 @@ mod tests {
 
     #[test]
     fn payloads_carry_ids_only_and_read_back() {
-        for change in [Change::Session("s1".into()), Change::User("u1".into()), Change::All] {
-            let payload = change.payload().expect("sent");
-            assert_eq!(Change::from_payload(&payload), Some(change));
-        }
-        assert_eq!(Change::Token("secret".into()).payload(), None);
+        use crate::db::notify;
+        assert_eq!(Change::from_payload(&notify::session("s1")), Some(Change::Session("s1".into())));
+        assert_eq!(Change::from_payload(&notify::user("u1")), Some(Change::User("u1".into())));
+        assert_eq!(Change::from_payload(notify::ALL), Some(Change::All));
         assert_eq!(Change::from_payload("x"), None);
     }
 }

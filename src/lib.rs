@@ -99,6 +99,8 @@ impl AppState {
     pub fn new(db: Db, settings: Settings) -> Self {
         let session_cache = (!settings.session_cache_ttl.is_zero())
             .then(|| cache::SessionCache::start(&db, settings.session_cache_ttl, settings.session_cache_size));
+        // The writes announce themselves to the other instances' caches only when there are any.
+        let db = if session_cache.is_some() { db.notifying() } else { db };
         Self(Arc::new(AppInner { db, settings, session_cache }))
     }
 
@@ -107,8 +109,8 @@ impl AppState {
     }
 
     /// After a committed write: see [`cache::written`].
-    pub async fn written(&self, changes: &[cache::Change]) {
-        cache::written(self.session_cache(), &self.db, changes).await;
+    pub fn written(&self, changes: &[cache::Change]) {
+        cache::written(self.session_cache(), changes);
     }
 }
 

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::audit::{Action, Actor, Subject};
+use crate::db::notify::{self, NotifyConnection as _};
 use crate::db::tables::{SESSIONS, Table, VERIFICATION_TOKENS};
 use crate::db::{Db, DbResult, DbTime, Pool, with_conn};
 
@@ -55,21 +56,42 @@ fn batch_sql(db: &Db, table: &Table) -> String {
     }
 }
 
-/// Deletes at most `batch` expired rows of `table` in one statement (its own transaction).
-async fn delete_batch(db: &Db, table: &Table, cutoff: DbTime, batch: i64) -> DbResult<usize> {
+/// Deletes at most `batch` expired rows of `table` in one statement (its own transaction). With
+/// `announce`, a batch that deletes rows also sends the session cache's `*` in its transaction
+/// (see [`crate::db::notify`]).
+async fn delete_batch(db: &Db, table: &Table, cutoff: DbTime, batch: i64, announce: bool) -> DbResult<usize> {
     let sql = batch_sql(db, table);
-    with_conn!(db, conn => diesel::sql_query(&sql)
-        .bind::<Timestamp, _>(cutoff)
-        .bind::<BigInt, _>(batch)
-        .execute(conn)
-        .await)
+    let query = || diesel::sql_query(&sql).bind::<Timestamp, _>(cutoff).bind::<BigInt, _>(batch);
+    with_conn!(db, conn => {
+        if announce {
+            diesel_async::AsyncConnection::transaction(conn, async |conn| {
+                let deleted = query().execute(conn).await?;
+                if deleted > 0 {
+                    conn.notify(notify::ALL).await?;
+                }
+                Ok::<_, diesel::result::Error>(deleted)
+            })
+            .await
+        } else {
+            query().execute(conn).await
+        }
+    })
 }
 
-async fn purge_table(db: &Db, table: &'static Table, cutoff: DbTime, batch_size: NonZeroU32) -> DbResult<u64> {
+/// Purges `table` batch by batch. With `announce`, the first batch that deletes rows sends the
+/// cache's notification: one is enough, and only expired rows go, which no cache serves.
+async fn purge_table(
+    db: &Db,
+    table: &'static Table,
+    cutoff: DbTime,
+    batch_size: NonZeroU32,
+    mut announce: bool,
+) -> DbResult<u64> {
     let batch = u64::from(batch_size.get());
     let mut total = 0;
     loop {
-        let deleted = delete_batch(db, table, cutoff, batch as i64).await? as u64;
+        let deleted = delete_batch(db, table, cutoff, batch as i64, announce).await? as u64;
+        announce &= deleted == 0;
         total += deleted;
         metrics::counter!(PURGED_ROWS_METRIC, "table" => table.name).increment(deleted);
         // A short batch means nothing expired is left (or another instance holds the rest).
@@ -81,12 +103,14 @@ async fn purge_table(db: &Db, table: &'static Table, cutoff: DbTime, batch_size:
 
 /// One purge run over both tables, written to the audit trail as `actor`'s when it succeeds (a
 /// failed run's committed batches are in its warning, not in the trail: the run did not finish).
-pub async fn run(db: &Db, batch_size: NonZeroU32, actor: &Actor) -> DbResult<Purged> {
+/// With `announce` (the purge route) and the cache's notifications on, deleting sessions empties
+/// every instance's session cache; the background and command-line runs send nothing.
+pub async fn run(db: &Db, batch_size: NonZeroU32, actor: &Actor, announce: bool) -> DbResult<Purged> {
     let started = Instant::now();
     let cutoff = db.now();
-    let sessions_deleted = purge_table(db, &SESSIONS, cutoff, batch_size).await;
+    let sessions_deleted = purge_table(db, &SESSIONS, cutoff, batch_size, announce && db.notifies()).await;
     let verification_tokens_deleted = match sessions_deleted {
-        Ok(_) => purge_table(db, &VERIFICATION_TOKENS, cutoff, batch_size).await,
+        Ok(_) => purge_table(db, &VERIFICATION_TOKENS, cutoff, batch_size, false).await,
         Err(_) => Ok(0),
     };
     let purged = match (sessions_deleted, verification_tokens_deleted) {
@@ -133,7 +157,7 @@ pub fn spawn_background(db: Db, interval: Duration, batch_size: NonZeroU32) -> O
         loop {
             ticks.tick().await;
             // Failures are logged in `run`; the next tick tries again.
-            let _ = run(&db, batch_size, &Actor::background()).await;
+            let _ = run(&db, batch_size, &Actor::background(), false).await;
         }
     }))
 }

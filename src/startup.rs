@@ -210,7 +210,9 @@ fn report<T: serde::Serialize, E: std::fmt::Display>(what: &str, result: Result<
 /// `authbridge purge-expired`: one purge run.
 async fn purge_expired(config: &Config) -> ExitCode {
     match command_db(config).await {
-        Ok(db) => report("purge", purge::run(&db, config.purge_batch_size, &crate::audit::Actor::command()).await),
+        Ok(db) => {
+            report("purge", purge::run(&db, config.purge_batch_size, &crate::audit::Actor::command(), false).await)
+        }
         Err(code) => code,
     }
 }

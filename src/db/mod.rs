@@ -6,6 +6,7 @@ pub mod exact;
 pub mod migrate;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+pub mod notify;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod relations;
@@ -71,6 +72,9 @@ pub struct Db {
     /// Opens every PostgreSQL connection (the pool's and the migration's).
     #[cfg(feature = "postgres")]
     pg: Option<Arc<pg::Connector>>,
+    /// Whether the writes the session cache cares about send their notification (see
+    /// [`notify`]); set by [`Db::notifying`].
+    notifies: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,13 +245,19 @@ pub use with_conn;
 /// MySQL has none: there the row is read under a write lock and then deleted, in one transaction.
 /// A concurrent caller blocks on the lock and then reads nothing, so of any number of callers
 /// exactly one gets the row (InnoDB's locking read sees the latest committed state, not the
-/// transaction's snapshot).
+/// transaction's snapshot). A trailing `announced` sends the row's session cache notification
+/// in the write's transaction when the handle notifies (see [`notify::returning_announced`]).
 macro_rules! delete_returning {
     ($db:expr, $query:expr, $row:ty) => {
-        $crate::with_conn!($db, conn => {
-            use $crate::db::GetCommitted as _;
-            diesel::delete($query).returning(<$row>::as_returning()).get_committed(conn).await.optional()
-        },
+        $crate::db::delete_returning!($db, $query, $row, plain)
+    };
+    ($db:expr, $query:expr, $row:ty, $announce:ident) => {
+        $crate::with_conn!($db, conn => $crate::db::notify::returning_announced!(
+            $db,
+            conn,
+            diesel::delete($query).returning(<$row>::as_returning()),
+            $announce
+        ),
         mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
             let row = $query.select(<$row>::as_select()).for_update().first(conn).await.optional()?;
             if row.is_some() {
@@ -265,13 +275,19 @@ pub(crate) use delete_returning;
 ///
 /// On MySQL the update runs first (taking the row lock) and the read follows in the same
 /// transaction. The affected count is the number of rows *matched* (diesel-async sets
-/// `CLIENT_FOUND_ROWS`), so an update that changes nothing still finds its row.
+/// `CLIENT_FOUND_ROWS`), so an update that changes nothing still finds its row. A trailing
+/// `announced` works as in [`delete_returning`].
 macro_rules! update_returning {
     ($db:expr, $query:expr, $changes:expr, $row:ty, read_back: $read_back:expr) => {
-        $crate::with_conn!($db, conn => {
-            use $crate::db::GetCommitted as _;
-            diesel::update($query).set($changes).returning(<$row>::as_returning()).get_committed(conn).await.optional()
-        },
+        $crate::db::update_returning!($db, $query, $changes, $row, read_back: $read_back, plain)
+    };
+    ($db:expr, $query:expr, $changes:expr, $row:ty, read_back: $read_back:expr, $announce:ident) => {
+        $crate::with_conn!($db, conn => $crate::db::notify::returning_announced!(
+            $db,
+            conn,
+            diesel::update($query).set($changes).returning(<$row>::as_returning()),
+            $announce
+        ),
         mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
             if diesel::update($query).set($changes).execute(conn).await? == 0 {
                 return Ok::<_, diesel::result::Error>(None);
@@ -368,6 +384,7 @@ impl Db {
             at_rest: AtRest::default(),
             #[cfg(feature = "postgres")]
             pg,
+            notifies: false,
         })
     }
 
@@ -381,6 +398,28 @@ impl Db {
     #[cfg(feature = "postgres")]
     pub fn pg_unit_begin(&self) -> Option<&str> {
         self.pg.as_deref().and_then(pg::Connector::unit_begin)
+    }
+
+    /// This handle with the session cache's notifications on (see [`notify`]) where the backend
+    /// has a channel for them, PostgreSQL; unchanged on the others.
+    pub fn notifying(self) -> Self {
+        let notifies = self.has_notification_channel();
+        Self { notifies, ..self }
+    }
+
+    /// Whether the backend has a `LISTEN` / `NOTIFY` channel.
+    pub fn has_notification_channel(&self) -> bool {
+        match self.pool {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// Whether writes send the session cache's notification in their transaction.
+    pub fn notifies(&self) -> bool {
+        self.notifies
     }
 
     pub fn pool(&self) -> &Pool {

@@ -229,7 +229,7 @@ pub async fn update_user(
     };
     match users::update(db, &id.0, changes).await? {
         Some(user) => {
-            state.written(&[Change::User(user.id.clone())]).await;
+            state.written(&[Change::User(user.id.clone())]);
             Ok(Dropping { value: user, ignored })
         }
         None => Err(ApiError::NotFound("no user has this id".into())),
@@ -254,7 +254,7 @@ pub async fn delete_user(
     let deleted = users::delete(&state.db, &user_id.0).await?;
     let deleted_id = deleted.as_ref().map(|user| user.id.as_str());
     actor.record(Action::DeleteUser, Subject::user(deleted_id), u64::from(deleted.is_some()));
-    state.written(&[Change::User(user_id.0)]).await;
+    state.written(&[Change::User(user_id.0)]);
     Ok(Json(deleted))
 }
 
@@ -389,7 +389,7 @@ pub async fn create_session(
     let (created, evicted) = sessions::create(db, session, &device, keep_at_most).await?;
     if evicted > 0 {
         actor.record(Action::EvictSessions, Subject::user(Some(&created.user_id)), evicted as u64);
-        state.written(&[Change::User(created.user_id.clone())]).await;
+        state.written(&[Change::User(created.user_id.clone())]);
     }
     Ok(Json(created))
 }
@@ -481,7 +481,7 @@ pub async fn update_session(
         updated_at: None,
     };
     let updated = sessions::update(db, &session.session_token.0, changes).await?;
-    state.written(&token_changes(session.session_token.0, updated.as_ref())).await;
+    state.written(&token_changes(session.session_token.0, updated.as_ref()));
     Ok(Json(updated))
 }
 
@@ -504,7 +504,7 @@ pub async fn delete_session(
     let subject =
         deleted.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::DeleteSession, subject, u64::from(deleted.is_some()));
-    state.written(&token_changes(session_token.0, deleted.as_ref())).await;
+    state.written(&token_changes(session_token.0, deleted.as_ref()));
     Ok(Json(deleted))
 }
 

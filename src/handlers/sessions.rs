@@ -68,7 +68,7 @@ pub async fn rotate(
     let subject =
         rotated.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::RotateSession, subject, u64::from(rotated.is_some()));
-    state.written(&token_changes(arg.session_token.0, rotated.as_ref())).await;
+    state.written(&token_changes(arg.session_token.0, rotated.as_ref()));
     Ok(Json(rotated))
 }
 
@@ -156,7 +156,7 @@ pub async fn delete_for_user(
     // Only a deletion proves that the id is a user's, not text sent in the wrong place.
     let subject = Subject::user((deleted > 0).then_some(user_id.as_str()));
     actor.record(Action::DeleteUserSessions, subject, deleted as u64);
-    state.written(&[Change::User(user_id)]).await;
+    state.written(&[Change::User(user_id)]);
     Ok(Json(Deleted { deleted }))
 }
 
@@ -176,7 +176,7 @@ pub async fn delete_one(
     let subject =
         deleted.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::DeleteSessionById, subject, u64::from(deleted.is_some()));
-    state.written(&[Change::Session(session_id)]).await;
+    state.written(&[Change::Session(session_id)]);
     Ok(Json(deleted))
 }
 
@@ -232,11 +232,11 @@ pub async fn purge_expired(
             ApiError::invalid("batchSize", format!("invalid `batchSize`: must be between 1 and {MAX_PURGE_BATCH_SIZE}"))
         })?,
     };
-    let purged = purge::run(&state.db, batch_size, &actor).await?;
+    let purged = purge::run(&state.db, batch_size, &actor, true).await?;
     // The cache never serves an expired session, so this is belt and braces: what the purge
     // deleted had expired before it started.
     if purged.sessions_deleted > 0 {
-        state.written(&[Change::All]).await;
+        state.written(&[Change::All]);
     }
     Ok(Json(purged))
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::users::User;
 use crate::db::exact::{Exactly, exact};
+use crate::db::notify::{self, Announced, NotifyConnection as _, returning_announced};
 use crate::db::relations::{LockingConnection, locking_transaction, write_for_user};
 use crate::db::schema::{sessions, users};
 use crate::db::tables::SESSIONS;
@@ -22,6 +23,12 @@ pub struct Session {
     pub session_token: String,
     pub user_id: String,
     pub expires: DbTime,
+}
+
+impl Announced for Session {
+    fn payload(&self) -> String {
+        notify::session(&self.id)
+    }
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -111,6 +118,12 @@ pub struct SessionInfo {
     pub ip_address: Option<String>,
     /// The user agent the caller's `context` gave at sign-in or at the latest rotation.
     pub user_agent: Option<String>,
+}
+
+impl Announced for SessionInfo {
+    fn payload(&self) -> String {
+        notify::session(&self.id)
+    }
 }
 
 type MaybeColumn<T> = diesel::expression::SqlLiteral<diesel::sql_types::Nullable<T>>;
@@ -244,6 +257,9 @@ pub async fn create(
         } else {
             diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond_limit))).execute(conn).await?
         };
+        if evicted > 0 && db.notifies() {
+            conn.notify(&notify::user(&session.user_id)).await?;
+        }
         Ok(Some(evicted))
     }))?;
     match evicted {
@@ -283,7 +299,8 @@ pub async fn rotate(
         live(stored),
         changes(),
         Session,
-        read_back: by_token(&new_stored)
+        read_back: by_token(&new_stored),
+        announced
     ))?;
     Ok(rotated.map(|session| with_raw_token(session, new_token)))
 }
@@ -319,22 +336,36 @@ pub async fn list_for_user(db: &Db, user_id: &str, alive_at: Option<DbTime>, lim
 }
 
 /// Signs a user out everywhere (but in session `except`); expired rows go too. Returns the count.
+/// With the cache's notifications on, the delete and the user's notification are one
+/// transaction; otherwise the delete is one statement.
 pub async fn delete_for_user(db: &Db, user_id: &str, except: Option<&str>) -> DbResult<usize> {
     with_conn!(db, conn => {
-        let mut query = diesel::delete(sessions::table).filter(sessions::user_id.eq(user_id)).into_boxed();
-        if let Some(except) = except {
-            query = query.filter(sessions::id.ne(except));
+        // Boxed per backend, hence built in here.
+        let query = || {
+            let mut query = diesel::delete(sessions::table).filter(sessions::user_id.eq(user_id)).into_boxed();
+            if let Some(except) = except {
+                query = query.filter(sessions::id.ne(except));
+            }
+            query
+        };
+        if db.notifies() {
+            diesel_async::AsyncConnection::transaction(conn, async |conn| {
+                let deleted = query().execute(conn).await?;
+                if deleted > 0 {
+                    conn.notify(&notify::user(user_id)).await?;
+                }
+                Ok::<_, diesel::result::Error>(deleted)
+            })
+            .await
+        } else {
+            query().execute(conn).await
         }
-        query.execute(conn).await
     })
 }
 
 pub async fn delete_by_id(db: &Db, id: &str) -> DbResult<Option<SessionInfo>> {
     let query = || sessions::table.find(id);
-    with_conn!(db, conn => {
-        use crate::db::GetCommitted as _;
-        diesel::delete(query()).returning(info_columns(db)).get_committed(conn).await.optional()
-    },
+    with_conn!(db, conn => returning_announced!(db, conn, diesel::delete(query()).returning(info_columns(db)), announced),
     mysql: conn => diesel_async::AsyncConnection::transaction(conn, async |conn| {
         let row = query().select(info_columns(db)).for_update().first(conn).await.optional()?;
         if row.is_some() {
@@ -494,7 +525,7 @@ async fn update_stored(db: &Db, token: &str, changes: &SessionChanges) -> DbResu
     db.check_lengths(&SESSIONS, &[(sessions::user_id::NAME, changes.user_id.as_deref())])?;
     match changes.user_id.as_deref() {
         Some(user_id) if !db.foreign_keys_enforce_relations() => move_to_user(db, token, user_id, changes).await,
-        _ => crate::db::update_returning!(db, by_token(token), changes, Session, read_back: by_token(token)),
+        _ => crate::db::update_returning!(db, by_token(token), changes, Session, read_back: by_token(token), announced),
     }
 }
 
@@ -512,7 +543,11 @@ async fn move_to_user(db: &Db, token: &str, user_id: &str, changes: &SessionChan
     }
     let moved = with_conn!(db, conn => locking_transaction!(conn => {
         lock_user_or_return!(conn);
-        diesel::update(by_token(token)).set(changes).returning(Session::as_returning()).get_result(conn).await.optional().map(Some)
+        let moved = diesel::update(by_token(token)).set(changes).returning(Session::as_returning()).get_result(conn).await.optional()?;
+        if let Some(moved) = moved.as_ref().filter(|_| db.notifies()) {
+            conn.notify(&moved.payload()).await?;
+        }
+        Ok(Some(moved))
     }),
     mysql: conn => locking_transaction!(conn => {
         lock_user_or_return!(conn);
@@ -526,7 +561,8 @@ async fn move_to_user(db: &Db, token: &str, user_id: &str, changes: &SessionChan
 
 /// Idempotent: a second sign-out answers `None` instead of failing (Prisma's P2025).
 pub async fn delete(db: &Db, token: &str) -> DbResult<Option<Session>> {
-    let deleted = by_stored_token!(db, token, |stored| crate::db::delete_returning!(db, by_token(stored), Session))?;
+    let deleted =
+        by_stored_token!(db, token, |stored| crate::db::delete_returning!(db, by_token(stored), Session, announced))?;
     Ok(deleted.map(|session| with_raw_token(session, token)))
 }
 

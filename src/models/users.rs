@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::db::notify::{self, Announced, NotifyConnection as _};
 use crate::db::relations::locking_transaction;
 use crate::db::schema::{accounts, authenticators, sessions, users};
 use crate::db::tables::USERS;
@@ -16,6 +17,12 @@ pub struct User {
     pub email: Option<String>,
     pub email_verified: Option<DbTime>,
     pub image: Option<String>,
+}
+
+impl Announced for User {
+    fn payload(&self) -> String {
+        notify::user(&self.id)
+    }
 }
 
 /// PATCH semantics: `None` leaves a column alone, `Some(None)` sets it NULL.
@@ -81,7 +88,7 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
         return find(db, id).await;
     }
     check_lengths(db, flat(&changes.name), flat(&changes.email), flat(&changes.image))?;
-    crate::db::update_returning!(db, users::table.find(id), &changes, User, read_back: users::table.find(id))
+    crate::db::update_returning!(db, users::table.find(id), &changes, User, read_back: users::table.find(id), announced)
 }
 
 /// Sessions, accounts and authenticators go with the user: by the foreign keys' ON DELETE CASCADE
@@ -89,7 +96,7 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> DbResult<Option<
 /// locks the user row first and deletes the user last (see [`crate::db::relations`]).
 pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
     if db.foreign_keys_enforce_relations() {
-        return crate::db::delete_returning!(db, users::table.find(id), User);
+        return crate::db::delete_returning!(db, users::table.find(id), User, announced);
     }
     with_conn!(db, conn => locking_transaction!(conn => {
         let Some(user) = LockForDelete::lock_for_delete(&mut *conn, id).await? else { return Ok(None) };
@@ -98,6 +105,9 @@ pub async fn delete(db: &Db, id: &str) -> DbResult<Option<User>> {
         diesel::delete(accounts::table.filter(accounts::user_id.eq(id))).execute(conn).await?;
         diesel::delete(authenticators::table.filter(authenticators::user_id.eq(id))).execute(conn).await?;
         diesel::delete(users::table.find(id)).execute(conn).await?;
+        if db.notifies() {
+            conn.notify(&user.payload()).await?;
+        }
         Ok(Some(user))
     }))
 }

@@ -11,7 +11,7 @@ use diesel_async::SimpleAsyncConnection;
 use serde_json::{Value, json};
 
 use crate::harness::{Test, block_on};
-use crate::support::{Backend, CACHED, Cached, Client, TestApp, wait_until, wait_until_cache_active};
+use crate::support::{Backend, CACHED, Cached, Client, Schema, TestApp, wait_until, wait_until_cache_active};
 
 crate::harness::tests! {
     async on CACHED:
@@ -19,6 +19,9 @@ crate::harness::tests! {
         a_hit_never_serves_an_expired_session_and_still_slides;
     async on [Backend::Postgres]:
         writes_through_one_instance_are_never_served_by_another,
+        a_write_is_notified_if_and_only_if_it_commits,
+        the_notification_is_a_statement_of_the_writing_transaction,
+        every_listed_write_notifies_in_its_transaction,
         losing_the_listener_empties_and_bypasses_the_cache;
 }
 
@@ -212,6 +215,127 @@ async fn writes_through_one_instance_are_never_served_by_another(backend: Backen
     })
     .await;
     assert!(read(&b, "t-newest").await.is_null(), "deleteUser");
+}
+
+/// The notification is sent in the write's own transaction: a listener of its own (a direct
+/// `LISTEN` connection, like another instance's) gets the sign-out's, and a refused write (an
+/// `updateSession` to a missing user, rolled back) sends none. PostgreSQL delivers notifications
+/// in commit order, so the refused write's, sent before, would arrive first.
+async fn a_write_is_notified_if_and_only_if_it_commits(backend: Backend) {
+    let app = TestApp::with_cache(backend, Settings::default()).await;
+    let connector = app.db.pg_connector().expect("PostgreSQL");
+    let (_listening, mut notifications) = connector.listen(authbridge::cache::CHANNEL).await.expect("LISTEN");
+    let user = app.user("a@example.com").await;
+    let session = new_session(&app, "t-commit", &user).await;
+
+    let refused =
+        app.call("updateSession", json!({ "session": { "sessionToken": "t-commit", "userId": "no-such-user" } })).await;
+    assert!(refused.status.is_client_error(), "{} {}", refused.status, refused.text);
+
+    app.ok("deleteSession", json!({ "sessionToken": "t-commit" })).await;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), notifications.recv())
+        .await
+        .expect("a notification within a minute")
+        .expect("the LISTEN connection is open");
+    let id = session["id"].as_str().expect("id");
+    assert_eq!(
+        first.payload(),
+        authbridge::db::notify::session(id),
+        "the sign-out's, and nothing from the refused write before it"
+    );
+}
+
+/// The statements of a sign-out and of a refused `updateSession` on the pool's only connection:
+/// with the cache on, `pg_notify` runs between the write's `BEGIN` and `COMMIT` (and not at all
+/// when the write is refused); with the cache off the sign-out stays one `DELETE`.
+async fn the_notification_is_a_statement_of_the_writing_transaction(backend: Backend) {
+    let cached = Settings { session_cache_ttl: crate::support::CACHE_TTL, ..Settings::default() };
+    let (app, log) = crate::hot_path::instrumented_with(backend, Schema::Migrations, cached).await;
+    let user = app.user("a@example.com").await;
+    new_session(&app, "t-signed-in", &user).await;
+    let statements = || std::mem::take(&mut *log.lock().unwrap());
+    statements();
+
+    let refused = app
+        .call("updateSession", json!({ "session": { "sessionToken": "t-signed-in", "userId": "no-such-user" } }))
+        .await;
+    assert!(refused.status.is_client_error(), "{} {}", refused.status, refused.text);
+    let run = statements();
+    assert!(!run.iter().any(|s| s.contains("pg_notify")), "a refused write notifies nothing: {run:?}");
+
+    app.ok("deleteSession", json!({ "sessionToken": "t-signed-in" })).await;
+    let run = statements();
+    let position = |prefix: &str| run.iter().position(|s| s.starts_with(prefix));
+    let (begin, delete, notify, commit) =
+        (position("BEGIN"), position("DELETE"), position("SELECT pg_notify"), position("COMMIT"));
+    assert!(
+        begin.is_some() && begin < delete && delete < notify && notify < commit && commit == Some(run.len() - 1),
+        "BEGIN, DELETE, pg_notify, COMMIT: {run:?}"
+    );
+
+    let (plain, log) = crate::hot_path::instrumented_with(backend, Schema::Migrations, Settings::default()).await;
+    let user = plain.user("a@example.com").await;
+    new_session(&plain, "t-plain", &user).await;
+    log.lock().unwrap().clear();
+    plain.ok("deleteSession", json!({ "sessionToken": "t-plain" })).await;
+    let run = log.lock().unwrap().clone();
+    assert!(run.len() == 1 && run[0].starts_with("DELETE"), "without the cache, one DELETE: {run:?}");
+}
+
+/// Each write the cache cares about, on the pool's only connection, with and without foreign keys
+/// (where authbridge enforces the relations, several are locking transactions already): one
+/// `pg_notify`, the last statement before the `COMMIT` of the transaction the write opened.
+async fn every_listed_write_notifies_in_its_transaction(backend: Backend) {
+    for schema in [Schema::Migrations, Schema::WithoutForeignKeys] {
+        let settings =
+            Settings { session_cache_ttl: crate::support::CACHE_TTL, max_sessions_per_user: 1, ..Settings::default() };
+        let (app, log) = crate::hot_path::instrumented_with(backend, schema, settings).await;
+        let user = app.user("a@example.com").await;
+        let other = app.user("b@example.com").await;
+        let statements = || std::mem::take(&mut *log.lock().unwrap());
+        let check = |write: &str, run: Vec<String>| {
+            let notifies = run.iter().filter(|s| s.contains("pg_notify")).count();
+            let last = run.len().saturating_sub(1);
+            assert!(
+                notifies == 1
+                    && run[0].starts_with("BEGIN")
+                    && run[last] == "COMMIT"
+                    && run[last.saturating_sub(1)].starts_with("SELECT pg_notify"),
+                "{schema:?} {write}: {run:?}"
+            );
+        };
+
+        new_session(&app, "t-1", &user).await;
+        statements();
+        new_session(&app, "t-2", &user).await;
+        check("the per-user limit's eviction", statements());
+        app.ok("updateSession", json!({ "session": { "sessionToken": "t-2", "userId": other } })).await;
+        check("updateSession moving the session", statements());
+        let rotated = app.post("/v1/sessions/rotate", &json!({ "sessionToken": "t-2" })).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+        check("rotation", statements());
+        let id = rotated.json()["id"].as_str().expect("id").to_owned();
+        assert_eq!(app.delete(&format!("/v1/sessions/{id}")).await.status, StatusCode::OK);
+        check("deletion by id", statements());
+        new_session(&app, "t-3", &user).await;
+        statements();
+        assert_eq!(app.delete(&format!("/v1/users/{user}/sessions")).await.status, StatusCode::OK);
+        check("sign-out everywhere", statements());
+        app.ok("updateUser", json!({ "user": { "id": user, "name": "Renamed" } })).await;
+        check("updateUser", statements());
+        app.ok("deleteUser", json!({ "userId": user })).await;
+        check("deleteUser", statements());
+
+        // The purge: the first batch that deletes sessions, then the verification tokens' batch.
+        let expired = json!({ "sessionToken": "t-expired", "userId": other, "expires": "2000-01-01T00:00:00Z" });
+        app.ok("createSession", json!({ "session": expired })).await;
+        statements();
+        let purged = app.post("/v1/maintenance/purge-expired", &json!({})).await;
+        assert_eq!(purged.status, StatusCode::OK, "{}", purged.text);
+        let run = statements();
+        assert_eq!(run.iter().filter(|s| s.contains("pg_notify")).count(), 1, "{schema:?} purge: {run:?}");
+        check("the purge's first batch", run[..4].to_vec());
+    }
 }
 
 async fn losing_the_listener_empties_and_bypasses_the_cache(backend: Backend) {

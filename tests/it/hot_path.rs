@@ -26,6 +26,11 @@ async fn instrumented(backend: Backend) -> (TestApp, Log) {
 
 /// [`instrumented`] on a database made from `schema`.
 pub async fn instrumented_on(backend: Backend, schema: Schema) -> (TestApp, Log) {
+    instrumented_with(backend, schema, Settings::default()).await
+}
+
+/// [`instrumented_on`] with `settings`.
+pub async fn instrumented_with(backend: Backend, schema: Schema, settings: Settings) -> (TestApp, Log) {
     let (scratch, url) = Scratch::create(backend).await;
     if schema == Schema::WithoutForeignKeys {
         execute(&new_db(&url, &pool_options()), no_foreign_keys_ddl(backend)).await;
@@ -45,7 +50,7 @@ pub async fn instrumented_on(backend: Backend, schema: Schema) -> (TestApp, Log)
         Ok::<_, authbridge::db::Error>(())
     })
     .unwrap();
-    (TestApp::over(db, Settings::default(), backend, scratch), log)
+    (TestApp::over(db, settings, backend, scratch), log)
 }
 
 async fn statements(log: &Log, app: &TestApp, body: serde_json::Value) -> Vec<String> {

@@ -221,9 +221,10 @@ async fn purge_deletes_many_rows_in_batches(backend: Backend) {
     let user = app.user("purge-many@example.com").await;
     insert_expired(&app, &user, 2_500, 30).await;
     let live = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
-    let purged = authbridge::purge::run(&app.db, NonZeroU32::new(1_000).unwrap(), &authbridge::audit::Actor::command())
-        .await
-        .expect("purge");
+    let purged =
+        authbridge::purge::run(&app.db, NonZeroU32::new(1_000).unwrap(), &authbridge::audit::Actor::command(), false)
+            .await
+            .expect("purge");
     assert_eq!((purged.sessions_deleted, purged.verification_tokens_deleted), (2_500, 30));
     let left = texts(&app.db, "SELECT id AS value FROM sessions").await;
     assert_eq!(left, vec![live["id"].as_str().unwrap().to_owned()]);
