@@ -84,9 +84,10 @@ sed -e '/url *= env("DATABASE_URL")/d' -e 's|"prisma-client-js"|"prisma-client"\
   "$BENCH_ROOT/prisma/schema.prisma" >"$BENCH_DIR/peers/schema.prisma"
 (cd "$BENCH_DIR" && npm run -s generate && npm run -s build) >"$work/peers-build.log" 2>&1 || { cat "$work/peers-build.log"; exit 1; }
 
-# The last number of the default's text: "[default: 16]" or "[default: ..., else 16]".
-pool_size=${BENCH_POOL_SIZE:-$("$AUTHBRIDGE_BIN" --help | sed -n '/--pool-size/,/default:/p' |
-  sed -n 's/.*default:[^]]*[^0-9]\([0-9][0-9]*\)\].*/\1/p' | head -n 1)}
+# The last number of the default's text: "[default: 16]" or "[default: ..., else 16]", which
+# clap may wrap over several lines.
+pool_size=${BENCH_POOL_SIZE:-$("$AUTHBRIDGE_BIN" --help | tr -s '\n ' ' ' |
+  sed -n 's/.*--pool-size <POOL_SIZE> [^[]*\[default:\([^]]*\)\].*/\1/p' | grep -o '[0-9][0-9]*' | tail -n 1)}
 [ -n "$pool_size" ] || { bench_log "cannot read the --pool-size default"; exit 1; }
 
 bench_log "seeding $users users and $sessions sessions ($due due for a slide) into $db"
