@@ -4,6 +4,7 @@
 #   bench_build                         cargo build --release (a no-op when up to date); sets AUTHBRIDGE_BIN
 #   bench_pg_create NAME                (re)create scratch database NAME, print its URL
 #   bench_pg_drop NAME
+#   bench_discard DIR DB                drop scratch database DB and remove DIR, unless BENCH_KEEP=1 (then say so)
 #   bench_migrate URL                   authbridge migrate: the tables Prisma makes, from our migrations
 #   bench_seed_pg URL USERS SESSIONS [DUE]
 #                                       USERS users, SESSIONS sessions; the last DUE of them are due for a
@@ -98,6 +99,15 @@ FROM generate_series(1, $sessions) AS i;
 VACUUM ANALYZE users;
 VACUUM ANALYZE sessions;
 SQL
+}
+
+bench_discard() {
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    bench_log "kept $1 and database $2"
+  else
+    bench_pg_drop "$2" || true
+    rm -rf "$1"
+  fi
 }
 
 bench_tokens() {

@@ -29,12 +29,7 @@ db=ab_overload_$$
 server_pid=""
 cleanup() {
   [ -z "$server_pid" ] || bench_stop "$server_pid"
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then
-    bench_log "kept $work and database $db"
-  else
-    bench_pg_drop "$db" || true
-    rm -rf "$work"
-  fi
+  bench_discard "$work" "$db"
 }
 trap cleanup EXIT
 # 800 client sockets and as many server ones in one shell's children.

@@ -56,12 +56,7 @@ pids=()
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do bench_stop "$pid"; done
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then
-    bench_log "kept $work and database $db"
-  else
-    bench_pg_drop "$db" || true
-    rm -rf "$work"
-  fi
+  bench_discard "$work" "$db"
 }
 trap cleanup EXIT
 
