@@ -171,6 +171,11 @@ fn actions(run: &mut Run) {
     let (none, request_id) = run.adapter("getSessionAndUser", json!({ "sessionToken": REUSED_TOKEN }));
     assert_eq!(none, Value::Null);
     run.expect("nextjs", Action::SessionTokenReuse, (uid, Some(&reused)), 1, request_id);
+    let authorization = format!("Bearer {OLD_FORM_KEY}");
+    let (status, metrics, _) = run.server.exchange("GET", "/metrics", &[("Authorization", &authorization)], "");
+    assert_eq!(status, 200, "{metrics}");
+    let counted = format!("{}{{outcome=\"revoked\"}} 1\n", authbridge::rotation::REUSE_DETECTED);
+    assert!(metrics.contains(&counted), "{counted} not in:\n{metrics}");
 
     let provider = json!({ "provider": "google", "providerAccountId": "1906" });
     let (unlinked, request_id) = run.adapter("unlinkAccount", provider.clone());
