@@ -506,14 +506,25 @@ pub struct SessionTokenArg {
 
 #[utoipa::path(post, path = "/v1/adapter/deleteSession", operation_id = "deleteSession", tag = ADAPTER, security(("bearerAuth" = ["adapter"])), summary = "deleteSession",
     description = "Signs out: deletes the session and answers it, or null when it was already gone \
-                   (idempotent).",
+                   (idempotent). A token rotated out less than --rotation-grace ago signs its session out too.",
     request_body = SessionTokenArg, responses((status = 200, body = Option<Session>)))]
 pub async fn delete_session(
     State(state): State<AppState>,
     actor: Actor,
     ApiJson(SessionTokenArg { session_token }): ApiJson<SessionTokenArg>,
 ) -> Answer<Option<Session>> {
-    let deleted = sessions::delete(&state.db, &session_token.0).await?;
+    let db = &state.db;
+    let mut deleted = sessions::delete(db, &session_token.0).await?;
+    if deleted.is_none() {
+        // A sign-out sent with the cookie a rotation has just replaced (the rotating request's
+        // answer had not reached the browser yet): the user wants out, so inside the window it
+        // signs the session out; after it, it is a reuse like any other.
+        if let Previous::InGrace(session, _) =
+            rotation::previous_token(&state, &actor, &session_token.0, db.now()).await?
+        {
+            deleted = sessions::delete_by_id(db, &session.id).await?.map(|_| session);
+        }
+    }
     let subject =
         deleted.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::DeleteSession, subject, u64::from(deleted.is_some()));

@@ -105,6 +105,12 @@ async fn the_previous_token_reads_the_session_inside_the_grace_window(backend: B
     assert_eq!(read(&app, "grace-old-1").await, Value::Null);
     assert_eq!(read(&app, &new).await["session"]["id"], id.as_str(), "the previous token, in its window");
     assert_eq!(read(&app, &newer).await["session"]["id"], id.as_str());
+
+    // A sign-out sent with the previous token (the rotating answer had not reached the browser)
+    // signs the session out.
+    let signed_out = app.ok("deleteSession", json!({ "sessionToken": new })).await;
+    assert_eq!((&signed_out["id"], token_of(&signed_out)), (&json!(id), new.as_str()));
+    assert_eq!(read(&app, &newer).await, Value::Null);
 }
 
 async fn after_the_window_the_previous_token_revokes_the_session(backend: Backend) {
