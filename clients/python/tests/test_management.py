@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import Adapter, Keys, Server, StartServer, now
 
-from authbridge import AuthBridgeError, Client, SessionInfo
+from authbridge import AsyncClient, AuthBridgeError, Client, SessionInfo
 
 
 @pytest.fixture
@@ -95,6 +96,8 @@ def test_sign_out_everywhere_else_and_everywhere(manager: Client, reader: Client
 def test_rotate_session(manager: Client, reader: Client, adapter: Adapter) -> None:
     user = adapter.create_user()
     created = adapter.create_session(user["id"])
+    [listed] = manager.list_sessions(user["id"])
+    assert listed.rotated_at is None  # never rotated
 
     before = now()
     rotated = manager.rotate_session(created["sessionToken"], max_age=3600)
@@ -104,12 +107,90 @@ def test_rotate_session(manager: Client, reader: Client, adapter: Adapter) -> No
     assert rotated.id == created["id"] and rotated.user_id == user["id"]
     assert rotated.session_token != created["sessionToken"] and len(rotated.session_token) == 64
     assert before + timedelta(hours=1) <= rotated.expires <= after + timedelta(hours=1)
-    assert reader.get_session_and_user(created["sessionToken"]) is None
+    [listed] = manager.list_sessions(user["id"])
+    assert listed.rotated_at is not None and listed.rotated_at.tzinfo is timezone.utc
+    # A second either way: the database may round the rotation's time to its millisecond.
+    assert before - timedelta(seconds=1) <= listed.rotated_at <= after + timedelta(seconds=1)
     found = reader.get_session_and_user(rotated.session_token)
     assert found is not None and found.session.id == created["id"]
+    # Inside the grace window (the server's default, far longer than this test) an unconditional
+    # rotation with the previous token is refused: only a browser's conditional one is answered.
     assert manager.rotate_session(created["sessionToken"]) is None
     expired = adapter.create_session(user["id"], now() - timedelta(minutes=1))
     assert manager.rotate_session(expired["sessionToken"]) is None
+
+
+def test_the_previous_token_reads_the_session_inside_the_grace_window(
+    manager: Client, reader: Client, adapter: Adapter
+) -> None:
+    user = adapter.create_user()
+    created = adapter.create_session(user["id"])
+    rotated = manager.rotate_session(created["sessionToken"])
+    assert rotated is not None
+
+    # A request the browser sent before it took the new cookie: the session, with the token sent
+    # (never the new one).
+    by_old = reader.get_session_and_user(created["sessionToken"])
+    assert by_old is not None and by_old.session.id == created["id"] and by_old.user.id == user["id"]
+    assert by_old.session.session_token == created["sessionToken"]
+    # A conditional rotation with it is answered unchanged: not rotated, so no cookie to set.
+    again = manager.rotate_session(created["sessionToken"], rotate_after=0)
+    assert again is not None and again.id == created["id"]
+    assert again.session_token == created["sessionToken"]
+    new = reader.get_session_and_user(rotated.session_token)
+    assert new is not None and new.session.id == created["id"]
+
+
+def test_rotate_after_rotates_only_a_token_that_old(manager: Client, reader: Client, adapter: Adapter) -> None:
+    user = adapter.create_user()
+    created = adapter.create_session(user["id"])
+    token = created["sessionToken"]
+
+    # Created just now: not due, the session unchanged with the same token.
+    kept = manager.rotate_session(token, rotate_after=3600)
+    assert kept is not None and kept.id == created["id"] and kept.session_token == token
+    assert manager.list_sessions(user["id"])[0].rotated_at is None
+    assert reader.get_session_and_user(token) is not None
+
+    # Due (0 s: any age): a new token.
+    rotated = manager.rotate_session(token, rotate_after=0, max_age=7200)
+    assert rotated is not None and rotated.id == created["id"] and rotated.session_token != token
+    assert abs(rotated.expires - (now() + timedelta(hours=2))) < timedelta(minutes=1)
+    # The age counts from the last rotation now: the new token is not due for an hour.
+    kept = manager.rotate_session(rotated.session_token, rotate_after=3600)
+    assert kept is not None and kept.session_token == rotated.session_token
+    assert manager.rotate_session("no-such-token-" + secrets.token_hex(8), rotate_after=0) is None
+
+
+def test_the_previous_token_after_the_window_revokes_the_session(start_server: StartServer, keys: Keys) -> None:
+    # A server of its own with a one-second window, waited out.
+    server = start_server("--rotation-grace", "1s")
+    adapter = Adapter(server, keys)
+    user = adapter.create_user()
+    created = adapter.create_session(user["id"])
+    with Client(server.url, api_key=keys.manager) as manager, Client(server.url, api_key=keys.reader) as reader:
+        rotated = manager.rotate_session(created["sessionToken"])
+        assert rotated is not None
+        time.sleep(1.5)
+
+        # Two parties hold the session (whoever sent the old token did not take the new cookie).
+        assert reader.get_session_and_user(created["sessionToken"]) is None
+        assert reader.get_session_and_user(rotated.session_token) is None
+        assert manager.list_sessions(user["id"], active=False) == []
+    adapter.http.close()
+
+
+@pytest.mark.anyio
+async def test_the_async_client_rotates_after(server: Server, keys: Keys, adapter: Adapter) -> None:
+    user = adapter.create_user()
+    created = adapter.create_session(user["id"])
+    async with AsyncClient(server.url, api_key=keys.manager) as manager:
+        kept = await manager.rotate_session(created["sessionToken"], rotate_after=3600)
+        assert kept is not None and kept.session_token == created["sessionToken"]
+        rotated = await manager.rotate_session(created["sessionToken"], rotate_after=0)
+        assert rotated is not None and rotated.session_token != created["sessionToken"]
+        [listed] = await manager.list_sessions(user["id"])
+        assert listed.rotated_at is not None
 
 
 def test_user_session_stats(manager: Client, adapter: Adapter) -> None:

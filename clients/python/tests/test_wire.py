@@ -160,11 +160,14 @@ def test_unknown_fields_and_missing_metadata_are_tolerated() -> None:
             "updatedAt": None,
             "ipAddress": "203.0.113.9",
             "userAgent": "Firefox",
+            "rotatedAt": "2026-01-02T00:00:00.000Z",
         },
     ]
     sessions = client_for(answer(200, listed)).list_sessions("u1")
     assert [s.id for s in sessions] == ["s1", "s2"]
     assert sessions[0].created_at is None and sessions[0].ip_address is None and sessions[0].user_agent is None
+    assert sessions[0].rotated_at is None
+    assert sessions[1].rotated_at == datetime(2026, 1, 2, tzinfo=timezone.utc)
     assert sessions[1].created_at == datetime(2026, 1, 1, tzinfo=timezone.utc)
     assert (sessions[1].updated_at, sessions[1].ip_address, sessions[1].user_agent) == (None, "203.0.113.9", "Firefox")
 
@@ -205,7 +208,7 @@ def test_requests_carry_key_request_id_and_tokens_only_in_bodies() -> None:
     assert client.revoke_other_sessions(odd_user, "keep&me") == 2
     assert client.revoke_all_sessions(odd_user) == 2
     rotated = client.rotate_session(
-        TOKEN, max_age=3600, context=SessionContext(ip_address="203.0.113.9", user_agent="UA")
+        TOKEN, max_age=3600, context=SessionContext(ip_address="203.0.113.9", user_agent="UA"), rotate_after=60
     )
     assert rotated is not None
     client.rotate_session(TOKEN)
@@ -230,8 +233,10 @@ def test_requests_carry_key_request_id_and_tokens_only_in_bodies() -> None:
         "sessionToken": TOKEN,
         "maxAge": 3600,
         "context": {"ipAddress": "203.0.113.9", "userAgent": "UA"},
+        "rotateAfter": 60,
     }
-    assert json.loads(seen[6].content) == {"sessionToken": TOKEN}  # no `context` key for old servers
+    # No `context` or `rotateAfter` key for servers that predate them.
+    assert json.loads(seen[6].content) == {"sessionToken": TOKEN}
     assert json.loads(seen[9].content) == {"batchSize": 10}
     assert json.loads(seen[10].content) == {}
 

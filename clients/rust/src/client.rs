@@ -202,6 +202,8 @@ pub struct Rotation {
     pub max_age: Option<Duration>,
     /// Stored by servers that keep session metadata.
     pub context: Option<SessionContext>,
+    /// Rotate only a token at least this old (whole seconds); see [`Rotation::rotate_after`].
+    pub rotate_after: Option<Duration>,
 }
 
 impl Rotation {
@@ -212,6 +214,16 @@ impl Rotation {
 
     pub fn context(mut self, context: SessionContext) -> Self {
         self.context = Some(context);
+        self
+    }
+
+    /// Rotate only a token at least this old (whole seconds; since its last rotation, else since
+    /// the session's creation). A younger token, or a previous token inside its grace window, is
+    /// answered unchanged, with the token sent: not rotated. Needs the optional rotation columns
+    /// (`previousSessionToken`, `rotatedAt`); without them the server answers 422, an
+    /// [`Error::Other`] with code `failed_precondition`.
+    pub fn rotate_after(mut self, rotate_after: Duration) -> Self {
+        self.rotate_after = Some(rotate_after);
         self
     }
 }
@@ -236,6 +248,8 @@ struct RotationBody<'a> {
     max_age: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     context: Option<&'a SessionContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotate_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -380,14 +394,25 @@ impl Client {
         Ok(self.send::<Deleted>(call).await?.deleted)
     }
 
-    /// A new token for the same session (set it as the cookie); the old one stops working at
-    /// once. `None` when the session is missing or expired.
+    /// A new token and a fresh expiry for the same session. Rotated if and only if the answer's
+    /// `session_token` differs from the one sent: set the cookie only then (setting an old token
+    /// again would, after the grace window, look like a stolen token).
+    ///
+    /// Where the schema has the optional `previousSessionToken` and `rotatedAt` columns, the old
+    /// token still reads the session for the server's `--rotation-grace` (the browser's requests
+    /// already in flight carry it; docs/session-management.md); presented after that window it
+    /// revokes the session (`--rotation-reuse`). Without those columns the old token stops
+    /// working at once. [`Rotation::rotate_after`] rotates only a token that old.
+    ///
+    /// `None` when the session is missing or expired, after a reuse, and for a previous token
+    /// sent without `rotate_after`.
     pub async fn rotate_session(&self, session_token: &str, rotation: Rotation) -> Result<Option<Session>, Error> {
         const OPERATION: &str = "rotateSession";
         let body = RotationBody {
             session_token: nonempty(OPERATION, "session_token", session_token)?,
             max_age: rotation.max_age.map(|age| age.as_secs()),
             context: rotation.context.as_ref(),
+            rotate_after: rotation.rotate_after.map(|age| age.as_secs()),
         };
         let call = Call::new(OPERATION, Method::POST, &["v1", "sessions", "rotate"]);
         self.send(call.body(body)).await

@@ -86,6 +86,10 @@ pub struct SessionInfo {
     pub ip_address: Option<String>,
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// The last rotation's time: `None` for a session never rotated, or where the schema lacks
+    /// the optional rotation columns (`previousSessionToken`, `rotatedAt`).
+    #[serde(default)]
+    pub rotated_at: Option<DateTime<Utc>>,
 }
 
 /// Where a sign-in or rotation came from, stored by servers that keep session metadata.

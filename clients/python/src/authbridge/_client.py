@@ -124,9 +124,16 @@ class _Calls:
         return _Call(operation, "DELETE", path, _deleted, params=params)
 
     @staticmethod
-    def rotate_session(token: str, max_age: int | None, context: SessionContext | None) -> _Call[Session | None]:
+    def rotate_session(
+        token: str, max_age: int | None, context: SessionContext | None, rotate_after: int | None
+    ) -> _Call[Session | None]:
         wire_context = None if context is None else context.to_json()
-        body = _with({"sessionToken": _nonempty(token, "session_token")}, maxAge=max_age, context=wire_context)
+        body = _with(
+            {"sessionToken": _nonempty(token, "session_token")},
+            maxAge=max_age,
+            context=wire_context,
+            rotateAfter=rotate_after,
+        )
         return _Call("rotateSession", "POST", "/v1/sessions/rotate", _optional(Session.from_json), body=body)
 
     @staticmethod
@@ -285,14 +292,31 @@ class Client(_Base):
         *,
         max_age: int | None = None,
         context: SessionContext | None = None,
+        rotate_after: int | None = None,
         request_id: str | None = None,
     ) -> Session | None:
-        """A new token for the same session (set it as the cookie); the old one stops working at once.
+        """A new token and a fresh expiry (now + `max_age` seconds) for the same session.
 
-        `None` when the session is missing or expired. `context` is stored by servers that keep
-        session metadata.
+        Rotated if and only if the answer's `session_token` differs from the one sent: set the
+        cookie only then (setting an old token again would, after the grace window, look like a
+        stolen token).
+
+        Where the schema has the optional `previousSessionToken` and `rotatedAt` columns, the old
+        token still reads the session for the server's `--rotation-grace` (the browser's requests
+        already in flight carry it; docs/session-management.md); presented after that window it
+        revokes the session (`--rotation-reuse`). Without those columns the old token stops working
+        at once.
+
+        `rotate_after` (seconds, >= 0): rotate only a token at least that old (since its last
+        rotation, else since the session's creation); a younger token, or a previous token inside
+        its grace window, is answered unchanged, with the token sent. It needs the rotation
+        columns: without them the server answers 422 (`AuthBridgeError`, code
+        `failed_precondition`).
+
+        `None` when the session is missing or expired, after a reuse, and for a previous token
+        sent without `rotate_after`. `context` is stored by servers that keep session metadata.
         """
-        return self._send(_Calls.rotate_session(session_token, max_age, context), request_id)
+        return self._send(_Calls.rotate_session(session_token, max_age, context, rotate_after), request_id)
 
     def user_session_stats(self, user_id: str, *, request_id: str | None = None) -> UserSessionStats:
         return self._send(_Calls.user_session_stats(user_id), request_id)
@@ -380,9 +404,11 @@ class AsyncClient(_Base):
         *,
         max_age: int | None = None,
         context: SessionContext | None = None,
+        rotate_after: int | None = None,
         request_id: str | None = None,
     ) -> Session | None:
-        return await self._send(_Calls.rotate_session(session_token, max_age, context), request_id)
+        """See `Client.rotate_session`: rotated if and only if the answer's token differs from the one sent."""
+        return await self._send(_Calls.rotate_session(session_token, max_age, context, rotate_after), request_id)
 
     async def user_session_stats(self, user_id: str, *, request_id: str | None = None) -> UserSessionStats:
         return await self._send(_Calls.user_session_stats(user_id), request_id)

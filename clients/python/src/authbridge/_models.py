@@ -143,7 +143,8 @@ class SessionInfo:
 
     The metadata fields are filled when the team's Prisma `Session` model has the matching
     optional columns (API.md, "Session metadata"); otherwise, and with servers that predate them,
-    they are `None`.
+    they are `None`. `rotated_at` is the last rotation's time: `None` for a session never rotated,
+    or where the schema lacks the optional rotation columns (`previousSessionToken`, `rotatedAt`).
     """
 
     id: str
@@ -153,6 +154,7 @@ class SessionInfo:
     updated_at: datetime | None = None
     ip_address: str | None = None
     user_agent: str | None = None
+    rotated_at: datetime | None = None
 
     @classmethod
     def from_json(cls, value: object, name: str = "sessionInfo") -> SessionInfo:
@@ -165,6 +167,7 @@ class SessionInfo:
             updated_at=_opt_date(data, "updatedAt", name),
             ip_address=_opt_str(data, "ipAddress", name),
             user_agent=_opt_str(data, "userAgent", name),
+            rotated_at=_opt_date(data, "rotatedAt", name),
         )
 
 

@@ -1,5 +1,7 @@
 //! The session-management calls end to end, on each backend.
 
+use std::time::Duration;
+
 use authbridge_client::{Client, Error, Rotation, SessionFilter};
 use chrono::TimeDelta;
 use serde_json::{Value, json};
@@ -13,6 +15,9 @@ tests![
     revoke_one_session,
     sign_out_everywhere_else_and_everywhere,
     rotate_session,
+    the_previous_token_reads_the_session_inside_the_grace_window,
+    rotate_after_rotates_only_a_token_that_old,
+    the_previous_token_after_the_window_revokes_the_session,
     user_session_stats,
     global_stats_and_purge,
 ];
@@ -121,23 +126,100 @@ async fn rotate_session(ctx: Ctx) {
     let adapter = ctx.adapter();
     let (manager, reader) = (manager(&ctx), reader(&ctx));
     let user = adapter.create_user(json!({})).await;
+    let user_id = text(&user, "id");
     let created = adapter.create_session(&user).await;
     let token = text(&created, "sessionToken");
+    let listed = manager.list_sessions(user_id, SessionFilter::default()).await.unwrap();
+    assert_eq!(listed[0].rotated_at, None, "never rotated");
 
     let before = now();
-    let rotation = Rotation::default().max_age(std::time::Duration::from_secs(3600));
+    let rotation = Rotation::default().max_age(Duration::from_secs(3600));
     let rotated = manager.rotate_session(token, rotation).await.unwrap().expect("rotated");
     let after = now();
 
-    assert_eq!((rotated.id.as_str(), rotated.user_id.as_str()), (text(&created, "id"), text(&user, "id")));
+    assert_eq!((rotated.id.as_str(), rotated.user_id.as_str()), (text(&created, "id"), user_id));
     assert!(rotated.session_token != token && rotated.session_token.len() == 64);
     assert!(before + TimeDelta::hours(1) <= rotated.expires && rotated.expires <= after + TimeDelta::hours(1));
-    assert_eq!(reader.get_session_and_user(token).await.unwrap(), None);
+    let listed = manager.list_sessions(user_id, SessionFilter::default()).await.unwrap();
+    let rotated_at = listed[0].rotated_at.expect("rotated_at after a rotation");
+    // A second either way: the database may round the rotation's time to its millisecond.
+    assert!(before - TimeDelta::seconds(1) <= rotated_at && rotated_at <= after + TimeDelta::seconds(1));
     let found = reader.get_session_and_user(rotated.session_token.as_str()).await.unwrap().expect("a session");
     assert_eq!(found.session.id, text(&created, "id"));
+    // Inside the grace window (the server's default, far longer than this test) an unconditional
+    // rotation with the previous token is refused: only a browser's conditional one is answered.
     assert_eq!(manager.rotate_session(token, Rotation::default()).await.unwrap(), None);
     let expired = adapter.create_session_until(&user, now() - TimeDelta::minutes(1)).await;
     assert_eq!(manager.rotate_session(text(&expired, "sessionToken"), Rotation::default()).await.unwrap(), None);
+}
+
+async fn the_previous_token_reads_the_session_inside_the_grace_window(ctx: Ctx) {
+    let adapter = ctx.adapter();
+    let (manager, reader) = (manager(&ctx), reader(&ctx));
+    let user = adapter.create_user(json!({})).await;
+    let created = adapter.create_session(&user).await;
+    let token = text(&created, "sessionToken");
+    let rotated = manager.rotate_session(token, Rotation::default()).await.unwrap().expect("rotated");
+
+    // A request the browser sent before it took the new cookie: the session, with the token sent
+    // (never the new one).
+    let by_old = reader.get_session_and_user(token).await.unwrap().expect("read inside the window");
+    assert_eq!((by_old.session.id.as_str(), by_old.user.id.as_str()), (text(&created, "id"), text(&user, "id")));
+    assert_eq!(by_old.session.session_token, token);
+    // A conditional rotation with it is answered unchanged: not rotated, so no cookie to set.
+    let again = manager.rotate_session(token, Rotation::default().rotate_after(Duration::ZERO)).await.unwrap();
+    let again = again.expect("the session, unchanged");
+    assert_eq!((again.id.as_str(), again.session_token.as_str()), (text(&created, "id"), token));
+    let by_new = reader.get_session_and_user(rotated.session_token.as_str()).await.unwrap().expect("a session");
+    assert_eq!(by_new.session.id, text(&created, "id"));
+}
+
+async fn rotate_after_rotates_only_a_token_that_old(ctx: Ctx) {
+    let adapter = ctx.adapter();
+    let (manager, reader) = (manager(&ctx), reader(&ctx));
+    let user = adapter.create_user(json!({})).await;
+    let created = adapter.create_session(&user).await;
+    let token = text(&created, "sessionToken");
+    let hour = Duration::from_secs(3600);
+
+    // Created just now: not due, the session unchanged with the same token.
+    let kept = manager.rotate_session(token, Rotation::default().rotate_after(hour)).await.unwrap().expect("kept");
+    assert_eq!((kept.id.as_str(), kept.session_token.as_str()), (text(&created, "id"), token));
+    let listed = manager.list_sessions(text(&user, "id"), SessionFilter::default()).await.unwrap();
+    assert_eq!(listed[0].rotated_at, None);
+    assert!(reader.get_session_and_user(token).await.unwrap().is_some());
+
+    // Due (zero: any age): a new token.
+    let due = Rotation::default().rotate_after(Duration::ZERO).max_age(2 * hour);
+    let rotated = manager.rotate_session(token, due).await.unwrap().expect("rotated");
+    assert!(rotated.id == text(&created, "id") && rotated.session_token != token);
+    assert!((rotated.expires - (now() + TimeDelta::hours(2))).abs() < TimeDelta::minutes(1));
+    // The age counts from the last rotation now: the new token is not due for an hour.
+    let new = rotated.session_token.as_str();
+    let kept = manager.rotate_session(new, Rotation::default().rotate_after(hour)).await.unwrap().expect("kept");
+    assert_eq!(kept.session_token, new);
+    let unknown = format!("no-such-token-{}", random_hex(8));
+    let none = manager.rotate_session(&unknown, Rotation::default().rotate_after(Duration::ZERO)).await.unwrap();
+    assert_eq!(none, None);
+}
+
+async fn the_previous_token_after_the_window_revokes_the_session(ctx: Ctx) {
+    // A server of its own with a one-second window, waited out.
+    let server = ctx.start_server(&["--rotation-grace", "1s"]).await;
+    let adapter = Adapter::new(&server, ctx.keys());
+    let manager = Client::new(&server.url, &ctx.keys().manager).unwrap();
+    let reader = Client::new(&server.url, &ctx.keys().reader).unwrap();
+    let user = adapter.create_user(json!({})).await;
+    let created = adapter.create_session(&user).await;
+    let token = text(&created, "sessionToken");
+    let rotated = manager.rotate_session(token, Rotation::default()).await.unwrap().expect("rotated");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Two parties hold the session (whoever sent the old token did not take the new cookie).
+    assert_eq!(reader.get_session_and_user(token).await.unwrap(), None);
+    assert_eq!(reader.get_session_and_user(rotated.session_token.as_str()).await.unwrap(), None);
+    let left = manager.list_sessions(text(&user, "id"), SessionFilter::default().include_expired()).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 async fn user_session_stats(ctx: Ctx) {

@@ -244,7 +244,7 @@ async fn unknown_fields_and_missing_metadata_are_tolerated() {
         {
             "id": "s2", "userId": "u1", "expires": "2029-01-01T00:00:00.000Z",
             "createdAt": "2026-01-01T02:00:00.000+02:00", "updatedAt": null,
-            "ipAddress": "203.0.113.9", "userAgent": "Firefox",
+            "ipAddress": "203.0.113.9", "userAgent": "Firefox", "rotatedAt": "2026-01-02T00:00:00.000Z",
         },
     ]);
     let server = Scripted::start(move |_| answer(200, listed.clone())).await;
@@ -252,6 +252,7 @@ async fn unknown_fields_and_missing_metadata_are_tolerated() {
     assert_eq!(sessions.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["s1", "s2"]);
     assert_eq!((&sessions[0].created_at, &sessions[0].ip_address, &sessions[0].user_agent), (&None, &None, &None));
     assert_eq!(sessions[1].created_at, Some("2026-01-01T00:00:00Z".parse().unwrap()));
+    assert_eq!((sessions[0].rotated_at, sessions[1].rotated_at), (None, Some("2026-01-02T00:00:00Z".parse().unwrap())));
     assert_eq!(
         (sessions[1].updated_at, sessions[1].ip_address.as_deref(), sessions[1].user_agent.as_deref()),
         (None, Some("203.0.113.9"), Some("Firefox"))
@@ -293,7 +294,10 @@ async fn requests_carry_key_request_id_and_tokens_only_in_bodies() {
     assert_eq!(client.revoke_other_sessions(odd_user, "keep&me").await.unwrap(), 2);
     assert_eq!(client.revoke_all_sessions(odd_user).await.unwrap(), 2);
     let context = SessionContext { ip_address: Some("203.0.113.9".to_owned()), user_agent: Some("UA".to_owned()) };
-    let rotation = Rotation::default().max_age(Duration::from_secs(3600)).context(context);
+    let rotation = Rotation::default()
+        .max_age(Duration::from_secs(3600))
+        .context(context)
+        .rotate_after(Duration::from_millis(60_900));
     assert!(client.rotate_session(TOKEN, rotation).await.unwrap().is_some());
     client.rotate_session(TOKEN, Rotation::default()).await.unwrap();
     assert_eq!(client.user_session_stats(odd_user).await.unwrap().total_sessions, 3);
@@ -322,9 +326,14 @@ async fn requests_carry_key_request_id_and_tokens_only_in_bodies() {
     assert_eq!(seen[4].target, "/prefix/v1/users/user%2Fwith%3Fodd%23chars%25/sessions");
     assert_eq!(
         seen[5].json(),
-        json!({ "sessionToken": TOKEN, "maxAge": 3600, "context": { "ipAddress": "203.0.113.9", "userAgent": "UA" } })
+        json!({
+            "sessionToken": TOKEN, "maxAge": 3600,
+            "context": { "ipAddress": "203.0.113.9", "userAgent": "UA" },
+            // Whole seconds, rounded down.
+            "rotateAfter": 60,
+        })
     );
-    // No `context` key for servers that predate it.
+    // No `context` or `rotateAfter` key for servers that predate them.
     assert_eq!(seen[6].json(), json!({ "sessionToken": TOKEN }));
     assert_eq!(seen[7].target, "/prefix/v1/users/user%2Fwith%3Fodd%23chars%25/session-stats");
     assert_eq!((seen[8].method.as_str(), seen[8].target.as_str()), ("GET", "/prefix/v1/stats/sessions"));
