@@ -18,8 +18,9 @@ use crate::auth::CallerKey;
 /// The `tracing` target of the audit lines.
 pub const TARGET: &str = "authbridge::audit";
 
-/// What was done. The names are the operation ids of the routes that do it (`/openapi.json`), and
-/// `evictSessions` for the sessions `--max-sessions-per-user` deletes at sign-in.
+/// What was done. The names are the operation ids of the routes that do it (`/openapi.json`),
+/// `evictSessions` for the sessions `--max-sessions-per-user` deletes at sign-in, and
+/// `session_token_reuse` for reuse detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 #[strum(serialize_all = "camelCase")]
 pub enum Action {
@@ -40,6 +41,12 @@ pub enum Action {
     /// A sign-in beyond `--max-sessions-per-user` deleted the user's oldest sessions. Logged only
     /// when it deleted some: a sign-in within the limit is no destructive action.
     EvictSessions,
+    /// A rotated-out session token presented after its grace window (see [`crate::rotation`]):
+    /// the session was revoked (rows=1) or, with `--rotation-reuse ignore`, left alone (rows=0).
+    /// Named as the issue and docs name the event rather than after a route: any route that takes
+    /// a token can detect it.
+    #[strum(serialize = "session_token_reuse")]
+    SessionTokenReuse,
 }
 
 impl Action {

@@ -287,6 +287,17 @@ pub struct Config {
     #[arg(long, env = "AUTHBRIDGE_SESSION_CACHE_SIZE", default_value_t = crate::cache::DEFAULT_SIZE, global = true)]
     pub session_cache_size: std::num::NonZeroUsize,
 
+    /// How long a rotated-out session token still reads its session (the browser's requests
+    /// already in flight carry it), e.g. 30s; needs the optional `previousSessionToken` and
+    /// `rotatedAt` columns. See docs/session-management.md.
+    #[arg(long, env = "AUTHBRIDGE_ROTATION_GRACE", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub rotation_grace: Duration,
+
+    /// What a rotated-out token presented after the grace window does: revoke (delete the session:
+    /// two parties hold it) or ignore (answer null and only log and count it).
+    #[arg(long, env = "AUTHBRIDGE_ROTATION_REUSE", value_enum, default_value_t, global = true)]
+    pub rotation_reuse: crate::rotation::Reuse,
+
     /// Who enforces the relations to users: auto (detected from the schema at start-up),
     /// foreign-keys (the database's) or prisma (authbridge's transactions, for databases without
     /// foreign keys such as PlanetScale / Vitess).

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod models;
 pub mod openapi;
 pub mod purge;
+pub mod rotation;
 pub mod router;
 pub mod server;
 pub mod startup;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub session_cache_ttl: Duration,
     /// Entries the session cache holds at most.
     pub session_cache_size: std::num::NonZeroUsize,
+    /// Rotated-out tokens: their grace window and what a later use does.
+    pub rotation: rotation::Policy,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             purge_batch_size: config::DEFAULT_PURGE_BATCH_SIZE,
             session_cache_ttl: Duration::ZERO,
             session_cache_size: cache::DEFAULT_SIZE,
+            rotation: rotation::Policy::default(),
         }
     }
 }

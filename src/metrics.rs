@@ -84,6 +84,7 @@ fn describe() {
     describe_counter!(PURGED_ROWS, "Expired rows deleted by the purge, by table.");
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build is running.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    crate::rotation::describe();
     // Registered up front so that a dashboard sees 0, not "no data", before the first purge.
     for table in crate::db::tables::purged() {
         counter!(PURGED_ROWS, "table" => table.name).increment(0);

@@ -316,6 +316,7 @@ async fn serve(config: Config) -> ExitCode {
         purge_batch_size: config.purge_batch_size,
         session_cache_ttl: config.session_cache_ttl,
         session_cache_size: config.session_cache_size,
+        rotation: crate::rotation::Policy { grace: config.rotation_grace, reuse: config.rotation_reuse },
     };
     let listener = match server::bind(config.bind, config.reuse_port) {
         Ok(listener) => listener,

@@ -32,8 +32,11 @@ CREATE TABLE `sessions` (
     `ipAddress` VARCHAR(191) NULL,
     `updatedAt` DATETIME(3) NULL,
     `userAgent` VARCHAR(191) NULL,
+    `previousSessionToken` VARCHAR(191) NULL,
+    `rotatedAt` DATETIME(3) NULL,
 
     UNIQUE INDEX `sessions_sessionToken_key`(`sessionToken`),
+    UNIQUE INDEX `sessions_previousSessionToken_key`(`previousSessionToken`),
     INDEX `sessions_userId_idx`(`userId`),
     INDEX `sessions_expires_idx`(`expires`),
     PRIMARY KEY (`id`)

@@ -22,6 +22,8 @@ CREATE TABLE "sessions" (
     "ipAddress" TEXT,
     "updatedAt" TIMESTAMP(3),
     "userAgent" TEXT,
+    "previousSessionToken" TEXT,
+    "rotatedAt" TIMESTAMP(3),
 
     CONSTRAINT "sessions_pkey" PRIMARY KEY ("id")
 );
@@ -70,6 +72,9 @@ CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "sessions_sessionToken_key" ON "sessions"("sessionToken");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sessions_previousSessionToken_key" ON "sessions"("previousSessionToken");
 
 -- CreateIndex
 CREATE INDEX "sessions_userId_idx" ON "sessions"("userId");

@@ -16,7 +16,9 @@ CREATE TABLE "sessions" (
     "createdAt" DATETIME DEFAULT CURRENT_TIMESTAMP,
     "ipAddress" TEXT,
     "updatedAt" DATETIME,
-    "userAgent" TEXT
+    "userAgent" TEXT,
+    "previousSessionToken" TEXT,
+    "rotatedAt" DATETIME
 );
 
 -- CreateTable
@@ -61,6 +63,9 @@ CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "sessions_sessionToken_key" ON "sessions"("sessionToken");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sessions_previousSessionToken_key" ON "sessions"("previousSessionToken");
 
 -- CreateIndex
 CREATE INDEX "sessions_userId_idx" ON "sessions"("userId");

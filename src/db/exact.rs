@@ -24,10 +24,17 @@ pub struct Exactly<'a, C> {
 
 pub fn exact<C>(column: C, value: &str) -> Exactly<'_, C>
 where
-    C: Expression<SqlType = Text>,
+    C: Expression,
+    C::SqlType: TextType,
 {
     Exactly { column, value }
 }
+
+/// The column types [`exact`] compares: text, and nullable text (`previousSessionToken`), which
+/// `= value` never matches when NULL.
+pub trait TextType {}
+impl TextType for Text {}
+impl TextType for diesel::sql_types::Nullable<Text> {}
 
 /// The statement shape depends only on the column, so prepared statements stay cached.
 pub struct ExactlyId<C>(PhantomData<C>);

@@ -33,6 +33,10 @@ diesel::table! {
         updated_at -> Nullable<Timestamp>,
         #[sql_name = "userAgent"]
         user_agent -> Nullable<Text>,
+        #[sql_name = "previousSessionToken"]
+        previous_session_token -> Nullable<Text>,
+        #[sql_name = "rotatedAt"]
+        rotated_at -> Nullable<Timestamp>,
     }
 }
 

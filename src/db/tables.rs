@@ -162,6 +162,9 @@ pub const SESSIONS: Table = Table {
         Column::optional::<sessions::ip_address>(),
         Column::optional::<sessions::updated_at>(),
         Column::optional::<sessions::user_agent>(),
+        // Rotation's grace window and reuse detection: used only when both exist.
+        Column::optional::<sessions::previous_session_token>(),
+        Column::optional::<sessions::rotated_at>(),
     ],
     user_column: Some(sessions::user_id::NAME),
     expires: Some(sessions::expires::NAME),

@@ -34,6 +34,7 @@ use crate::models::sessions::{self, Session, SessionChanges, Slide, new_session_
 use crate::models::users::{self, User, UserChanges};
 use crate::models::verification_tokens::{self, VerificationToken};
 use crate::openapi::{ADAPTER, string_header};
+use crate::rotation::{self, Previous};
 
 /// The prefix of every adapter method's path.
 pub const PREFIX: &str = "/v1/adapter/";
@@ -426,10 +427,14 @@ pub struct SessionAndUser {
 #[utoipa::path(post, path = "/v1/adapter/getSessionAndUser", operation_id = "getSessionAndUser", tag = ADAPTER, security(("bearerAuth" = ["adapter"]), ("bearerAuth" = ["session:read"])), summary = "getSessionAndUser",
     description = "The session and its user in one round trip, or null when missing or expired. Slides \
                    `expires` to now + maxAge when `expires - maxAge + updateAge <= now` (unless `slide` is \
-                   false).",
+                   false). Where the schema keeps previous tokens, a token rotated out less than \
+                   --rotation-grace ago answers the session (with that token, never the new one) and \
+                   user, unslid; presented later it answers null and revokes the session \
+                   (--rotation-reuse).",
     request_body = SessionLookupArg, responses((status = 200, body = Option<SessionAndUser>)))]
 pub async fn get_session_and_user(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(arg): ApiJson<SessionLookupArg>,
 ) -> Answer<Option<SessionAndUser>> {
     let settings = &state.settings;
@@ -447,7 +452,15 @@ pub async fn get_session_and_user(
     } else {
         None
     };
-    let found = cache::find_with_user(state.session_cache(), db, &arg.session_token.0, now, slide).await?;
+    let token = &arg.session_token.0;
+    let found = match cache::find_with_user(state.session_cache(), db, token, now, slide).await? {
+        Some(found) => Some(found),
+        // Not cached, and never slid: the current token's reads do that.
+        None => match rotation::previous_token(&state, &actor, token, now).await? {
+            Previous::InGrace(session, user) => Some((session, user)),
+            Previous::Nothing => None,
+        },
+    };
     Ok(Json(found.map(|(session, user)| SessionAndUser { session, user })))
 }
 

@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats, new_session_token};
 use crate::openapi::SESSIONS;
 use crate::purge::{self, Purged};
+use crate::rotation::{self, Previous};
 
 /// `GET /v1/users/{userId}/sessions` answers at most this many sessions (newest expiry first),
 /// unless `?limit=` asks for fewer.
@@ -40,18 +41,37 @@ pub struct RotateArg {
     /// The device using the session now: replaces the stored address and user agent it gives.
     #[serde(default)]
     context: Option<SessionContext>,
+    #[serde(default)]
+    #[schema(schema_with = rotate_after)]
+    rotate_after: Option<MaxAge>,
+}
+
+fn rotate_after() -> utoipa::openapi::schema::Object {
+    optional_seconds(
+        "Rotate only if the token is at least this many seconds old (since the last rotation, else since \
+         creation); otherwise answer the session unchanged, with the token sent. Needs the rotation columns \
+         (422 without them).",
+    )
 }
 
 fn rotated_max_age() -> utoipa::openapi::schema::Object {
     optional_seconds("Seconds the rotated session lives (default: --session-max-age); at most 100 years.")
 }
 
-/// `POST /v1/sessions/rotate`: a new token and a fresh expiry for the same session id.
+/// `POST /v1/sessions/rotate`: a new token and a fresh expiry for the same session id; with
+/// `rotateAfter`, only once the token is that old. Rotated ⇔ the answer's token differs from the
+/// one sent: a caller sets the cookie only then (re-setting an old token would, after the grace
+/// window, look like theft).
 #[utoipa::path(post, path = "/v1/sessions/rotate", operation_id = "rotateSession", tag = SESSIONS, security(("bearerAuth" = ["sessions:manage"])),
     summary = "Rotate a session token",
-    description = "A new token (32 random bytes, hex) for the same session id, expiring at now + maxAge; the old \
-                   token stops working at once. null when the session is missing or expired.",
-    request_body = RotateArg, responses((status = 200, body = Option<Session>)))]
+    description = "A new token (32 random bytes, hex) for the same session id, expiring at now + maxAge. Where \
+                   the schema keeps previous tokens (previousSessionToken, rotatedAt) the old token still reads \
+                   the session for --rotation-grace; presented later it revokes the session \
+                   (--rotation-reuse); without them it stops working at once. With rotateAfter, a token younger \
+                   than that, or a previous token inside its grace window, is answered unchanged (the token \
+                   sent, never the new one). null when the session is missing or expired, when a previous token \
+                   is sent without rotateAfter, and after a reuse.",
+    request_body = RotateArg, responses((status = 200, body = Option<Session>), (status = 422)))]
 pub async fn rotate(
     State(state): State<AppState>,
     actor: Actor,
@@ -64,12 +84,49 @@ pub async fn rotate(
         .checked_add(TimeDelta::seconds(max_age.seconds() as i64))
         .ok_or_else(|| ApiError::invalid("maxAge", "invalid `maxAge`: too large"))?;
     let device = arg.context.unwrap_or_default().device(db)?;
-    let rotated = sessions::rotate(db, &arg.session_token.0, &new_session_token(), now, expires, &device).await?;
+    let token = &arg.session_token.0;
+    if let Some(rotate_after) = arg.rotate_after {
+        if !sessions::keeps_previous_tokens(db) {
+            return Err(ApiError::FailedPrecondition(
+                "`rotateAfter` needs the optional Session columns previousSessionToken and rotatedAt (see \
+                 docs/session-management.md): without them the requests a browser has in flight would be \
+                 signed out by the rotation"
+                    .to_owned(),
+            ));
+        }
+        let due_before = now.checked_add(TimeDelta::seconds(-(rotate_after.seconds() as i64)));
+        match sessions::find_with_last_rotation(db, token, now).await? {
+            Some((session, Some(last))) if due_before.is_none_or(|due| last > due) => return Ok(Json(Some(session))),
+            Some(_) => {}
+            None => return Ok(Json(previous_in_grace(&state, &actor, token, now).await?)),
+        }
+    }
+    let rotated = sessions::rotate(db, token, &new_session_token(), now, expires, &device).await?;
     let subject =
         rotated.as_ref().map_or_else(Subject::none, |session| Subject::session(&session.user_id, &session.id));
     actor.record(Action::RotateSession, subject, u64::from(rotated.is_some()));
-    state.written(&token_changes(arg.session_token.0, rotated.as_ref()));
-    Ok(Json(rotated))
+    state.written(&token_changes(token.clone(), rotated.as_ref()));
+    if rotated.is_some() {
+        return Ok(Json(rotated));
+    }
+    // The loser of two rotations at once, or an old token: reuse detection applies; inside the
+    // window only a conditional rotation (a browser's) is answered, and unchanged.
+    let kept = previous_in_grace(&state, &actor, token, now).await?;
+    Ok(Json(kept.filter(|_| arg.rotate_after.is_some())))
+}
+
+/// `token` as a previous token: the session unchanged inside the grace window, else `None` (after
+/// the policy has dealt with a late use).
+async fn previous_in_grace(
+    state: &AppState,
+    actor: &Actor,
+    token: &str,
+    now: crate::db::DbTime,
+) -> Result<Option<Session>, ApiError> {
+    Ok(match rotation::previous_token(state, actor, token, now).await? {
+        Previous::InGrace(session, _) => Some(session),
+        Previous::Nothing => None,
+    })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

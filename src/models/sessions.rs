@@ -48,6 +48,12 @@ pub struct Device {
     pub user_agent: Option<String>,
 }
 
+/// `SET "previousSessionToken" = …, "rotatedAt" = …` (see [`Metadata::rotated`]).
+type Rotated = (
+    diesel::dsl::Eq<sessions::previous_session_token, Option<String>>,
+    diesel::dsl::Eq<sessions::rotated_at, Option<DbTime>>,
+);
+
 /// `SET column = value` of a nullable text column, or nothing (`None` is left out of a changeset).
 type SetText<C> = Option<diesel::dsl::Eq<C, Option<String>>>;
 
@@ -58,6 +64,8 @@ struct Metadata {
     ip_address: bool,
     updated_at: bool,
     user_agent: bool,
+    /// `previousSessionToken` and `rotatedAt` both (one without the other is not used).
+    rotation: bool,
 }
 
 impl Metadata {
@@ -68,7 +76,17 @@ impl Metadata {
             ip_address: has(sessions::ip_address::NAME),
             updated_at: has(sessions::updated_at::NAME),
             user_agent: has(sessions::user_agent::NAME),
+            rotation: has(sessions::previous_session_token::NAME) && has(sessions::rotated_at::NAME),
         }
+    }
+
+    /// `SET "previousSessionToken" = <the stored old token>, "rotatedAt" = now` where the columns
+    /// exist. The old token is bound, not read from the column: MySQL evaluates assignments left
+    /// to right, so `= "sessionToken"` could see the new one.
+    fn rotated(self, old_stored: &str, now: DbTime) -> Option<Rotated> {
+        self.rotation.then(|| {
+            (sessions::previous_session_token.eq(Some(old_stored.to_owned())), sessions::rotated_at.eq(Some(now)))
+        })
     }
 
     /// `SET "updatedAt" = now` where the column exists (`None` is left out of a changeset).
@@ -118,6 +136,8 @@ pub struct SessionInfo {
     pub ip_address: Option<String>,
     /// The user agent the caller's `context` gave at sign-in or at the latest rotation.
     pub user_agent: Option<String>,
+    /// When the session's token was last rotated (`null`: never, or the schema lacks the column).
+    pub rotated_at: Option<DbTime>,
 }
 
 impl Announced for SessionInfo {
@@ -138,13 +158,16 @@ type InfoColumns = (
     MaybeColumn<diesel::sql_types::Timestamp>,
     MaybeColumn<diesel::sql_types::Text>,
     MaybeColumn<diesel::sql_types::Text>,
+    MaybeColumn<diesel::sql_types::Timestamp>,
 );
+
+/// The optional `column`, or `NULL` where the schema lacks it.
+fn maybe<T: diesel::sql_types::SingleValue>(db: &Db, present: bool, column: &str) -> MaybeColumn<T> {
+    diesel::dsl::sql(&if present { db.quote_identifier(column) } else { "NULL".to_owned() })
+}
 
 fn info_columns(db: &Db) -> InfoColumns {
     let metadata = Metadata::of(db);
-    fn maybe<T: diesel::sql_types::SingleValue>(db: &Db, present: bool, column: &str) -> MaybeColumn<T> {
-        diesel::dsl::sql(&if present { db.quote_identifier(column) } else { "NULL".to_owned() })
-    }
     (
         sessions::id,
         sessions::user_id,
@@ -153,6 +176,7 @@ fn info_columns(db: &Db) -> InfoColumns {
         maybe(db, metadata.updated_at, sessions::updated_at::NAME),
         maybe(db, metadata.ip_address, sessions::ip_address::NAME),
         maybe(db, metadata.user_agent, sessions::user_agent::NAME),
+        maybe(db, db.has_column(&SESSIONS, sessions::rotated_at::NAME), sessions::rotated_at::NAME),
     )
 }
 
@@ -268,7 +292,9 @@ pub async fn create(
     }
 }
 
-/// Gives the live session behind `token` a new token and expiry in one statement (on MySQL: that
+/// Gives the live session behind `token` a new token and expiry; where the schema keeps previous
+/// tokens (see [`crate::rotation`]), the old one moves to `previousSessionToken` and `rotatedAt`
+/// is set in one statement (on MySQL: that
 /// update, then a read of the new row, in one transaction); the old token stops matching the
 /// moment it commits. `None` when no live session has that token (which is also what the loser of
 /// two concurrent rotations gets: its update waits for the winner's row lock, then re-checks the
@@ -286,23 +312,85 @@ pub async fn rotate(
     let live = |stored| by_token(stored).filter(sessions::expires.gt(now));
     let metadata = Metadata::of(db);
     // Built per attempt: MySQL runs a statement again after a deadlock.
-    let changes = || {
+    let changes = |old_stored: &str| {
         (
             sessions::session_token.eq(&*new_stored),
             sessions::expires.eq(new_expires),
             metadata.touch(now),
             metadata.device(device),
+            metadata.rotated(old_stored, now),
         )
     };
     let rotated = by_stored_token!(db, token, |stored| crate::db::update_returning!(
         db,
         live(stored),
-        changes(),
+        changes(stored),
         Session,
         read_back: by_token(&new_stored),
         announced
     ))?;
     Ok(rotated.map(|session| with_raw_token(session, new_token)))
+}
+
+/// Whether this schema keeps rotated-out tokens (both optional rotation columns exist).
+pub fn keeps_previous_tokens(db: &Db) -> bool {
+    Metadata::of(db).rotation
+}
+
+/// The live session behind `token` and when its token last changed: `rotatedAt`, else its
+/// `createdAt` (`None` when neither is known). For a rotation that is due only after a while.
+pub async fn find_with_last_rotation(db: &Db, token: &str, now: DbTime) -> DbResult<Option<(Session, Option<DbTime>)>> {
+    let metadata = Metadata::of(db);
+    let found: Option<(Session, Option<DbTime>, Option<DbTime>)> = by_stored_token!(db, token, |stored| with_conn!(
+        db,
+        conn => by_token(stored)
+            .filter(sessions::expires.gt(now))
+            .select((
+                Session::as_select(),
+                maybe::<diesel::sql_types::Timestamp>(db, metadata.rotation, sessions::rotated_at::NAME),
+                maybe::<diesel::sql_types::Timestamp>(db, metadata.created_at, sessions::created_at::NAME),
+            ))
+            .first(conn)
+            .await
+            .optional()
+    ))?;
+    Ok(found.map(|(session, rotated_at, created_at)| (with_raw_token(session, token), rotated_at.or(created_at))))
+}
+
+/// A live session found by its previous token.
+pub struct PreviousToken {
+    /// With the token as sent, never the current one.
+    pub session: Session,
+    pub user: User,
+    /// `None` when another program set `previousSessionToken` without it.
+    pub rotated_at: Option<DbTime>,
+}
+
+/// The live session whose previous token is `token`; only where [`keeps_previous_tokens`].
+pub async fn find_by_previous_token(db: &Db, token: &str, now: DbTime) -> DbResult<Option<PreviousToken>> {
+    let stored = stored(db, token);
+    let found: Option<(Session, User, Option<DbTime>)> = with_conn!(db, conn => sessions::table
+        .inner_join(users::table)
+        .filter(exact(sessions::previous_session_token, &stored))
+        .filter(sessions::expires.gt(now))
+        .select((Session::as_select(), User::as_select(), sessions::rotated_at))
+        .first(conn)
+        .await
+        .optional())?;
+    Ok(found.map(|(session, user, rotated_at)| PreviousToken {
+        session: with_raw_token(session, token),
+        user,
+        rotated_at,
+    }))
+}
+
+/// Deletes session `id` if `token` is still its previous token (of two detections at once one
+/// deletes); whether it did. Other instances' caches are told in the same transaction.
+pub async fn revoke_reused(db: &Db, id: &str, token: &str) -> DbResult<bool> {
+    let stored = stored(db, token);
+    let query = || sessions::table.filter(sessions::id.eq(id)).filter(exact(sessions::previous_session_token, &stored));
+    let deleted = crate::db::delete_returning!(db, query(), Session, announced)?;
+    Ok(deleted.is_some())
 }
 
 /// The value the `sessionToken` column holds for `token` (see [`crate::at_rest`]).
@@ -652,7 +740,7 @@ mod insert {
         Option<String>: ToSql<Nullable<Text>, DB>,
     {
         fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-            let Metadata { created_at, ip_address, updated_at, user_agent } = self.metadata;
+            let Metadata { created_at, ip_address, updated_at, user_agent, .. } = self.metadata;
             let columns = [
                 (true, sessions::id::NAME),
                 (true, sessions::session_token::NAME),

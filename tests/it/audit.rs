@@ -28,6 +28,11 @@ const TOKENS: [&str; 6] = [
     "audtok-6-b35c07e94f",
 ];
 const UNKNOWN_TOKEN: &str = "audtok-unknown-4c8e2b";
+/// Rotated, then presented after the grace window.
+const REUSED_TOKEN: &str = "audtok-reused-9b3d6e01a4";
+/// `--rotation-grace` of the server: long enough for the immediate second rotation of
+/// `TOKENS[1]` to fall inside it, short enough to wait out once.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 const VERIFICATION_TOKEN: &str = "audverif-92ad4c7e1b";
 const ACCESS_TOKEN: &str = "ya29.audaccess-6c2d9e";
 const REFRESH_TOKEN: &str = "1//audrefresh-b07f3a";
@@ -156,6 +161,17 @@ fn actions(run: &mut Run) {
     run.send(ADAPTER_KEY, "DELETE", &path, &Value::Null, 403);
     run.send(ADMIN_KEY, "POST", "/v1/maintenance/purge-expired", &json!({ "batchSize": 0 }), 400);
 
+    // A rotated-out token presented after the grace window: reuse, the session is revoked.
+    let (reused, _) = run.create_session(REUSED_TOKEN, &user_id, "2099-01-01T00:00:00.000Z");
+    let (rotated, request_id) =
+        run.send(ADMIN_KEY, "POST", "/v1/sessions/rotate", &json!({ "sessionToken": REUSED_TOKEN }), 200);
+    run.generated.push(rotated["sessionToken"].as_str().unwrap().to_owned());
+    run.expect("admin", Action::RotateSession, (uid, Some(&reused)), 1, request_id);
+    std::thread::sleep(GRACE + std::time::Duration::from_millis(100));
+    let (none, request_id) = run.adapter("getSessionAndUser", json!({ "sessionToken": REUSED_TOKEN }));
+    assert_eq!(none, Value::Null);
+    run.expect("nextjs", Action::SessionTokenReuse, (uid, Some(&reused)), 1, request_id);
+
     let provider = json!({ "provider": "google", "providerAccountId": "1906" });
     let (unlinked, request_id) = run.adapter("unlinkAccount", provider.clone());
     assert_eq!(unlinked["access_token"], ACCESS_TOKEN);
@@ -216,7 +232,17 @@ fn every_action_leaves_one_line_and_no_secret(backend: Backend) {
     let keys = format!("nextjs adapter {ADAPTER_KEY}\nadmin sessions:manage,maintenance {ADMIN_KEY}\n{OLD_FORM_KEY}\n");
     std::fs::write(&key_file, keys).unwrap();
     let key_file = key_file.to_str().unwrap();
-    let args = ["--api-key-file", key_file, "--log-format", "json", "--max-sessions-per-user", "2"];
+    let grace = format!("{}s", GRACE.as_secs());
+    let args = [
+        "--api-key-file",
+        key_file,
+        "--log-format",
+        "json",
+        "--max-sessions-per-user",
+        "2",
+        "--rotation-grace",
+        &grace,
+    ];
     let env = [("DATABASE_URL", url.as_str())];
 
     let server = Server::start_with(dir.path(), &args, &env);
@@ -288,6 +314,7 @@ fn every_action_leaves_one_line_and_no_secret(backend: Backend) {
         ID_TOKEN,
     ];
     secrets.extend(TOKENS);
+    secrets.push(REUSED_TOKEN);
     secrets.extend(generated.iter().map(String::as_str));
     let local_part = EMAIL.split('@').next().unwrap();
     for secret in secrets.into_iter().chain([local_part]) {
@@ -296,7 +323,8 @@ fn every_action_leaves_one_line_and_no_secret(backend: Backend) {
     }
 }
 
-/// Each action but the evictions is named after the route that does it, by its operation id.
+/// Each action but the evictions and reuse detection is named after the route that does it, by its
+/// operation id.
 fn the_action_names_are_the_operation_ids() {
     use strum::IntoEnumIterator;
     let (_, document) = authbridge::router::api().split_for_parts();
@@ -310,6 +338,7 @@ fn the_action_names_are_the_operation_ids() {
         .collect();
     for action in Action::iter() {
         let is_route = operation_ids.iter().any(|id| id == action.as_str());
-        assert_eq!(is_route, action != Action::EvictSessions, "{action:?}: {operation_ids:?}");
+        let named_otherwise = [Action::EvictSessions, Action::SessionTokenReuse];
+        assert_eq!(is_route, !named_otherwise.contains(&action), "{action:?}: {operation_ids:?}");
     }
 }

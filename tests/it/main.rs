@@ -28,6 +28,7 @@ mod ops;
 mod overload;
 mod process_faults;
 mod relation_mode;
+mod rotation;
 mod scopes;
 mod secrets;
 mod session_metadata;
@@ -59,6 +60,7 @@ fn main() -> std::process::ExitCode {
         overload::tests(),
         process_faults::tests(),
         relation_mode::tests(),
+        rotation::tests(),
         scopes::tests(),
         secrets::tests(),
         session_metadata::tests(),

@@ -58,6 +58,8 @@ async fn migrations_build_prismas_mysql_catalog(backend: Backend) {
         "sessions.ipAddress varchar(191) NULL",
         "sessions.updatedAt datetime(3) NULL",
         "sessions.userAgent varchar(191) NULL",
+        "sessions.previousSessionToken varchar(191) NULL",
+        "sessions.rotatedAt datetime(3) NULL",
         "accounts.access_token text NULL",
         "accounts.refresh_token text NULL",
         "accounts.id_token text NULL",
@@ -71,7 +73,7 @@ async fn migrations_build_prismas_mysql_catalog(backend: Backend) {
         let alternative = expected.replace("int(11)", "int");
         assert!(columns.iter().any(|c| c == expected || *c == alternative), "{expected} not in {columns:#?}");
     }
-    assert_eq!(columns.len(), 36, "{columns:#?}");
+    assert_eq!(columns.len(), 38, "{columns:#?}");
     let indexes = texts(
         &db,
         "SELECT CAST(CONCAT(table_name, '.', index_name, '(', GROUP_CONCAT(column_name ORDER BY seq_in_index), ')', \
@@ -90,6 +92,7 @@ async fn migrations_build_prismas_mysql_catalog(backend: Backend) {
             "authenticators.PRIMARY(userId,credentialID) unique",
             "sessions.PRIMARY(id) unique",
             "sessions.sessions_expires_idx(expires)",
+            "sessions.sessions_previousSessionToken_key(previousSessionToken) unique",
             "sessions.sessions_sessionToken_key(sessionToken) unique",
             "sessions.sessions_userId_idx(userId)",
             "users.PRIMARY(id) unique",

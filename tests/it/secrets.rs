@@ -116,7 +116,9 @@ fn lifecycle(run: &mut Run) {
     ));
     let rotated_token = rotated["sessionToken"].as_str().unwrap().to_owned();
     run.generated.push(rotated_token.clone());
-    assert_eq!(run.call("getSessionAndUser", json!({ "sessionToken": SESSION_TOKEN }), 200), Value::Null);
+    // Inside the grace window the old token reads the session, never revealing the new token.
+    let by_old = run.call("getSessionAndUser", json!({ "sessionToken": SESSION_TOKEN }), 200);
+    assert_eq!(by_old["session"]["sessionToken"], SESSION_TOKEN);
     run.call("getSessionAndUser", json!({ "sessionToken": rotated_token }), 200);
 
     // A magic link: created, used once, then gone.

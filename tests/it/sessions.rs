@@ -53,9 +53,12 @@ fn token_of(session: &Value) -> String {
 }
 
 /// Readers keep reading the session (sliding on every read, so they also write) while it is
-/// rotated: a read sent after the rotation answered must never find the old token.
+/// rotated: a read sent after the rotation answered must never find the old token. Without a
+/// grace window, that is (`--rotation-grace 0`, reuse only refused: tests/it/rotation.rs has the
+/// window), so that the old token must stop at the very moment the rotation commits.
 async fn reads_after_rotate_answered_never_see_the_old_token(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let rotation = authbridge::rotation::Policy { grace: Duration::ZERO, reuse: authbridge::rotation::Reuse::Ignore };
+    let app = TestApp::with_settings(backend, Settings { rotation, ..Default::default() }).await;
     let user = app.user("rotate-race@example.com").await;
     for round in 0..3 {
         let session = new_session(&app, &user, "2099-01-01T00:00:00.000Z").await;
