@@ -84,6 +84,12 @@ export async function rotateIfDue(request: NextRequest): Promise<Rotation> {
   // Only reads rotate: a POST may be a sign-out (or a server action that sets cookies), whose own
   // Set-Cookie must not meet a new token's; the next page load rotates instead.
   if (request.method !== "GET" && request.method !== "HEAD") return unchanged("skipped");
+  // Nor Next.js's own fetch of a server action's redirect target: it renders the target with an
+  // internal GET and drops that answer's Set-Cookie (next/dist/server/app-render/action-handler.js,
+  // createRedirectRenderResult, `actionsForbiddenHeaders`), so a token made there never reaches the
+  // browser, which keeps the old one past the grace window and is signed out. That fetch carries
+  // the action's response headers as request headers, `x-action-redirect` among them.
+  if (request.headers.has("x-action-redirect")) return unchanged("skipped");
 
   let result;
   try {
