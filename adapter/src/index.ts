@@ -510,6 +510,11 @@ export interface SessionInfo {
   ipAddress: string | null;
   /** The `context.userAgent` of the sign-in or of the latest rotation. */
   userAgent: string | null;
+  /**
+   * When the token was last rotated; `null` when never rotated, or when the team's `Session` model
+   * lacks the rotation columns (see the README).
+   */
+  rotatedAt: Date | null;
 }
 
 export interface UserSessionStats {
@@ -533,6 +538,27 @@ export interface PurgeResult {
   verificationTokensDeleted: number;
 }
 
+/** Options of {@link AuthBridgeClientMethods.rotateSession}. */
+export interface RotateOptions {
+  /** The new expiry, `now + maxAge` seconds (the service's default when absent); use Auth.js `session.maxAge`. */
+  maxAge?: number | undefined;
+  /** The device the request comes from, stored as on sign-in. */
+  context?: SessionContext | undefined;
+}
+
+/** Options of {@link AuthBridgeClientMethods.rotateSessionIfDue}. */
+export interface RotateIfDueOptions extends RotateOptions {
+  /** Seconds since the last rotation (or the sign-in) after which the token is replaced; an integer ≥ 0. */
+  rotateAfter: number;
+}
+
+/** What {@link AuthBridgeClientMethods.rotateSessionIfDue} found. */
+export interface RotationResult {
+  session: AdapterSession;
+  /** `true` when `session.sessionToken` is a new token (the answer's token differs from the one sent). */
+  rotated: boolean;
+}
+
 /**
  * The session-management routes, typed. Server-side only: it holds an API key with the
  * `sessions:manage` (and, for `purgeExpired`, `maintenance`) scope, which must never reach a browser.
@@ -548,12 +574,22 @@ export interface AuthBridgeClientMethods {
   revokeAllSessions(userId: string): Promise<number>;
   /**
    * A new token for the same session (same `id`), `expires = now + maxAge` (the service's default
-   * when absent); the old token stops working at once. `null` when the session is missing or expired.
+   * when absent). Where the `Session` model has the rotation columns, the old token is still
+   * honoured for the service's `--rotation-grace` (parallel requests of the same browser) and
+   * presented later it revokes the session (reuse of a stolen token); without them it stops working
+   * at once. `null` when the session is missing or expired.
    */
-  rotateSession(
-    sessionToken: string,
-    options?: { maxAge?: number; context?: SessionContext },
-  ): Promise<AdapterSession | null>;
+  rotateSession(sessionToken: string, options?: RotateOptions): Promise<AdapterSession | null>;
+  /**
+   * Rotates only when due, for a middleware that runs on every request: when the session was last
+   * rotated (or created, if never) at least `rotateAfter` seconds ago, a new token as
+   * {@link rotateSession} makes one (`rotated: true`: set it as the cookie); otherwise the session
+   * unchanged with the token sent (`rotated: false`: set nothing, the token may be one a parallel
+   * request just replaced, which the service still honours for its grace window). `null` when
+   * there is no session: signed out, expired, or an old token presented after the grace window
+   * (the service then deletes the session). One HTTP call. Needs the rotation columns (README).
+   */
+  rotateSessionIfDue(sessionToken: string, options: RotateIfDueOptions): Promise<RotationResult | null>;
   userSessionStats(userId: string): Promise<UserSessionStats>;
   sessionStats(): Promise<SessionStats>;
   /** Deletes every expired session and verification token, `batchSize` rows per statement. */
@@ -565,6 +601,23 @@ export function AuthBridgeClient(options: AuthBridgeClientOptions): AuthBridgeCl
   const send = connect("AuthBridgeClient", options);
   // Ids go into the path, so each is one encoded segment; tokens travel in bodies only.
   const user = (userId: string) => `/v1/users/${encodeURIComponent(userId)}`;
+  // The one request behind rotateSession and rotateSessionIfDue.
+  const rotate = (
+    method: string,
+    { sessionToken, maxAge, context, rotateAfter }: { sessionToken: string; rotateAfter?: number } & RotateOptions,
+  ) =>
+    send(
+      method,
+      "POST",
+      "/v1/sessions/rotate",
+      {
+        sessionToken,
+        ...(maxAge !== undefined ? { maxAge } : {}),
+        ...(context !== undefined ? { context: contextBody(context) } : {}),
+        ...(rotateAfter !== undefined ? { rotateAfter } : {}),
+      },
+      nullable(session_),
+    );
   return {
     listSessions: (userId, { active, limit } = {}) => {
       const query = new URLSearchParams();
@@ -593,17 +646,27 @@ export function AuthBridgeClient(options: AuthBridgeClientOptions): AuthBridgeCl
       ),
     revokeAllSessions: (userId) => send("revokeAllSessions", "DELETE", `${user(userId)}/sessions`, undefined, deleted_),
     rotateSession: (sessionToken, { maxAge, context } = {}) =>
-      send(
-        "rotateSession",
-        "POST",
-        "/v1/sessions/rotate",
-        {
-          sessionToken,
-          ...(maxAge !== undefined ? { maxAge } : {}),
-          ...(context !== undefined ? { context: contextBody(context) } : {}),
-        },
-        nullable(session_),
-      ),
+      rotate("rotateSession", { sessionToken, maxAge, context }),
+    rotateSessionIfDue: async (sessionToken, options) => {
+      const owner = "AuthBridgeClient.rotateSessionIfDue";
+      if (typeof sessionToken !== "string" || sessionToken === "") {
+        throw new TypeError(`${owner}: \`sessionToken\` must be a non-empty string`);
+      }
+      if (typeof options !== "object" || options === null) {
+        throw new TypeError(`${owner}: \`options\` must be an object with \`rotateAfter\``);
+      }
+      const { maxAge, context } = options;
+      if (options.rotateAfter === undefined) throw new TypeError(`${owner}: \`rotateAfter\` is required`);
+      const rotateAfter = nonNegativeInteger(owner, "rotateAfter", options.rotateAfter, 0);
+      if (maxAge !== undefined) nonNegativeInteger(owner, "maxAge", maxAge, 0);
+      if (context !== undefined && (typeof context !== "object" || context === null)) {
+        throw new TypeError(`${owner}: \`context\` must be an object`);
+      }
+      const session = await rotate("rotateSessionIfDue", { sessionToken, maxAge, context, rotateAfter });
+      // The service answers the token sent when it did not rotate (not due, or a previous token
+      // inside the grace window), so a different token is the one sign of a rotation.
+      return session === null ? null : { session, rotated: session.sessionToken !== sessionToken };
+    },
     userSessionStats: (userId) =>
       send("userSessionStats", "GET", `${user(userId)}/session-stats`, undefined, userSessionStats_, "read"),
     sessionStats: () =>
@@ -738,6 +801,7 @@ const sessionInfo_: Reviver<SessionInfo> = (value, fail) => {
     updatedAt: optionalDate(info.updatedAt, fail, "a session with a valid updatedAt"),
     ipAddress: optionalString(info.ipAddress, fail, "a session with a string ipAddress"),
     userAgent: optionalString(info.userAgent, fail, "a session with a string userAgent"),
+    rotatedAt: optionalDate(info.rotatedAt, fail, "a session with a valid rotatedAt"),
   } as unknown as SessionInfo;
 };
 

@@ -28,10 +28,34 @@ function required(name: string): string {
  * your own that appends to it, its last entry is the one to trust (adapter/README.md).
  */
 async function deviceContext() {
-  const request = await headers();
+  return contextOf(await headers());
+}
+
+/** The device of a request, from its headers: for sign-in (above) and for rotation (middleware). */
+export function contextOf(request: Headers) {
   return {
     userAgent: request.get("user-agent"),
     ipAddress: request.get("x-forwarded-for")?.split(",").at(-1)?.trim(),
+  };
+}
+
+/**
+ * One hour: a copied cookie works until the next rotation by either holder (plus the grace window),
+ * after which the other holder's old token revokes the session; an hour bounds that while the real
+ * user is active, for one database write per session and hour.
+ */
+const ROTATE_AFTER_DEFAULT = 60 * 60;
+
+/**
+ * How often the middleware gives the session a new token (docs/rotation-in-apps.md):
+ * `AUTHBRIDGE_ROTATE_AFTER` seconds since the last rotation or the sign-in (default 1 hour), or
+ * `off`. `null` when off. The new expiry is Auth.js's `maxAge` from now, as a slide would set it.
+ */
+export function rotationSettings(): { rotateAfter: number; maxAge: number } | null {
+  if (process.env.AUTHBRIDGE_ROTATE_AFTER === "off") return null;
+  return {
+    rotateAfter: seconds("AUTHBRIDGE_ROTATE_AFTER", ROTATE_AFTER_DEFAULT),
+    maxAge: sharedAuthConfig().session!.maxAge!,
   };
 }
 

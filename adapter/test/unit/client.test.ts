@@ -39,12 +39,13 @@ const METHODS = [
   "revokeOtherSessions",
   "revokeAllSessions",
   "rotateSession",
+  "rotateSessionIfDue",
   "userSessionStats",
   "sessionStats",
   "purgeExpired",
 ];
 
-test("the client is a plain object of the eight management methods", () => {
+test("the client is a plain object of the nine management methods", () => {
   const client = AuthBridgeClient({ url: URL_ });
   assert.deepEqual(Object.keys(client).sort(), [...METHODS].sort());
 });
@@ -123,8 +124,17 @@ test("sessions come back with Dates; metadata is null when unknown or when the s
     updatedAt: "2031-05-01T00:00:00.000Z",
     ipAddress: "2001:db8::1",
     userAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+    rotatedAt: "2031-05-02T00:00:00.000Z",
   };
-  const unknown = { ...full, id: "s2", createdAt: null, updatedAt: null, ipAddress: null, userAgent: null };
+  const unknown = {
+    ...full,
+    id: "s2",
+    createdAt: null,
+    updatedAt: null,
+    ipAddress: null,
+    userAgent: null,
+    rotatedAt: null,
+  };
   const older = { id: "s3", userId: "u1", expires: "2031-05-06T07:08:09.010Z" };
   const c = clientWith(recorder(() => [full, unknown, older]).fetch);
   const [a, b, o] = await c.listSessions("u1");
@@ -133,9 +143,14 @@ test("sessions come back with Dates; metadata is null when unknown or when the s
   assert.equal(a.updatedAt.toISOString(), full.updatedAt);
   assert.equal(a.ipAddress, full.ipAddress);
   assert.equal(a.userAgent, full.userAgent);
+  assert.ok(a.rotatedAt instanceof Date);
+  assert.equal(a.rotatedAt.toISOString(), full.rotatedAt);
   for (const row of [b, o]) {
     assert.ok(row?.expires instanceof Date);
-    assert.deepEqual([row.createdAt, row.updatedAt, row.ipAddress, row.userAgent], [null, null, null, null]);
+    assert.deepEqual(
+      [row.createdAt, row.updatedAt, row.ipAddress, row.userAgent, row.rotatedAt],
+      [null, null, null, null, null],
+    );
   }
 
   const revoked = await clientWith(recorder(() => full).fetch).revokeSession("s1");
@@ -159,6 +174,10 @@ test("answers outside the contract throw invalid_response naming the client meth
       (c) => c.listSessions("u"),
     ],
     [[{ id: "s", userId: "u", expires: "2031-05-06T07:08:09.010Z", userAgent: 7 }], (c) => c.listSessions("u")],
+    [
+      [{ id: "s", userId: "u", expires: "2031-05-06T07:08:09.010Z", rotatedAt: "an hour ago" }],
+      (c) => c.listSessions("u"),
+    ],
     [{ removed: 1 }, (c) => c.revokeAllSessions("u")],
     [{ latestExpires: "never" }, (c) => c.userSessionStats("u")],
     [null, (c) => c.sessionStats()],
@@ -222,6 +241,79 @@ test("invalid client options throw a TypeError at construction, naming AuthBridg
       JSON.stringify(options),
     );
   }
+});
+
+test("rotateSessionIfDue: one rotate call with rotateAfter; rotated is whether the token changed", async () => {
+  const expires = "2031-05-06T07:08:09.010Z";
+  // The service's three answers: a new token, the token sent (not due, or a previous token inside
+  // the grace window), and null (no session, or reuse detected).
+  const answers = [
+    { id: "s1", userId: "u1", sessionToken: "fresh-token", expires },
+    { id: "s1", userId: "u1", sessionToken: SECRET_TOKEN, expires },
+    null,
+  ];
+  const { sent, fetch } = recorder(() => answers[sent.length - 1] ?? null);
+  const c = clientWith(fetch);
+  const rotated = await c.rotateSessionIfDue(SECRET_TOKEN, {
+    rotateAfter: 3600,
+    maxAge: 86400,
+    context: { ipAddress: "203.0.113.9", userAgent: "" },
+  });
+  assert.equal(rotated?.rotated, true);
+  assert.equal(rotated.session.sessionToken, "fresh-token");
+  assert.equal(rotated.session.id, "s1");
+  assert.ok(rotated.session.expires instanceof Date);
+  const unchanged = await c.rotateSessionIfDue(SECRET_TOKEN, { rotateAfter: 0 });
+  assert.equal(unchanged?.rotated, false);
+  assert.equal(unchanged.session.sessionToken, SECRET_TOKEN);
+  assert.equal(await c.rotateSessionIfDue(SECRET_TOKEN, { rotateAfter: 60 }), null);
+
+  assert.deepEqual(
+    sent.map((s) => [s.init.method, new URL(s.url).pathname, s.body]),
+    [
+      [
+        "POST",
+        "/base/v1/sessions/rotate",
+        { sessionToken: SECRET_TOKEN, maxAge: 86400, context: { ipAddress: "203.0.113.9" }, rotateAfter: 3600 },
+      ],
+      ["POST", "/base/v1/sessions/rotate", { sessionToken: SECRET_TOKEN, rotateAfter: 0 }],
+      ["POST", "/base/v1/sessions/rotate", { sessionToken: SECRET_TOKEN, rotateAfter: 60 }],
+    ],
+  );
+  // rotateSession never sends rotateAfter: it always rotates.
+  await c.rotateSession(SECRET_TOKEN);
+  assert.deepEqual(sent.at(-1)?.body, { sessionToken: SECRET_TOKEN });
+});
+
+test("rotateSessionIfDue: bad input is a TypeError naming the method, and nothing is sent", async () => {
+  const { sent, fetch } = recorder();
+  const c = clientWith(fetch);
+  const cases: [unknown, unknown][] = [
+    ["", { rotateAfter: 60 }],
+    [undefined, { rotateAfter: 60 }],
+    [SECRET_TOKEN, undefined],
+    [SECRET_TOKEN, {}],
+    [SECRET_TOKEN, { rotateAfter: -1 }],
+    [SECRET_TOKEN, { rotateAfter: 1.5 }],
+    [SECRET_TOKEN, { rotateAfter: Number.NaN }],
+    [SECRET_TOKEN, { rotateAfter: "60" }],
+    [SECRET_TOKEN, { rotateAfter: 60, maxAge: -5 }],
+    [SECRET_TOKEN, { rotateAfter: 60, maxAge: Infinity }],
+    [SECRET_TOKEN, { rotateAfter: 60, context: "203.0.113.9" }],
+  ];
+  for (const [token, options] of cases) {
+    await assert.rejects(
+      c.rotateSessionIfDue(token as string, options as { rotateAfter: number }),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        /^AuthBridgeClient\.rotateSessionIfDue: `(sessionToken|options|rotateAfter|maxAge|context)`/.test(
+          error.message,
+        ) &&
+        !error.message.includes(SECRET_TOKEN),
+      JSON.stringify([token, options]),
+    );
+  }
+  assert.equal(sent.length, 0);
 });
 
 test("adapter context: called for createSession only, sync or async, sent as the top-level context", async () => {

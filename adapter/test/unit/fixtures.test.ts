@@ -427,16 +427,28 @@ function clientTarget(httpMethod: string, path: string, body: Json | undefined):
     );
   }
   if (collection === "sessions" && id === "rotate" && leaf === undefined && httpMethod === "POST") {
-    const { sessionToken, maxAge, context } = object as { sessionToken: string; maxAge?: number; context?: object };
-    return call(
-      "rotateSession",
+    const { sessionToken, maxAge, context, rotateAfter } = object as {
+      sessionToken: string;
+      maxAge?: number;
+      context?: object;
+      rotateAfter?: number;
+    };
+    const expressible =
       single([]) &&
-        bodyKeys(["sessionToken", "maxAge", "context"]) &&
-        (context === undefined || contextSendsAsIs(context as Json)),
-      (c) =>
-        c.rotateSession(sessionToken, { ...(maxAge !== undefined ? { maxAge } : {}), ...(context ? { context } : {}) }),
-      (w) => ({ ...(w as JsonObject), expires: new Date((w as JsonObject).expires as string) }),
-    );
+      bodyKeys(["sessionToken", "maxAge", "context", "rotateAfter"]) &&
+      (context === undefined || contextSendsAsIs(context as Json));
+    const options = { ...(maxAge !== undefined ? { maxAge } : {}), ...(context ? { context } : {}) };
+    const session = (w: Json) => ({ ...(w as JsonObject), expires: new Date((w as JsonObject).expires as string) });
+    // With rotateAfter it is rotateSessionIfDue, which also says whether the token changed.
+    return rotateAfter === undefined
+      ? call("rotateSession", expressible, (c) => c.rotateSession(sessionToken, options), session)
+      : call(
+          "rotateSessionIfDue",
+          expressible,
+          (c) => c.rotateSessionIfDue(sessionToken, { ...options, rotateAfter }),
+          (w) =>
+            w === null ? null : { session: session(w), rotated: (w as JsonObject).sessionToken !== sessionToken },
+        );
   }
   return undefined;
 }
@@ -452,6 +464,7 @@ function sessionInfo(wire: Json): unknown {
     updatedAt: at(w.updatedAt),
     ipAddress: w.ipAddress ?? null,
     userAgent: w.userAgent ?? null,
+    rotatedAt: at(w.rotatedAt),
   };
 }
 
@@ -586,10 +599,14 @@ async function runFixture(file: string): Promise<Outcome> {
       thrown = error;
     }
     if (thrown instanceof TypeError && captured.length === 0) {
-      // The adapter refuses these ages when it is configured, before any request: the service would
-      // have answered 400 naming the same field.
+      // The adapter refuses these ages when it is configured, and rotateSessionIfDue its arguments,
+      // before any request: the service would have answered 400 naming the same field.
       assert.equal(status, 400, `${label}: the package refused options the service accepts (${String(thrown)})`);
-      assert.match(String(step.problem?.field), /^(maxAge|updateAge)$/, `${label}: refused field`);
+      assert.match(
+        String(step.problem?.field),
+        /^(maxAge|updateAge|rotateAfter|sessionToken)$/,
+        `${label}: refused field`,
+      );
       outcome.construction.push(label);
       continue;
     }

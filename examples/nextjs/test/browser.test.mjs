@@ -21,6 +21,12 @@ const AUTHBRIDGE_PORTS = { sqlite: 18301, postgresql: 18302 };
 // Short on purpose: the sliding step waits past UPDATE_AGE, the whole flow stays well inside MAX_AGE.
 const MAX_AGE = 300;
 const UPDATE_AGE = 4;
+// Rotation is on for the whole flow, so every step also proves that rotation signs nobody out:
+// the middleware gives a session a new token on the first read ROTATE_AFTER seconds after the last
+// one, and authbridge honours the old token for ROTATION_GRACE seconds, then revokes the session.
+const ROTATE_AFTER = 2;
+const ROTATION_GRACE = 4;
+const PARALLEL = 10;
 const SESSION_COOKIE = "authjs.session-token"; // the name Auth.js uses over plain http
 // Each device's browser says it is another one, so the devices page has something to tell apart.
 const USER_AGENTS = {
@@ -179,7 +185,12 @@ function flow(backend) {
       logDir: artifacts,
       oidcIssuer: mockOidc.issuer.url,
       magicLinkFile,
-      appEnv: { SESSION_MAX_AGE: String(MAX_AGE), SESSION_UPDATE_AGE: String(UPDATE_AGE) },
+      authbridgeEnv: { AUTHBRIDGE_ROTATION_GRACE: `${ROTATION_GRACE}s` },
+      appEnv: {
+        SESSION_MAX_AGE: String(MAX_AGE),
+        SESSION_UPDATE_AGE: String(UPDATE_AGE),
+        AUTHBRIDGE_ROTATE_AFTER: String(ROTATE_AFTER),
+      },
     }));
     browser = await launchBrowser();
   });
@@ -239,6 +250,8 @@ function flow(backend) {
     await shot(page, "04-protected-after-reload");
   });
 
+  // With rotation on, the slide past updateAge is the rotation's (ROTATE_AFTER < UPDATE_AGE): it sets
+  // the cookie and the database expiry alike, and the middleware lets no other write of the cookie.
   step(`05 past updateAge (${UPDATE_AGE} s) the cookie and the database expiry both slide forward`, async () => {
     const page = pages.laptop;
     const cookieBefore = (await sessionCookie(page)).expires;
@@ -260,10 +273,10 @@ function flow(backend) {
     state.dbAfterSlide = dbAfter;
     await shot(page, "05-protected-after-slide");
 
-    // Within updateAge the database is not written again (the cookie is re-sent every time).
+    // Within updateAge (and before the next rotation is due) the database is not written again.
     await visit(page, "/protected");
     const [rowAgain] = await activeSessions(state.userId);
-    if (Date.now() - slidAt < UPDATE_AGE * 1000) {
+    if (Date.now() - slidAt < Math.min(UPDATE_AGE, ROTATE_AFTER) * 1000) {
       assert.equal(Date.parse(rowAgain.expires), dbAfter, "no write within updateAge");
     } else {
       console.log("# machine too slow to check the no-write-within-updateAge case this time");
@@ -328,6 +341,10 @@ function flow(backend) {
   step("08 'sign out this device' ends the tablet's session; the devices page lists two", async () => {
     const page = pages.phone;
     const row = page.locator(`[data-testid="device-row"][data-session-id="${state.tabletSession}"]`);
+    // Rotation is due when the server action redirects: Next.js renders the redirect target with an
+    // internal request whose Set-Cookie never reaches the browser, so the middleware must not rotate
+    // there (lib/rotation.ts). Checked below, past the grace window.
+    await sleep((ROTATE_AFTER + 0.5) * 1000);
     await row.getByRole("button", { name: "Sign out this device" }).click();
     await page.waitForURL(/\/devices\?signedOut=1/);
     await page.locator(`[data-session-id="${state.tabletSession}"]`).waitFor({ state: "detached" });
@@ -340,6 +357,12 @@ function flow(backend) {
     assertMiddleware(first, "none");
     assert.equal(new URL(pages.tablet.url()).pathname, "/api/auth/signin");
     await shot(pages.tablet, "10-tablet-signed-out");
+
+    // Past the grace window the phone is still signed in: it holds the newest token.
+    await sleep((ROTATION_GRACE + 1) * 1000);
+    const { first: phone } = await visit(page, "/devices");
+    assertMiddleware(phone, "active");
+    assert.equal(await page.getByTestId("device-row").count(), 2);
   });
 
   step("09 'sign out everywhere else' from the phone", async () => {
@@ -378,7 +401,117 @@ function flow(backend) {
   });
 
   step(
-    "12 no API key or session token reached the browser or authbridge's log; no request left the machine",
+    `12 rotation: ${PARALLEL} parallel requests at the moment a rotation is due stay signed in; the stolen old cookie, after the grace window, signs both browsers out`,
+    async () => {
+      // A fresh device: after step 11 the user has no session left.
+      const page = await device("rotating");
+      await signInWithOidc(page);
+      const before = await sessionCookie(page);
+      const [row] = await activeSessions(state.userId);
+      assert.equal(row.rotatedAt, null, "a new session was never rotated");
+      const sessionId = row.id;
+      // Which cookie each request of the burst carried, as Chromium sent it.
+      const carried = [];
+      const record = (request) => {
+        if (new URL(request.url()).pathname !== "/api/whoami") return;
+        carried.push(
+          request.allHeaders().then((headers) => (headers.cookie ?? "").includes(`${SESSION_COOKIE}=${before.value}`)),
+        );
+      };
+      page.on("request", record);
+      await sleep((ROTATE_AFTER + 1) * 1000);
+
+      // Rotation is due: the page fires PARALLEL requests at once, as a page with images,
+      // prefetches and client fetches does. Each is checked by the middleware (which may rotate)
+      // and answered by a route that reads the session again.
+      const answers = await page.evaluate(async (count) => {
+        const one = async () => {
+          const response = await fetch("/api/whoami", { cache: "no-store" });
+          return {
+            status: response.status,
+            rotation: response.headers.get("x-authbridge-rotation"),
+            session: response.headers.get("x-authbridge-session"),
+            body: await response.json(),
+          };
+        };
+        return Promise.all(Array.from({ length: count }, one));
+      }, PARALLEL);
+      page.off("request", record);
+      const oldCookieSent = (await Promise.all(carried)).filter(Boolean).length;
+      const signedIn = answers.filter((a) => a.status === 200 && a.session === "active" && a.body.signedIn).length;
+      const rotations = answers.filter((a) => a.rotation === "rotated").length;
+      state.rotationCounts = { signedIn, rotations, oldCookieSent };
+      assert.equal(carried.length, PARALLEL, "every request of the burst was seen");
+      assert.equal(signedIn, PARALLEL, `signed in: ${JSON.stringify(answers)}`);
+      assert.ok(
+        answers.every((a) => a.body.sessionId === sessionId),
+        "every answer names the same session",
+      );
+      assert.equal(rotations, 1, `exactly one request rotated: ${JSON.stringify(answers.map((a) => a.rotation))}`);
+      assert.ok(
+        answers.every((a) => a.rotation === "rotated" || a.rotation === "unchanged"),
+        "the others found it not due, or their old token inside the grace window",
+      );
+      // The race happened: requests that left with the old cookie after another one had replaced it.
+      assert.ok(oldCookieSent >= 2, `requests that carried the old cookie: ${oldCookieSent}`);
+
+      const after = await sessionCookie(page);
+      assert.notEqual(after.value, before.value, "the browser holds the new token");
+      assert.ok(after.httpOnly, "the new cookie is httpOnly");
+      assert.equal(after.sameSite, "Lax");
+      assert.equal(after.path, "/");
+      const [rotatedRow] = await activeSessions(state.userId);
+      assert.equal(rotatedRow.id, sessionId, "the same session, with a new token");
+      assert.ok(rotatedRow.rotatedAt, "authbridge records the rotation");
+      assert.ok(Math.abs(after.expires * 1000 - Date.parse(rotatedRow.expires)) < 1000, "cookie expiry = session expiry");
+      // The next page load uses the new cookie and stays signed in.
+      const { first } = await visit(page, "/protected");
+      assertMiddleware(first, "active");
+      assert.equal(await page.getByTestId("user-id").textContent(), state.userId);
+      await shot(page, "14-protected-after-parallel-rotation");
+
+      // Past the grace window, another browser presents the old cookie (a copy taken before the
+      // rotation): authbridge sees a replaced token come back and revokes the session.
+      await sleep((ROTATION_GRACE + 1) * 1000);
+      const thief = await device("thief");
+      await thief.context().addCookies([
+        { name: SESSION_COOKIE, value: before.value, url: APP, httpOnly: true, sameSite: "Lax" },
+      ]);
+      const stolen = await thief.goto("/api/whoami");
+      assert.equal(stolen.headers()["x-authbridge-session"], "none");
+      assert.deepEqual(await stolen.json(), { signedIn: false, sessionId: null }, "the stolen cookie is refused");
+      const { first: thiefCheck } = await visit(thief, "/protected");
+      assertMiddleware(thiefCheck, "none");
+      assert.equal(new URL(thief.url()).pathname, "/api/auth/signin");
+      await shot(thief, "15-stolen-old-cookie-signed-out");
+      assert.deepEqual(await activeSessions(state.userId), [], "reuse revoked the session");
+
+      // The real browser, holding the new token, is signed out too: the session is gone.
+      const { first: next, final } = await visit(page, "/protected");
+      assertMiddleware(next, "none");
+      assert.equal(new URL(final.url()).pathname, "/api/auth/signin");
+      await shot(page, "16-rotated-browser-signed-out-after-reuse");
+
+      // A fresh sign-in's devices page does not list the revoked session.
+      const fresh = await device("fresh");
+      await signInWithOidc(fresh);
+      await fresh.goto("/devices");
+      const listed = await fresh
+        .getByTestId("device-row")
+        .evaluateAll((elements) => elements.map((e) => e.dataset.sessionId));
+      assert.equal(listed.length, 1, "only the fresh sign-in");
+      assert.ok(!listed.includes(sessionId), "the revoked session is not listed");
+      await shot(fresh, "17-devices-without-the-revoked-session");
+      console.log(
+        `rotation on ${backend.name}: ${signedIn}/${PARALLEL} parallel requests signed in, ` +
+          `${rotations} rotation, ${oldCookieSent}/${PARALLEL} sent the old cookie; reuse detected: yes ` +
+          `(both browsers signed out, the session revoked)`,
+      );
+    },
+  );
+
+  step(
+    "13 no API key or session token reached the browser or authbridge's log; no request left the machine",
     async () => {
       await Promise.allSettled(pendingBodies);
       const count = (type) => bodies.filter((b) => b.type === type).length;
@@ -400,7 +533,7 @@ function flow(backend) {
     },
   );
 
-  step("13 every slide happened inside getSessionAndUser: Auth.js never called updateSession", async () => {
+  step("14 every slide happened inside getSessionAndUser: Auth.js never called updateSession", async () => {
     // The adapter sends maxAge/updateAge with each read, authbridge slides in the same statement and
     // returns the fresh expiry, so core's own "is it due?" check never fires (adapter/README.md).
     const routes = (await readFile(authbridge.logFile, "utf8")).match(/route="[^"]+"/g) ?? [];

@@ -85,10 +85,19 @@ export const APP_ORIGIN = "http://localhost:3100";
 
 /**
  * authbridge on 127.0.0.1:`port` with one API key, then `next start` of the existing build pointed
- * at it, both ready; their output goes to `logDir`. `appEnv` adds to (or overrides) the app's
- * environment. Returns both processes and the URL and key the app was given.
+ * at it, both ready; their output goes to `logDir`. `authbridgeEnv` and `appEnv` add to (or
+ * override) the environment of each. Returns both processes and the URL and key the app was given.
  */
-export async function startStack({ port, databaseUrl, cwd, logDir, oidcIssuer, magicLinkFile, appEnv = {} }) {
+export async function startStack({
+  port,
+  databaseUrl,
+  cwd,
+  logDir,
+  oidcIssuer,
+  magicLinkFile,
+  authbridgeEnv = {},
+  appEnv = {},
+}) {
   const bin = process.env.AUTHBRIDGE_BIN ?? path.join(repositoryDir, "target/release/authbridge");
   if (!existsSync(bin)) throw new Error(`no authbridge binary at ${bin} (cargo build --release, or AUTHBRIDGE_BIN)`);
   const apiKey = `abk_${randomBytes(24).toString("hex")}`;
@@ -98,7 +107,7 @@ export async function startStack({ port, databaseUrl, cwd, logDir, oidcIssuer, m
   const base = { PATH: process.env.PATH, HOME: process.env.HOME ?? cwd };
   const authbridge = startProcess("authbridge", bin, ["serve", "--bind", `127.0.0.1:${port}`], {
     cwd,
-    env: { ...base, DATABASE_URL: databaseUrl, AUTHBRIDGE_API_KEYS: apiKey, RUST_LOG: "info" },
+    env: { ...base, DATABASE_URL: databaseUrl, AUTHBRIDGE_API_KEYS: apiKey, RUST_LOG: "info", ...authbridgeEnv },
     logFile: path.join(logDir, "authbridge.log"),
   });
   let app;
