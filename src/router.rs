@@ -10,6 +10,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
+use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::path::Operation;
@@ -160,22 +161,30 @@ pub fn router(state: AppState) -> Router {
     routes
         .route(&format!("{}{{method}}", adapter::PREFIX), post(unknown_method))
         .fallback(|| async { ApiError::NotFound("no route matches this path".into()) })
-        .layer(Extension(&DECLARED.documents))
-        // Listed innermost first: the last layer sees the request first.
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(from_fn_with_state(state.clone(), require_api_key))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(from_fn_with_state(limits, enforce_limits))
-        .layer(from_fn(render_problems))
-        .layer(from_fn(metrics::track))
-        // Outside the metrics (whose labels cost a lookup per request) and the problem rendering:
-        // a refusal is counted by admission control and answered with its preformatted body.
-        .layer(from_fn_with_state(admission, admission::admit))
-        // Outside admission control, so that an admitted request's latency includes its wait in
-        // the queue; refusals are not logged one by one.
-        .layer(from_fn(log_request))
-        .layer(PropagateRequestIdLayer::new(header_name(REQUEST_ID)))
-        .layer(SetRequestIdLayer::new(header_name(REQUEST_ID), MakeRequestUuid))
+        // One composed layer, not one `Router::layer` call each: axum boxes a route again for
+        // every `layer` call, so each of the middlewares below deep-cloned the boxed stack beneath
+        // it on every request (15 % of authbridge's instructions per read, bench/TUNING.md).
+        // Composed, the stack is one concrete type around the route, and a clone is a copy.
+        .layer(
+            // Listed outermost first: the first layer sees the request first.
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(header_name(REQUEST_ID), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(header_name(REQUEST_ID)))
+                // Outside admission control, so that an admitted request's latency includes its
+                // wait in the queue; refusals are not logged one by one.
+                .layer(from_fn(log_request))
+                // Outside the metrics (whose labels cost a lookup per request) and the problem
+                // rendering: a refusal is counted by admission control and answered with its
+                // preformatted body.
+                .layer(from_fn_with_state(admission, admission::admit))
+                .layer(from_fn(metrics::track))
+                .layer(from_fn(render_problems))
+                .layer(from_fn_with_state(limits, enforce_limits))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+                .layer(from_fn_with_state(state.clone(), require_api_key))
+                .layer(DefaultBodyLimit::max(body_limit))
+                .layer(Extension(&DECLARED.documents)),
+        )
         .with_state(state)
 }
 
