@@ -5,13 +5,14 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
+use rand::RngExt as _;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::path::Operation;
 use utoipa_axum::router::OpenApiRouter;
@@ -168,7 +169,7 @@ pub fn router(state: AppState) -> Router {
         .layer(
             // Listed outermost first: the first layer sees the request first.
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(header_name(REQUEST_ID), MakeRequestUuid))
+                .layer(SetRequestIdLayer::new(header_name(REQUEST_ID), NewRequestId))
                 .layer(PropagateRequestIdLayer::new(header_name(REQUEST_ID)))
                 // Outside admission control, so that an admitted request's latency includes its
                 // wait in the queue; refusals are not logged one by one.
@@ -186,6 +187,21 @@ pub fn router(state: AppState) -> Router {
                 .layer(Extension(&DECLARED.documents)),
         )
         .with_state(state)
+}
+
+/// A new request's id: a random (version 4) UUID, as tower-http's `MakeRequestUuid` makes, but
+/// drawn from the thread's random generator instead of a `getrandom` system call per request, and
+/// written on the stack instead of into a `String`.
+#[derive(Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let uuid = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        let text = uuid.hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
+    }
 }
 
 /// The limits checked before a request reaches the routes (admission control is in
