@@ -308,12 +308,14 @@ pub(crate) struct Problem<'a> {
 
 /// Renders every error response as a problem document carrying the request id.
 pub async fn render_problems(request: Request, next: Next) -> Response {
-    let request_id = request_id(&request);
+    // The id as a reference-counted header value: only an error answer turns it into text.
+    let id = request.extensions().get::<RequestId>().cloned();
     let mut response = next.run(request).await;
     let status = response.status();
     if !status.is_client_error() && !status.is_server_error() {
         return response;
     }
+    let request_id = id.as_ref().and_then(|id| id.header_value().to_str().ok());
     let error = response.extensions_mut().remove::<ApiError>().unwrap_or_else(|| ApiError::from_status(status));
     let field = match &error {
         ApiError::InvalidArgument { field, .. } => field.as_deref(),
@@ -331,7 +333,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
         code: error.code(),
         field,
         scope,
-        request_id: request_id.as_deref(),
+        request_id,
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let headers = response.headers_mut();
@@ -388,10 +390,4 @@ impl Refusal {
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
         response
     }
-}
-
-/// The id tower-http's `SetRequestId` gave the request (the client's own or a new one).
-pub fn request_id(request: &Request) -> Option<String> {
-    let id = request.extensions().get::<RequestId>()?;
-    id.header_value().to_str().ok().map(str::to_owned)
 }

@@ -10,6 +10,7 @@
 
 #![allow(unused_qualifications, reason = "`#[utoipa::path]` spells out the paths of the types it is given")]
 
+use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
@@ -126,7 +129,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
-    let route = route_label(&request);
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let status = match response.status().as_u16() {
         100..=199 => "1xx",
@@ -135,11 +138,57 @@ pub async fn track(request: Request, next: Next) -> Response {
         400..=499 => "4xx",
         _ => "5xx",
     };
-    let key = CallerKey::name_in(response.extensions()).to_owned();
-    counter!(REQUESTS_TOTAL, "method" => method, "route" => route.clone(), "status_class" => status, "key" => key)
-        .increment(1);
-    histogram!(REQUEST_DURATION, "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+    let route = route_label(matched.as_ref());
+    let key = CallerKey::name_in(response.extensions());
+    let (requests, duration) = request_handles(method, route, status, key);
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The request counter and latency histogram of one label set.
+#[derive(Clone)]
+struct RequestHandles {
+    method: &'static str,
+    route: Box<str>,
+    status: &'static str,
+    key: Box<str>,
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// Label sets a worker thread keeps handles for; beyond them the recorder is asked each time.
+const CACHED_LABEL_SETS: usize = 64;
+
+thread_local! {
+    /// Looking a metric up in the recorder builds its key (label strings and all) and hashes it,
+    /// a few thousand instructions per request; the label sets are few (route templates, status
+    /// classes, key names), so each worker thread keeps the handles it has used.
+    static REQUEST_HANDLES: RefCell<Vec<RequestHandles>> = const { RefCell::new(Vec::new()) };
+}
+
+fn request_handles(method: &'static str, route: &str, status: &'static str, key: &str) -> (Counter, Histogram) {
+    REQUEST_HANDLES.with_borrow_mut(|cached| {
+        let same = |h: &&RequestHandles| {
+            h.method == method && h.status == status && *h.route == *route && *h.key == *key
+        };
+        if let Some(found) = cached.iter().find(same) {
+            return (found.requests.clone(), found.duration.clone());
+        }
+        let requests = counter!(REQUESTS_TOTAL, "method" => method, "route" => route.to_owned(), "status_class" => status, "key" => key.to_owned());
+        let duration = histogram!(REQUEST_DURATION, "method" => method, "route" => route.to_owned());
+        if cached.len() < CACHED_LABEL_SETS {
+            cached.push(RequestHandles {
+                method,
+                route: route.into(),
+                status,
+                key: key.into(),
+                requests: requests.clone(),
+                duration: duration.clone(),
+            });
+        }
+        (requests, duration)
+    })
 }
 
 /// Extension methods are free text chosen by the client: they share one label value.
@@ -160,6 +209,6 @@ fn method_label(method: &Method) -> &'static str {
 
 /// The route template the request matched, for metrics and logs: each adapter method has its own
 /// route, so they are told apart (their costs differ) while ids in paths never reach a label.
-pub fn route_label(request: &Request) -> String {
-    request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned()
+pub fn route_label(matched: Option<&MatchedPath>) -> &str {
+    matched.map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
 }

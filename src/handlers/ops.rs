@@ -2,7 +2,7 @@
 
 #![allow(unused_qualifications, reason = "`#[utoipa::path]` spells out the paths of the types it is given")]
 
-use axum::Json;
+use super::Json;
 use axum::extract::State;
 use serde::Serialize;
 

@@ -8,7 +8,7 @@
 
 use std::num::NonZeroU32;
 
-use axum::Json;
+use super::Json;
 use axum::extract::{Path, RawQuery, State};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
