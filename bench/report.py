@@ -283,7 +283,7 @@ measured in that one run. Re-run it to replace this file.
   out of the load.
 - Load: wrk with `bench/session-read.lua`, a random valid token per request over HTTP/1.1 keep-alive,
   wrk threads {m['wrk_threads']}; {m['warmup']} s warm-up (answers checked: no error, no `null`),
-  then {m['seconds']} s measured per row. Every server on PostgreSQL has a pool of {m['pool']} connections,
+  then {m['seconds']} s measured per row. Every client connects to PostgreSQL without TLS (`sslmode=disable`, node-postgres' default), and every server on PostgreSQL has a pool of {m['pool']} connections,
   authbridge on SQLite its own default (`--pool-size`), and each runs with its defaults (authbridge logs one line per request).
 - pgbench runs the statement authbridge sends, `-M prepared`, `-j 2` (`-j 1` for one client); it
   computes the token from a random integer inside the statement (two sha256 calls of about a

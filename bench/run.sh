@@ -86,7 +86,10 @@ pool_size=${BENCH_POOL_SIZE:-$("$AUTHBRIDGE_BIN" --help | tr -s '\n ' ' ' |
 [ -n "$pool_size" ] || { bench_log "cannot read the --pool-size default"; exit 1; }
 
 bench_log "seeding $users users and $sessions sessions ($due due for a slide) into $db"
-url=$(bench_pg_create "$db")
+# No TLS to the local database for any client: node-postgres (both Node peers) connects without it
+# by default, libpq (pgbench) and authbridge would negotiate it (`prefer`; Debian's PostgreSQL has
+# ssl = on). Measured in bench/TUNING.md: TLS costs PostgreSQL 10-25 us per read.
+url="$(bench_pg_create "$db")?sslmode=disable"
 bench_migrate "$url"
 bench_seed_pg "$url" "$users" "$sessions" "$due"
 bench_psql "$url" -c "CREATE TABLE bench_due AS SELECT id FROM sessions WHERE expires <= (now() AT TIME ZONE 'UTC') + interval '29 days'"
