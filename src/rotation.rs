@@ -65,16 +65,6 @@ impl Default for Policy {
     }
 }
 
-/// What a token that is no session's current token turned out to be.
-pub enum Previous {
-    /// The session's previous token, inside its grace window: the session (with the token as
-    /// sent) and its user.
-    InGrace(Session, User),
-    /// Not a token of a live session, or one presented after its window (then handled by the
-    /// policy already).
-    Nothing,
-}
-
 /// Describes the metrics, registered up front so that a dashboard sees 0 rather than no data.
 pub fn describe() {
     metrics::describe_counter!(
@@ -92,18 +82,24 @@ pub fn describe() {
 }
 
 /// Looks `token` up as a previous token (nothing to do where the schema lacks the columns):
-/// inside its window it answers the session; after it, the policy applies, with its audit line.
-pub async fn previous_token(state: &AppState, actor: &Actor, token: &str, now: DbTime) -> Result<Previous, ApiError> {
+/// inside its window it answers the session (with the token as sent) and its user; after it, the
+/// policy applies, with its audit line, and the answer is `None` as for no session at all.
+pub async fn previous_token(
+    state: &AppState,
+    actor: &Actor,
+    token: &str,
+    now: DbTime,
+) -> Result<Option<(Session, User)>, ApiError> {
     let db = &state.db;
     if !sessions::keeps_previous_tokens(db) {
-        return Ok(Previous::Nothing);
+        return Ok(None);
     }
-    let Some(found) = sessions::find_by_previous_token(db, token, now).await? else { return Ok(Previous::Nothing) };
+    let Some(found) = sessions::find_by_previous_token(db, token, now).await? else { return Ok(None) };
     let policy = state.settings.rotation;
     let window_end = TimeDelta::from_std(policy.grace).ok().and_then(|grace| found.rotated_at?.checked_add(grace));
     if window_end.is_some_and(|end| now < end) {
         counter!(GRACE_READS).increment(1);
-        return Ok(Previous::InGrace(found.session, found.user));
+        return Ok(Some((found.session, found.user)));
     }
     let revoked = match policy.reuse {
         Reuse::Revoke => sessions::revoke_reused(db, &found.session.id, token).await?,
@@ -118,5 +114,5 @@ pub async fn previous_token(state: &AppState, actor: &Actor, token: &str, now: D
     if revoked {
         state.written(&[Change::Session(found.session.id)]);
     }
-    Ok(Previous::Nothing)
+    Ok(None)
 }

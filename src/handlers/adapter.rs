@@ -34,7 +34,7 @@ use crate::models::sessions::{self, Session, SessionChanges, Slide, new_session_
 use crate::models::users::{self, User, UserChanges};
 use crate::models::verification_tokens::{self, VerificationToken};
 use crate::openapi::{ADAPTER, string_header};
-use crate::rotation::{self, Previous};
+use crate::rotation;
 
 /// The prefix of every adapter method's path.
 pub const PREFIX: &str = "/v1/adapter/";
@@ -456,10 +456,7 @@ pub async fn get_session_and_user(
     let found = match cache::find_with_user(state.session_cache(), db, token, now, slide).await? {
         Some(found) => Some(found),
         // Not cached, and never slid: the current token's reads do that.
-        None => match rotation::previous_token(&state, &actor, token, now).await? {
-            Previous::InGrace(session, user) => Some((session, user)),
-            Previous::Nothing => None,
-        },
+        None => rotation::previous_token(&state, &actor, token, now).await?,
     };
     Ok(Json(found.map(|(session, user)| SessionAndUser { session, user })))
 }
@@ -519,9 +516,7 @@ pub async fn delete_session(
         // A sign-out sent with the cookie a rotation has just replaced (the rotating request's
         // answer had not reached the browser yet): the user wants out, so inside the window it
         // signs the session out; after it, it is a reuse like any other.
-        if let Previous::InGrace(session, _) =
-            rotation::previous_token(&state, &actor, &session_token.0, db.now()).await?
-        {
+        if let Some((session, _)) = rotation::previous_token(&state, &actor, &session_token.0, db.now()).await? {
             deleted = sessions::delete_by_id(db, &session.id).await?.map(|_| session);
         }
     }

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::models::sessions::{self, Session, SessionInfo, SessionStats, UserSessionStats, new_session_token};
 use crate::openapi::SESSIONS;
 use crate::purge::{self, Purged};
-use crate::rotation::{self, Previous};
+use crate::rotation;
 
 /// `GET /v1/users/{userId}/sessions` answers at most this many sessions (newest expiry first),
 /// unless `?limit=` asks for fewer.
@@ -123,10 +123,7 @@ async fn previous_in_grace(
     token: &str,
     now: crate::db::DbTime,
 ) -> Result<Option<Session>, ApiError> {
-    Ok(match rotation::previous_token(state, actor, token, now).await? {
-        Previous::InGrace(session, _) => Some(session),
-        Previous::Nothing => None,
-    })
+    Ok(rotation::previous_token(state, actor, token, now).await?.map(|(session, _)| session))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
