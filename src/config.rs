@@ -19,9 +19,10 @@ pub const DEFAULT_SESSION_UPDATE_AGE: u64 = 24 * 60 * 60;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
-/// SQLite takes one writer at a time and runs each connection's statements on a blocking thread,
-/// which keeps its own allocator heap and page cache: 4 answered as fast as 16 at 32 client
-/// connections, at half the peak memory (bench/TUNING.md).
+/// SQLite takes one writer at a time and runs each pooled connection's statements on a blocking
+/// thread, which keeps its own allocator heap and page cache: 4 answered as fast as 16 at 32 client
+/// connections, at half the peak memory (bench/TUNING.md). The session read does not use the pool
+/// (see `db::sqlite::Readers`).
 pub const DEFAULT_SQLITE_POOL_SIZE: usize = 4;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Requests admitted at once per pool connection when --max-concurrent-requests is unset: one

@@ -75,6 +75,9 @@ pub struct Db {
     /// Whether the writes the session cache cares about send their notification (see
     /// [`notify`]); set by [`Db::notifying`].
     notifies: bool,
+    /// The session read's connections on SQLite (see [`first_optional`]).
+    #[cfg(feature = "sqlite")]
+    readers: Option<Arc<sqlite::Readers>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +123,9 @@ impl Error {
     }
 }
 
+/// What SQLite says when another connection holds the lock it needs and the busy timeout ran out.
+pub const SQLITE_LOCKED: &str = "database is locked";
+
 /// diesel-async maps every SQLSTATE it does not name to `Unknown` and exposes only the server's
 /// message, so the unavailability errors are recognised by their (English, the server default)
 /// messages: PostgreSQL's 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now,
@@ -127,7 +133,7 @@ impl Error {
 fn is_unavailable_message(message: &str) -> bool {
     const MESSAGES: &[&str] = &[
         // SQLite, once busy_timeout has passed.
-        "database is locked",
+        SQLITE_LOCKED,
         "connection closed",
         // MySQL gives up on a row lock after innodb_lock_wait_timeout, rolls back a deadlock
         // victim (the retry succeeds), and mysql_async reports a dropped connection as I/O.
@@ -239,6 +245,26 @@ macro_rules! with_conn {
     };
 }
 pub use with_conn;
+
+/// `$query.first(conn).optional()`: on SQLite on one of the readers, on this thread (see
+/// [`sqlite::Readers`]), when one is free; otherwise, and on the other backends, on a pooled
+/// connection. `$query` is written once and expanded for both.
+macro_rules! first_optional {
+    ($db:expr, $query:expr) => {
+        async {
+            #[cfg(feature = "sqlite")]
+            if let Some(found) = $db
+                .sqlite_readers()
+                .and_then(|readers| readers.run(|conn| diesel::OptionalExtension::optional(diesel::RunQueryDsl::first($query, conn))))
+            {
+                return Ok::<_, $crate::db::Error>(found?);
+            }
+            $crate::with_conn!($db, conn => diesel::OptionalExtension::optional(diesel_async::RunQueryDsl::first($query, conn).await))
+        }
+        .await
+    };
+}
+pub(crate) use first_optional;
 
 /// `DELETE ... RETURNING` of the row `$query` matches, read as `$row`, on every backend.
 ///
@@ -374,6 +400,12 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(StartError::NotCompiled(other.backend_name(), other.feature())),
         };
+        #[cfg(feature = "sqlite")]
+        let readers = match &target {
+            Target::Sqlite { path } => Some(Arc::new(sqlite::Readers::new(path.to_string_lossy().into_owned()))),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
         Ok(Self {
             pool,
             target,
@@ -385,6 +417,8 @@ impl Db {
             #[cfg(feature = "postgres")]
             pg,
             notifies: false,
+            #[cfg(feature = "sqlite")]
+            readers,
         })
     }
 
@@ -392,6 +426,12 @@ impl Db {
     #[cfg(feature = "postgres")]
     pub fn pg_connector(&self) -> Option<&pg::Connector> {
         self.pg.as_deref()
+    }
+
+    /// SQLite's readers (`None` on the other backends).
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_readers(&self) -> Option<&sqlite::Readers> {
+        self.readers.as_deref()
     }
 
     /// The SQL that opens each unit of work behind a transaction pooler (`pgbouncer=true`).

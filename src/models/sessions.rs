@@ -13,7 +13,7 @@ use crate::db::notify::{self, Announced, NotifyConnection as _, returning_announ
 use crate::db::relations::{LockingConnection, locking_transaction, write_for_user};
 use crate::db::schema::{sessions, users};
 use crate::db::tables::SESSIONS;
-use crate::db::{Db, DbResult, DbTime, with_conn};
+use crate::db::{Db, DbResult, DbTime, first_optional, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = sessions)]
@@ -563,14 +563,14 @@ async fn find_stored_with_user(
     slide: Option<Slide>,
 ) -> DbResult<Option<(Session, User)>> {
     let read = || async move {
-        with_conn!(db, conn => sessions::table
-            .inner_join(users::table)
-            .filter(exact(sessions::session_token, token))
-            .filter(sessions::expires.gt(now))
-            .select((Session::as_select(), User::as_select()))
-            .first(conn)
-            .await
-            .optional())
+        first_optional!(
+            db,
+            sessions::table
+                .inner_join(users::table)
+                .filter(exact(sessions::session_token, token))
+                .filter(sessions::expires.gt(now))
+                .select((Session::as_select(), User::as_select()))
+        )
     };
     let Some((mut session, user)) = read().await? else { return Ok(None) };
     let Some(slide) = slide.filter(|s| session.expires <= s.due_before) else {

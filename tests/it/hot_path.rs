@@ -1,5 +1,5 @@
 //! The session read on every page view: statements per call, counted by diesel's own
-//! instrumentation on the only connection of the pool.
+//! instrumentation on the only connection of the pool (and on SQLite's readers).
 
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +19,8 @@ crate::harness::tests! {
 
 pub type Log = Arc<Mutex<Vec<String>>>;
 
-/// An app whose pool has one connection, which records every statement it starts.
+/// An app whose pool has one connection, which records every statement it starts (as do
+/// SQLite's readers).
 async fn instrumented(backend: Backend) -> (TestApp, Log) {
     instrumented_on(backend, Schema::Migrations).await
 }
@@ -50,6 +51,10 @@ pub async fn instrumented_with(backend: Backend, schema: Schema, settings: Setti
         Ok::<_, authbridge::db::Error>(())
     })
     .unwrap();
+    // SQLite answers reads on its readers (src/db/sqlite.rs), outside the pool: they record too.
+    if let Some(readers) = db.sqlite_readers() {
+        readers.set_instrumentation(move || Box::new(recorder.clone()));
+    }
     (TestApp::over(db, settings, backend, scratch), log)
 }
 

@@ -333,6 +333,10 @@ impl Client {
         {
             request.headers_mut().insert("authorization", format!("Bearer {key}").parse().expect("a header value"));
         }
+        // A request over a socket waits for the network at least once. In process, a request that
+        // never waits (a SQLite read on the request's thread, src/db/sqlite.rs) would let a loop
+        // of calls hold its runtime thread forever, and the test's own timers with it.
+        tokio::task::yield_now().await;
         let response = self.router.clone().oneshot(request).await.expect("router is infallible");
         let status = response.status();
         let headers = response.headers().clone();
